@@ -1,0 +1,1 @@
+"""Throughput and latency runs (not tests): python -m benchmarks.<name>."""

@@ -1,0 +1,1 @@
+"""TrustLine core: configuration, storage, encryption and services. Never imports handlers."""

@@ -1,0 +1,91 @@
+"""`trustline invite ROLE --region R | --district D | --school S`, and `trustline members`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from bot.cli.common import cli_runtime, load_settings
+from bot.domain import Role
+from bot.services import invites, members, org
+from bot.services.errors import ServiceError
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "invite", help="print a one-time invite link for a supervisor, psychologist or staff",
+    )
+    parser.add_argument("role", choices=[r.value for r in Role])
+    place = parser.add_mutually_exclusive_group(required=True)
+    place.add_argument("--region", metavar="R", help="region name (or KG/Name, or its id)")
+    place.add_argument("--district", metavar="D",
+                       help="district name (or Region/District, or its id)")
+    place.add_argument("--school", metavar="S",
+                       help="school name (or District/School, or its id)")
+    parser.set_defaults(func=cmd_invite)
+
+    listing = subparsers.add_parser("members", help="list or switch off member accounts")
+    sub = listing.add_subparsers(dest="members_command", required=True)
+    sub.add_parser("list", help="every account: number, role, place").set_defaults(
+        func=cmd_list)
+    off = sub.add_parser("deactivate", help="switch an account off; its cases return to the pool")
+    off.add_argument("number", type=int)
+    off.set_defaults(func=cmd_deactivate)
+
+
+def cmd_invite(args: argparse.Namespace) -> int:
+    async def go() -> tuple[invites.CreatedInvite, str]:
+        async with cli_runtime(load_settings()) as (rt, session):
+            if args.school:
+                school = await org.find_school(session, args.school)
+                scope = await members.scope_of(session, school_id=school.id)
+            elif args.district:
+                district = await org.find_district(session, args.district)
+                scope = await members.scope_of(session, district_id=district.id)
+            else:
+                region = await org.find_region(session, args.region)
+                scope = await members.scope_of(session, region_id=region.id)
+            created = await invites.create_invite(session, rt, args.role, scope, by=None)
+            return created, await members.place_label(session, scope)
+
+    try:
+        created, place = asyncio.run(go())
+    except ServiceError as exc:
+        print(f"trustline: {exc}", file=sys.stderr)
+        return 1
+    print(f"One-time invite for a {created.role} of {place}, valid {created.hours} hours, "
+          f"works once. Send it privately:")
+    print(created.link)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    async def go() -> list[str]:
+        async with cli_runtime(load_settings()) as (_rt, session):
+            lines = []
+            for member in await members.members_in_scope(session, None, include_inactive=True):
+                place = await members.place_label(session, members.scope_of_member(member))
+                state = "active" if member.active else "switched off"
+                lines.append(f"{members.number(member)}\t{member.role}\t{place}\t{state}")
+            return lines
+
+    lines = asyncio.run(go())
+    print("\n".join(lines) if lines else "No member accounts yet: trustline invite ...")
+    return 0
+
+
+def cmd_deactivate(args: argparse.Namespace) -> int:
+    async def go() -> tuple[str, int]:
+        async with cli_runtime(load_settings()) as (rt, session):
+            target, returned = await members.deactivate(session, rt, None, args.number)
+            return members.number(target), len(returned)
+
+    try:
+        number, count = asyncio.run(go())
+    except ServiceError:
+        print(f"trustline: there is no active account №{args.number}.", file=sys.stderr)
+        return 1
+    print(f"Account {number} switched off; {count} of its cases went back to the pool.")
+    return 0

@@ -1,0 +1,42 @@
+"""`trustline retention run`: shred closed cases past their retention period now (the
+running bot also does it every hour)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from bot.cli.common import cli_runtime, load_settings
+from bot.db.session import make_engine, make_sessionmaker
+from bot.services import retention
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("retention", help="retention of closed cases")
+    sub = parser.add_subparsers(dest="retention_command", required=True)
+    run = sub.add_parser(
+        "run", help="shred closed cases older than TRUSTLINE_RETENTION_DAYS (crypto-shredding)"
+    )
+    run.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+
+    async def go() -> retention.RetentionReport:
+        async with cli_runtime(settings) as (rt, _session):
+            pass  # migrated (embedded default) and keys loaded
+        engine = make_engine(settings.database_url)
+        try:
+            return await retention.run_retention(make_sessionmaker(engine), rt)
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(go())
+    print(
+        f"Retention: {report.cases_shredded} closed cases older than "
+        f"{settings.retention_days} days shredded; {report.updates_forgotten} update ids "
+        f"and {report.outbox_rows_purged} delivered outbox rows forgotten."
+    )
+    return 0

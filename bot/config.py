@@ -1,0 +1,58 @@
+"""Settings, read once by the app factory (never at import time)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///trustline.sqlite3"
+DEFAULT_KEY_FILE = Path("trustline.key")
+
+
+class Settings(BaseSettings):
+    """Everything comes from `TRUSTLINE_*` environment variables (or a `.env` file)."""
+
+    model_config = SettingsConfigDict(env_prefix="TRUSTLINE_", env_file=".env", extra="ignore")
+
+    bot_token: SecretStr | None = None
+    bot_username: str | None = None
+    database_url: str = DEFAULT_DATABASE_URL
+    master_key: SecretStr | None = None
+    master_key_file: Path | None = None
+    telegram_api: str = "https://api.telegram.org"
+    redis_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    log_level: str = "INFO"
+
+    # Retention of closed cases, then crypto-shredding.
+    retention_days: int = Field(default=365, ge=1)
+    # Invites are one-time deep links that expire.
+    invite_ttl_hours: int = Field(default=72, ge=1)
+    # Deadlines (minutes / hours), see DESIGN.md "Supervisor".
+    urgent_take_minutes: int = Field(default=5, ge=1)
+    high_take_hours: int = Field(default=1, ge=1)
+    normal_take_hours: int = Field(default=24, ge=1)
+    answer_remind_hours: int = Field(default=24, ge=1)
+    answer_escalate_hours: int = Field(default=48, ge=1)
+    # Floods: per pseudonym.
+    student_messages_per_minute: int = Field(default=20, ge=1)
+    student_new_cases_per_day: int = Field(default=10, ge=1)
+    # Outgoing limits of Telegram.
+    send_per_second: float = Field(default=30.0, gt=0)
+    send_per_chat_per_second: float = Field(default=1.0, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError(
+                "TRUSTLINE_DATABASE_URL must start with postgresql+asyncpg:// "
+                "or sqlite+aiosqlite://"
+            )
+        return value
+
+    @property
+    def key_file(self) -> Path:
+        return self.master_key_file or DEFAULT_KEY_FILE

@@ -1,0 +1,565 @@
+"""The outbox sender: delivers committed outgoing messages within Telegram's limits.
+
+Every row goes through three steps, each a short transaction fenced by the claim's token
+(the row's `attempts` after the claim incremented it); a chat's next row is claimed in the
+transaction that records the outcome of the previous one:
+
+1. *claim*: the head of a chat's queue gets a lease (`FOR UPDATE SKIP LOCKED` on
+   PostgreSQL, so instances sharing the database never claim the same row);
+2. *sending*: the row is marked `sending`, its lease renewed, only if the token still
+   matches; then the Bot API call waits for the rate limits (renewing the lease again
+   after a long wait), so a sender whose lease ran out never sends a row someone else took
+   over;
+3. *outcome*: `sent` (payload erased), a retry time, `blocked` (403: the psychologist is
+   told), `failed` (400: the request itself is wrong) or `dropped` (the case was shredded
+   or the student unlinked their chat).
+
+The crash window. Telegram has no idempotency key, so a message can be exactly-once only
+up to the moment between Telegram accepting it and step 3 committing. We choose
+at-least-once there: a row left `sending` by a dead process (its lease expired) is sent
+again. A lost answer to a child is the failure this project must never have; a repeated one
+is merely awkward. Two things keep the window narrow: a database outage during step 3 does
+not widen it (the outcome is retried in memory until it commits), and the moment Telegram
+accepts a message its row id is appended to a local note file (bot/sentlog.py), which the
+next bot starting in the same directory records before it sends anything. What remains is
+the time between Telegram accepting the request and that one `write()`. Outside it, every
+row is delivered exactly once.
+
+Order: a chat's rows are sent one at a time, oldest first; a row waiting for a retry holds
+back the rows after it in the same chat, and a chat whose head is leased is skipped, so
+two instances never interleave one chat. Fairness: only heads of chats are claimed, so a
+chat with 10,000 queued messages gets one slot per turn like everybody else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiogram import Bot, methods
+from aiogram.exceptions import (
+    AiogramError,
+    TelegramBadRequest,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+)
+from aiogram.types import Message, MessageId
+from pydantic import ValidationError
+from sqlalchemy import CursorResult, Integer, and_, bindparam, func, or_, select, update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.crypto import DecryptionError
+from bot.db.models import Case, Member, OutboxMessage, Relay
+from bot.domain import CaseStatus
+from bot.ratelimit import RateLimiter
+from bot.sentlog import SentLog, SentNote
+from bot.services import audit, codes, outbox
+from bot.services.runtime import Runtime
+from bot.services.vault import CaseShredded
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)
+# A Bot API call gives up well inside its lease, so a live sender never loses a lease
+# while a call is still in flight.
+SEND_TIMEOUT = 20
+# Heads claimed per look at the table, and chats worked at once by one instance.
+BATCH = 100
+MAX_ACTIVE_CHATS = 200
+RETRY_CAP_SECONDS = 300
+IDLE_SECONDS = 1.0
+# Statuses of rows still to be delivered; the rest are final.
+UNSENT = ("pending", "sending")
+
+T = TypeVar("T")
+Queue = tuple[int | None, int | None]  # (case_id, member_id): one chat's queue
+
+
+# SQLSTATE classes worth waiting out: connection trouble, insufficient resources, an
+# operator or crash shutdown ("cannot connect now" while PostgreSQL starts), and a
+# serialisation failure or deadlock.
+_TRANSIENT_SQLSTATE = ("08", "53", "57", "40")
+
+
+def is_transient_db_error(exc: BaseException) -> bool:
+    """A database that is unreachable, restarting or busy: worth retrying, not a bug."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError | ConnectionError | TimeoutError):
+            return True
+        code = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(code, str) and code.startswith(_TRANSIENT_SQLSTATE):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return False
+
+
+def missing_master_key(exc: BaseException) -> bool:
+    """A data key is wrapped under a master key this process has not loaded (yet): after a
+    rotation elsewhere. Waiting is right; dropping what it protects would lose it."""
+    return isinstance(exc, DecryptionError) and str(exc).startswith("no master key")
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A leased row: its id, its chat's queue, and the token fencing later writes."""
+
+    id: uuid.UUID
+    case_id: int | None
+    member_id: int | None
+    token: int
+    relay_case_id: int | None = None
+
+    @property
+    def queue(self) -> Queue:
+        return (self.case_id, self.member_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    # "sent", "retry", "blocked", "failed", "dropped" (final, at most 12 characters), or
+    # "lost": the claim was taken over, nothing is recorded.
+    status: str
+    error: str | None = None
+    retry_after: float = 0.0
+    message_id: int | None = None
+
+
+class OutboxSender:
+    def __init__(
+        self, bot: Bot, sessionmaker: async_sessionmaker[AsyncSession], rt: Runtime,
+        *, is_postgres: bool,
+    ) -> None:
+        self.bot = bot
+        self.sessionmaker = sessionmaker
+        self.rt = rt
+        self.is_postgres = is_postgres
+        self.limiter = RateLimiter(rt.settings.send_per_second,
+                                   rt.settings.send_per_chat_per_second)
+        self.send_timeout = SEND_TIMEOUT
+        self.max_active_chats = MAX_ACTIVE_CHATS
+        self.sent_log = SentLog(Path.cwd())
+        self.wakeup = asyncio.Event()
+        self._stopping = False
+        self._active: dict[Queue, asyncio.Task[int]] = {}
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def poke(self) -> None:
+        self.wakeup.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.wakeup.set()
+
+    async def run(self) -> None:
+        self.sent_log.open()
+        try:
+            await self._retry_db(self._apply_sent_notes)
+            while not self._stopping:
+                try:
+                    started = await self._start_due_chats()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # keep delivering after a database hiccup
+                    if is_transient_db_error(exc):
+                        log.warning("outbox_claim_failed error=%s", type(exc).__name__)
+                    else:
+                        log.exception("outbox_claim_failed")
+                    started = 0
+                if started == 0:
+                    try:
+                        await asyncio.wait_for(self.wakeup.wait(), timeout=IDLE_SECONDS)
+                    except TimeoutError:
+                        pass
+                    self.wakeup.clear()
+        finally:
+            # Let sends already in flight record their outcome; a row cut off here stays
+            # `sending` and is sent again after its lease (the documented crash window).
+            self._stopping = True
+            if self._active:
+                await asyncio.wait(list(self._active.values()), timeout=5.0)
+            for task in self._active.values():
+                task.cancel()
+            self.sent_log.close()
+
+    async def _apply_sent_notes(self) -> None:
+        """Sends that bots gone from this directory noted but could not record: recorded
+        now, before anything is claimed, so they are not sent a second time."""
+        for path, fd, notes in self.sent_log.orphans():
+            applied = 0
+            async with self.sessionmaker() as session, session.begin():
+                for note in notes:
+                    result = await session.execute(
+                        update(OutboxMessage)
+                        .where(OutboxMessage.id == note.row_id,
+                               OutboxMessage.attempts == note.token,
+                               OutboxMessage.status.in_(UNSENT))
+                        .values(status="sent", sent_at=self.rt.now(), payload_enc=b"",
+                                lease_until=None, error=None)
+                        .execution_options(synchronize_session=False)
+                    )
+                    if _rowcount(result) != 1:
+                        continue  # recorded before the bot died, or taken over since
+                    applied += 1
+                    if None not in (note.message_id, note.member_id, note.relay_case_id):
+                        session.add(Relay(member_id=note.member_id, message_id=note.message_id,
+                                          case_id=note.relay_case_id))
+            SentLog.discard(path, fd)
+            if applied:
+                log.info("outbox_sent_notes_applied rows=%s", applied)
+
+    async def drain_once(self) -> int:
+        """Send everything due now, chat by chat, and return how many rows were sent."""
+        sent = 0
+        while True:
+            claimed = await self._claim_heads(exclude=set())
+            if not claimed:
+                return sent
+            results = await asyncio.gather(*(self._work_chat(row) for row in claimed))
+            sent += sum(results)
+
+    # --- claiming ---------------------------------------------------------------------------
+
+    async def _start_due_chats(self) -> int:
+        room = self.max_active_chats - len(self._active)
+        if room <= 0:
+            return 0
+        claimed = await self._claim_heads(exclude=set(self._active), limit=room)
+        for row in claimed:
+            task = asyncio.create_task(self._work_chat(row), name="outbox-chat")
+            self._active[row.queue] = task
+            task.add_done_callback(lambda _t, q=row.queue: self._active.pop(q, None))
+        return len(claimed)
+
+    def _head_query(self, now: Any, queue: Queue | None) -> Any:
+        """Rows that are the oldest unsent row of their chat, due and not leased.
+
+        A row that was tried before keeps its place in the queue (so a retry never lets
+        later rows overtake it); a row scheduled for later does not block the queue.
+        """
+        return _head_statement(_queue_shape(queue))
+
+    async def _claim_heads(
+        self, *, exclude: set[Queue], limit: int = BATCH, queue: Queue | None = None
+    ) -> list[Claimed]:
+        async with self.sessionmaker() as session, session.begin():
+            return await self._claim_in(session, exclude=exclude, limit=limit, queue=queue)
+
+    async def _claim_in(
+        self, session: AsyncSession, *, exclude: set[Queue], limit: int,
+        queue: Queue | None = None,
+    ) -> list[Claimed]:
+        now = self.rt.now()
+        params = {"now": now, "limit": limit + len(exclude)}
+        if queue is not None:
+            params.update(case_id=queue[0], member_id=queue[1])
+        heads = (await session.execute(self._head_query(now, queue), params)).all()
+        ids = [h.id for h in heads if (h.case_id, h.member_id) not in exclude][:limit]
+        if not ids:
+            return []
+        o = OutboxMessage
+        claimable = and_(
+            o.id.in_(ids), o.status.in_(UNSENT),
+            or_(o.lease_until.is_(None), o.lease_until < now),
+        )
+        if self.is_postgres:
+            # Another instance may hold some of these rows right now: skip them.
+            locked = select(o.id).where(claimable).with_for_update(skip_locked=True)
+            target = o.id.in_(locked.scalar_subquery())
+        else:
+            target = claimable  # SQLite: BEGIN IMMEDIATE already serialises writers
+        result = await session.execute(
+            update(o).where(target)
+            .values(lease_until=now + LEASE, attempts=o.attempts + 1)
+            .returning(o.id, o.case_id, o.member_id, o.attempts, o.relay_case_id)
+            .execution_options(synchronize_session=False)
+        )
+        return [Claimed(r.id, r.case_id, r.member_id, r.attempts, r.relay_case_id)
+                for r in result.all()]
+
+    # --- one chat ---------------------------------------------------------------------------
+
+    async def _work_chat(self, row: Claimed | None) -> int:
+        """Send this chat's due rows in order until one has to wait or none is left.
+
+        Two transactions per row: "sending" (fence, then open the payload) right before
+        the call, and the outcome together with the claim of the chat's next row.
+        """
+        sent = 0
+        while row is not None:
+            try:
+                outcome = await self._deliver(row)
+                if outcome.status == "lost":
+                    return sent
+                if outcome.status == "sent":
+                    sent += 1
+                more = outcome.status != "retry" and not self._stopping
+                done, row = row, await self._record(row, outcome, claim_next=more)
+                if outcome.status == "sent":
+                    self.sent_log.settled()
+                if outcome.status == "blocked":
+                    await self._retry_db(lambda d=done: self._tell_unreachable(d))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A bug, not the database: the lease runs out and the row is tried again.
+                log.exception("outbox_chat_interrupted")
+                return sent
+        return sent
+
+    async def _deliver(self, row: Claimed) -> Outcome:
+        try:
+            prepared = await self._retry_db(lambda: self._begin_send(row))
+        except (LookupError, CaseShredded):
+            return Outcome("dropped", "target gone")
+        except DecryptionError as exc:
+            if missing_master_key(exc):  # rotated elsewhere: this process follows soon
+                return Outcome("retry", "master key not loaded", retry_after=5.0)
+            log.error("outbox_cannot_open id=%s", row.id)
+            return Outcome("failed", "cannot open the payload")
+        except (AttributeError, ValidationError, TypeError, KeyError, ValueError):
+            log.error("outbox_bad_payload id=%s", row.id)
+            return Outcome("failed", "cannot build the request")
+        if prepared is None:
+            log.warning("outbox_lease_lost id=%s", row.id)
+            return Outcome("lost")
+        request, method = prepared
+        marked = time.monotonic()
+        await self.limiter.acquire(row.queue)
+        try:
+            if time.monotonic() - marked > LEASE.total_seconds() / 3 and not (
+                await self._retry_db(lambda: self._renew(row))
+            ):
+                log.warning("outbox_lease_lost id=%s", row.id)
+                return Outcome("lost")
+            outcome = await self._call(row, request, method)
+        finally:
+            self.limiter.release(row.queue)
+        if outcome.status == "sent":
+            self.sent_log.note(SentNote(row.id, row.token, outcome.message_id, row.member_id,
+                                        row.relay_case_id))
+        return outcome
+
+    async def _renew(self, row: Claimed) -> bool:
+        async with self.sessionmaker() as session, session.begin():
+            renewed = await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row.id, OutboxMessage.attempts == row.token,
+                       OutboxMessage.status == "sending")
+                .values(lease_until=self.rt.now() + LEASE)
+                .execution_options(synchronize_session=False)
+            )
+            return _rowcount(renewed) == 1
+
+    async def _begin_send(self, row: Claimed) -> tuple[Any, str] | None:
+        """Mark the row `sending` if this claim still owns it (else None), and build the
+        Bot API request from its sealed payload. Rolls back if the payload cannot be
+        opened (the target is gone or shredded)."""
+        async with self.sessionmaker() as session, session.begin():
+            now = self.rt.now()
+            fenced = await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row.id, OutboxMessage.attempts == row.token,
+                       OutboxMessage.status.in_(UNSENT))
+                .values(status="sending", lease_until=now + LEASE)
+                .execution_options(synchronize_session=False)
+            )
+            if _rowcount(fenced) != 1:
+                return None
+            stored = await session.get(OutboxMessage, row.id)
+            if stored is None:
+                raise LookupError("row gone")
+            target: Case | Member | None
+            if row.case_id is not None:
+                target = await session.get(Case, row.case_id)
+                if target is None:
+                    raise LookupError("case gone")
+                chat_id = self.rt.vault.student_chat_id(target)
+                if chat_id is None:
+                    raise LookupError("student unlinked")
+            else:
+                target = await session.get(Member, row.member_id)
+                if target is None:
+                    raise LookupError("member gone")
+                chat_id = self.rt.vault.member_chat_id(target)
+            payload = outbox.open_payload(self.rt.vault, stored, target)
+            params = await self._resolve(session, dict(payload["params"]))
+            method = str(payload["method"])
+            request = getattr(methods, method[0].upper() + method[1:])(chat_id=chat_id,
+                                                                       **params)
+        return request, method
+
+    async def _resolve(self, session: AsyncSession, params: dict[str, Any]) -> dict[str, Any]:
+        source = params.get("from_chat_id")
+        if source == outbox.FROM_STUDENT_OF_CASE:
+            case = await session.get(Case, params.pop("$case_id", None) or 0)
+            chat_id = self.rt.vault.student_chat_id(case) if case is not None else None
+            if chat_id is None:
+                raise LookupError("source case missing or unlinked")
+            params["from_chat_id"] = chat_id
+        elif source == outbox.FROM_MEMBER:
+            member = await session.get(Member, params.pop("$member_id", None) or 0)
+            if member is None:
+                raise LookupError("source member missing")
+            params["from_chat_id"] = self.rt.vault.member_chat_id(member)
+        return params
+
+    async def _call(self, row: Claimed, request: Any, method: str) -> Outcome:
+        try:
+            result = await self.bot(request, request_timeout=self.send_timeout)
+        except TelegramRetryAfter as exc:
+            self.limiter.pause(exc.retry_after)
+            log.info("outbox_retry_after id=%s seconds=%s", row.id, exc.retry_after)
+            return Outcome("retry", "429", retry_after=float(exc.retry_after))
+        except TelegramForbiddenError:
+            return Outcome("blocked", "blocked")
+        except (TelegramBadRequest, TelegramNotFound, TelegramEntityTooLarge) as exc:
+            # The request itself is wrong; sending it again would fail the same way.
+            log.warning("outbox_bad_request id=%s method=%s", row.id, method)
+            return Outcome("failed", exc.message[:200])
+        except (AiogramError, TimeoutError, OSError) as exc:
+            # Network trouble, 5xx, a garbled answer, even a revoked token: all pass, and
+            # a message is never given up on for them.
+            delay = min(2 ** min(row.token - 1, 16), RETRY_CAP_SECONDS)
+            delay *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
+            log.info("outbox_retry id=%s attempt=%s error=%s", row.id, row.token,
+                     type(exc).__name__)
+            return Outcome("retry", type(exc).__name__[:200], retry_after=delay)
+        message_id = result.message_id if isinstance(result, Message | MessageId) else None
+        return Outcome("sent", message_id=message_id)
+
+    # --- short fenced transactions ------------------------------------------------------
+
+    async def _record(
+        self, row: Claimed, outcome: Outcome, *, claim_next: bool
+    ) -> Claimed | None:
+        """Commit the outcome (and claim the chat's next row in the same transaction).
+        After a send this is retried until the database takes it: giving up here is
+        exactly what would send the message a second time."""
+
+        async def go() -> Claimed | None:
+            async with self.sessionmaker() as session, session.begin():
+                now = self.rt.now()
+                values: dict[str, Any] = {"lease_until": None, "error": outcome.error}
+                if outcome.status == "retry":
+                    values.update(status="pending",
+                                  not_before=now + timedelta(seconds=outcome.retry_after))
+                else:
+                    values.update(status=outcome.status, sent_at=now, payload_enc=b"")
+                result = await session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == row.id, OutboxMessage.attempts == row.token)
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                )
+                if _rowcount(result) != 1:
+                    log.warning("outbox_lease_lost id=%s status=%s", row.id, outcome.status)
+                elif (outcome.message_id is not None and row.member_id is not None
+                        and row.relay_case_id is not None):
+                    session.add(Relay(member_id=row.member_id, message_id=outcome.message_id,
+                                      case_id=row.relay_case_id))
+                if not claim_next:
+                    return None
+                found = await self._claim_in(session, exclude=set(), limit=1, queue=row.queue)
+                return found[0] if found else None
+
+        return await self._retry_db(go)
+
+    async def _retry_db(self, work: Callable[[], Awaitable[T]]) -> T:
+        delay = 0.2
+        while True:
+            try:
+                return await work()
+            except Exception as exc:
+                if not is_transient_db_error(exc):
+                    raise
+                log.warning("outbox_db_retry error=%s", type(exc).__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _tell_unreachable(self, row: Claimed) -> None:
+        """A student blocked the bot: tell their psychologist; the case and its data stay."""
+        if row.case_id is None:
+            return
+        async with self.sessionmaker() as session, session.begin():
+            case = await session.get(Case, row.case_id, with_for_update=True)
+            if case is None or case.unreachable:
+                return
+            case.unreachable = True
+            now = self.rt.now()
+            await audit.record(session, actor="system", event="student_unreachable", now=now,
+                               case_code=case.code)
+            if case.status == CaseStatus.CLAIMED and case.psychologist_id:
+                member = await session.get(Member, case.psychologist_id)
+                if member is not None:
+                    text = self.rt.tr(
+                        member.language,
+                        "⚠️ {code}: the student can no longer be reached (they blocked the bot "
+                        "or left). Nothing is lost; the case stays with you.",
+                        code=codes.display(case.code),
+                    )
+                    outbox.enqueue(session, self.rt.vault, member, "sendMessage",
+                                   {"text": text}, now=now, relay_case_id=case.id)
+        self.poke()
+
+
+# The head query, built once per shape with bound parameters: building it (a window over a
+# subquery) and computing its cache key took ~1.6 ms of CPU, and a send makes one or two
+# claims (benchmarks/BENCHMARKS.md, "outbox claims").
+def _queue_shape(queue: Queue | None) -> tuple[bool, bool] | None:
+    return None if queue is None else (queue[0] is None, queue[1] is None)
+
+
+@functools.lru_cache(maxsize=8)
+def _head_statement(shape: tuple[bool, bool] | None) -> Any:
+    o = OutboxMessage
+    now = bindparam("now")
+    inner = (
+        select(
+            o.id, o.case_id, o.member_id, o.not_before, o.lease_until,
+            func.row_number().over(
+                partition_by=(o.case_id, o.member_id), order_by=(o.created_at, o.id)
+            ).label("rank"),
+        )
+        .where(o.status.in_(UNSENT), or_(o.attempts > 0, o.not_before <= now))
+    )
+    if shape is not None:
+        no_case, no_member = shape
+        inner = inner.where(
+            o.case_id.is_(None) if no_case else o.case_id == bindparam("case_id"),
+            o.member_id.is_(None) if no_member else o.member_id == bindparam("member_id"),
+        )
+    ranked = inner.subquery()
+    return (
+        select(ranked.c.id, ranked.c.case_id, ranked.c.member_id)
+        .where(
+            ranked.c.rank == 1,
+            ranked.c.not_before <= now,
+            or_(ranked.c.lease_until.is_(None), ranked.c.lease_until < now),
+        )
+        .order_by(ranked.c.not_before)
+        .limit(bindparam("limit", type_=Integer))
+    )
+
+
+def _rowcount(result: Any) -> int:
+    return result.rowcount if isinstance(result, CursorResult) else 0

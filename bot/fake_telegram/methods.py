@@ -1,0 +1,300 @@
+"""The Bot API methods the fake implements, with Telegram's own checks and error texts."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .objects import CONTENT_KEYS, JSON, FileRegistry, MessageStore, media_object, unix_now
+
+MEDIA_METHODS = {
+    "sendphoto": "photo", "senddocument": "document", "sendvoice": "voice",
+    "sendvideo": "video", "sendsticker": "sticker", "sendaudio": "audio",
+    "sendanimation": "animation", "sendvideonote": "video_note",
+}  # fmt: skip
+_TRUE_METHODS = (
+    "sendchataction", "answercallbackquery", "setmycommands", "deletemycommands",
+    "setmydescription", "setmyshortdescription", "setchatmenubutton", "close", "logout",
+)  # fmt: skip
+# Telegram's size limits for bots (https://core.telegram.org/bots/api#sending-files).
+PHOTO_UPLOAD_LIMIT = 10 * 1024 * 1024  # sendPhoto: "at most 10 MB"
+UPLOAD_LIMIT = 50 * 1024 * 1024  # any other file sent by upload
+DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile: "files of up to 20MB in size"
+_TAG = re.compile(r"<[^>]+>")
+_NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup "
+    "are exactly the same as a current content and reply markup of the message"
+)
+
+# A method returns its result and the messages it created or changed.
+Outcome = tuple[Any, list[JSON]]
+Method = Callable[[JSON, dict[str, Any]], Outcome]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+        self.retry_after = retry_after
+
+    def body(self) -> JSON:
+        body: JSON = {"ok": False, "error_code": self.status, "description": self.description}
+        if self.retry_after is not None:
+            body["parameters"] = {"retry_after": self.retry_after}
+        return body
+
+
+def visible_text(text: str, parse_mode: str | None) -> str:
+    """The text as the chat shows it (markup removed), which is what Telegram echoes and
+    measures against its limits."""
+    if parse_mode and parse_mode.lower() == "html":
+        return html.unescape(_TAG.sub("", text))
+    return text
+
+
+def _check_markup(markup: Any) -> JSON | None:
+    """Only inline keyboards are echoed on a Message; check callback_data as Telegram does."""
+    if not isinstance(markup, dict) or "inline_keyboard" not in markup:
+        return None
+    for row in markup["inline_keyboard"]:
+        for button in row:
+            data = button.get("callback_data")
+            if data is not None and not 1 <= len(str(data).encode()) <= 64:
+                raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+    return markup
+
+
+def _chat_id(params: dict[str, Any], key: str = "chat_id") -> int:
+    chat_id = params.get(key)
+    if isinstance(chat_id, bool) or not isinstance(chat_id, int):
+        raise ApiError(400, "Bad Request: chat not found")
+    return chat_id
+
+
+class BotMethods:
+    """Implementations keyed by lower-case method name (Telegram ignores the case)."""
+
+    def __init__(self, store: MessageStore, files: FileRegistry) -> None:
+        self.store = store
+        self.files = files
+        self.commands: list[Any] = []
+        self.table: dict[str, Method] = {
+            "getme": self.get_me,
+            "sendmessage": self.send_message,
+            "copymessage": self.copy_message,
+            "forwardmessage": self.forward_message,
+            "sendmediagroup": self.send_media_group,
+            "editmessagetext": self.edit_message_text,
+            "editmessagecaption": self.edit_message_caption,
+            "editmessagereplymarkup": self.edit_message_reply_markup,
+            "deletemessage": self.delete_message,
+            "getfile": self.get_file,
+            "setmycommands": self.set_my_commands,
+            "getmycommands": lambda bot, params: (self.commands, []),
+        }
+        for name in _TRUE_METHODS:
+            self.table.setdefault(name, lambda bot, params: (True, []))
+        for name, kind in MEDIA_METHODS.items():
+            self.table[name] = self._media_sender(kind)
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def _new_message(self, bot: JSON, params: dict[str, Any], content: JSON) -> JSON:
+        chat_id = _chat_id(params)
+        message: JSON = {
+            "message_id": self.store.next_id(chat_id),
+            "date": unix_now(),
+            "chat": self.store.chat(chat_id),
+            "from": bot,
+            **content,
+        }
+        if (markup := _check_markup(params.get("reply_markup"))) is not None:
+            message["reply_markup"] = markup
+        reply = params.get("reply_parameters")
+        if isinstance(reply, dict):
+            reply_chat, reply_id = reply.get("chat_id", chat_id), reply.get("message_id")
+        else:
+            reply_chat, reply_id = chat_id, params.get("reply_to_message_id")
+        if isinstance(reply_id, int) and isinstance(reply_chat, int):
+            if (original := self.store.get(reply_chat, reply_id)) is not None:
+                message["reply_to_message"] = self.store.quoted(original)
+        self.store.add(message)
+        return message
+
+    def get_me(self, bot: JSON, params: dict[str, Any]) -> Outcome:
+        me = {**bot, "can_join_groups": True, "can_read_all_group_messages": False,
+              "supports_inline_queries": False}  # fmt: skip
+        return me, []
+
+    def send_message(self, bot: JSON, params: dict[str, Any]) -> Outcome:
+        raw = params.get("text")
+        text = visible_text(str(raw), params.get("parse_mode")) if raw is not None else ""
+        if not text.strip():
+            raise ApiError(400, "Bad Request: message text is empty")
+        if len(text) > 4096:
+            raise ApiError(400, "Bad Request: message is too long")
+        content: JSON = {"text": text}
+        if isinstance(params.get("entities"), list):
+            content["entities"] = params["entities"]
+        message = self._new_message(bot, params, content)
+        return message, [message]
+
+    def _caption(self, params: dict[str, Any]) -> JSON:
+        raw = params.get("caption")
+        if raw is None:
+            return {}
+        caption = visible_text(str(raw), params.get("parse_mode"))
+        if len(caption) > 1024:
+            raise ApiError(400, "Bad Request: message caption is too long")
+        content: JSON = {"caption": caption} if caption else {}
+        if caption and isinstance(params.get("caption_entities"), list):
+            content["caption_entities"] = params["caption_entities"]
+        return content
+
+    def _media(self, kind: str, value: Any, mime_type: str | None = None) -> Any:
+        if isinstance(value, dict) and "data" in value:  # an upload: it gets a new file_id
+            if len(value["data"]) > UPLOAD_LIMIT:
+                raise ApiError(413, "Request Entity Too Large")
+            if kind == "photo" and len(value["data"]) > PHOTO_UPLOAD_LIMIT:
+                raise ApiError(400, "Bad Request: PHOTO_SAVE_FILE_INVALID")
+            file_id = self.files.new_id(kind)
+            stored = self.files.add(file_id, value["data"], kind=kind,
+                                    file_name=value.get("filename"))  # fmt: skip
+        elif isinstance(value, str) and value:
+            stored = self.files.by_id.get(value) or self.files.add(value, b"", kind=kind)
+        else:
+            raise ApiError(400, f"Bad Request: there is no {kind} in the request")
+        return media_object(kind, stored, mime_type)
+
+    def _media_sender(self, kind: str) -> Method:
+        def send(bot: JSON, params: dict[str, Any]) -> Outcome:
+            content = {kind: self._media(kind, params.get(kind))}
+            if kind != "sticker":
+                content.update(self._caption(params))
+            message = self._new_message(bot, params, content)
+            return message, [message]
+
+        return send
+
+    def send_media_group(self, bot: JSON, params: dict[str, Any]) -> Outcome:
+        media = params.get("media")
+        if not isinstance(media, list) or not 2 <= len(media) <= 10:
+            raise ApiError(400, "Bad Request: wrong number of media in the album")
+        group_id = f"album{self.files.counter + 1}"
+        messages = []
+        for item in media:
+            kind = item.get("type", "photo")
+            content = {kind: self._media(kind, item.get("media")), **self._caption(item)}
+            content["media_group_id"] = group_id
+            messages.append(self._new_message(bot, params, content))
+        return messages, messages
+
+    def _source(self, params: dict[str, Any], what: str) -> JSON:
+        source = self.store.get(_chat_id(params, "from_chat_id"), params.get("message_id", 0))
+        if source is None:
+            raise ApiError(400, f"Bad Request: message to {what} not found")
+        return source
+
+    def copy_message(self, bot: JSON, params: dict[str, Any]) -> Outcome:
+        source = self._source(params, "copy")
+        content = {key: value for key, value in source.items() if key in CONTENT_KEYS}
+        if "caption" in params:
+            content.pop("caption", None)
+            content.pop("caption_entities", None)
+            content.update(self._caption(params))
+        message = self._new_message(bot, params, content)
+        return {"message_id": message["message_id"]}, [message]
+
+    def forward_message(self, bot: JSON, params: dict[str, Any]) -> Outcome:
+        source = self._source(params, "forward")
+        content = {key: value for key, value in source.items() if key in CONTENT_KEYS}
+        sender = source.get("from")
+        if sender is not None:
+            content["forward_origin"] = {"type": "user", "date": source["date"],
+                                         "sender_user": sender}  # fmt: skip
+        else:
+            content["forward_origin"] = {"type": "chat", "date": source["date"],
+                                         "sender_chat": source["chat"]}  # fmt: skip
+        message = self._new_message(bot, params, content)
+        return message, [message]
+
+    # -- changing what was sent ------------------------------------------------------------
+
+    def _target(self, params: dict[str, Any], what: str) -> JSON | None:
+        if "inline_message_id" in params:
+            return None
+        message = self.store.get(_chat_id(params), params.get("message_id", 0))
+        if message is None:
+            raise ApiError(400, f"Bad Request: message to {what} not found")
+        return message
+
+    def _edit(self, message: JSON, changes: JSON, params: dict[str, Any]) -> Outcome:
+        """Apply `changes` (a None value removes the field) as Telegram does: an edit that
+        changes nothing is an error, and an edit without a keyboard removes the keyboard."""
+        markup = _check_markup(params.get("reply_markup"))
+        changes = {**changes, "reply_markup": markup}
+        if all(message.get(key) == value for key, value in changes.items()):
+            raise ApiError(400, _NOT_MODIFIED)
+        for key, value in changes.items():
+            if value is None:
+                message.pop(key, None)
+            else:
+                message[key] = value
+        message["edit_date"] = unix_now()
+        return message, [message]
+
+    def edit_message_text(self, bot: JSON, params: dict[str, Any]) -> Outcome:
+        message = self._target(params, "edit")
+        if message is None:
+            return True, []
+        if "text" not in message:
+            raise ApiError(400, "Bad Request: there is no text in the message to edit")
+        text = visible_text(str(params.get("text", "")), params.get("parse_mode"))
+        if not text.strip():
+            raise ApiError(400, "Bad Request: message text is empty")
+        if len(text) > 4096:
+            raise ApiError(400, "Bad Request: message is too long")
+        entities = params.get("entities")
+        changes = {"text": text, "entities": entities if isinstance(entities, list) else None}
+        return self._edit(message, changes, params)
+
+    def edit_message_caption(self, bot: JSON, params: dict[str, Any]) -> Outcome:
+        message = self._target(params, "edit")
+        if message is None:
+            return True, []
+        changes: JSON = {"caption": None, "caption_entities": None, **self._caption(params)}
+        return self._edit(message, changes, params)
+
+    def edit_message_reply_markup(self, bot: JSON, params: dict[str, Any]) -> Outcome:
+        message = self._target(params, "edit")
+        if message is None:
+            return True, []
+        return self._edit(message, {}, params)
+
+    def delete_message(self, bot: JSON, params: dict[str, Any]) -> Outcome:
+        if self.store.pop(_chat_id(params), params.get("message_id", 0)) is None:
+            raise ApiError(400, "Bad Request: message to delete not found")
+        return True, []
+
+    # -- files and settings ----------------------------------------------------------------
+
+    def get_file(self, bot: JSON, params: dict[str, Any]) -> Outcome:
+        stored = self.files.by_id.get(str(params.get("file_id", "")))
+        if stored is None:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        if len(stored.data) > DOWNLOAD_LIMIT:
+            raise ApiError(400, "Bad Request: file is too big")
+        return {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_size": len(stored.data),
+            "file_path": stored.file_path,
+        }, []
+
+    def set_my_commands(self, bot: JSON, params: dict[str, Any]) -> Outcome:
+        commands = params.get("commands")
+        self.commands = commands if isinstance(commands, list) else []
+        return True, []

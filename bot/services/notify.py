@@ -1,0 +1,213 @@
+"""Messages caused by a student's message: the case card, relays, the acknowledgement."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import Case, CaseMessage, Member, Region
+from bot.domain import EMERGENCY_NUMBERS, CaseStatus, ContentKind, Country, Priority, Role
+from bot.services import codes, outbox, routing
+from bot.services.hours import after_hours_note
+from bot.services.labels import (
+    CATEGORY_LABELS,
+    CONTENT_LABELS,
+    N_,
+    PRIORITY_ICONS,
+    PRIORITY_LABELS,
+)
+from bot.services.runtime import Runtime
+
+if TYPE_CHECKING:
+    from bot.services.cases import IncomingContent
+
+PREVIEW_CHARS = 160
+# Bot API method and parameter that send a stored file id of each kind.
+MEDIA_METHODS: dict[str, tuple[str, str]] = {
+    ContentKind.PHOTO: ("sendPhoto", "photo"),
+    ContentKind.VOICE: ("sendVoice", "voice"),
+    ContentKind.VIDEO: ("sendVideo", "video"),
+    ContentKind.VIDEO_NOTE: ("sendVideoNote", "video_note"),
+    ContentKind.AUDIO: ("sendAudio", "audio"),
+    ContentKind.DOCUMENT: ("sendDocument", "document"),
+    ContentKind.STICKER: ("sendSticker", "sticker"),
+    ContentKind.ANIMATION: ("sendAnimation", "animation"),
+}
+NO_CAPTION = (ContentKind.STICKER, ContentKind.VIDEO_NOTE)
+
+
+def take_button(rt: Runtime, lang: str, code: str) -> dict[str, Any]:
+    return {
+        "inline_keyboard": [
+            [{"text": rt.tr(lang, "Take this case"), "callback_data": f"take:{code}"}]
+        ]
+    }
+
+
+def format_wait(rt: Runtime, lang: str, case: Case, now: datetime) -> str:
+    minutes = max(0, int((now - case.created_at).total_seconds() // 60))
+    if minutes < 60:
+        return rt.tr(lang, "{minutes} min", minutes=minutes)
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return rt.tr(lang, "{hours} h {minutes} min", hours=hours, minutes=minutes)
+    return rt.tr(lang, "{days} days", days=hours // 24)
+
+
+def preview(rt: Runtime, lang: str, content: IncomingContent | None) -> str:
+    if content is None:
+        return ""
+    text = " ".join(content.text.split())
+    if len(text) > PREVIEW_CHARS:
+        text = text[: PREVIEW_CHARS - 1] + "…"
+    if content.kind != ContentKind.TEXT:
+        media = rt.tr(lang, "[attachment: {kind}]",
+                      kind=rt.tr(lang, CONTENT_LABELS[content.kind]))
+        text = f"{media} {text}".strip()
+    return text
+
+
+async def case_card(
+    session: AsyncSession, rt: Runtime, case: Case, lang: str, now: datetime, body: str = ""
+) -> str:
+    district, school = await routing.place_names(session, case)
+    lines = [
+        rt.tr(lang, "{icon} Case {code}", icon=PRIORITY_ICONS[case.priority],
+              code=codes.display(case.code)),
+        rt.tr(lang, "Priority: {priority}", priority=rt.tr(lang, PRIORITY_LABELS[case.priority])),
+        rt.tr(lang, "Category: {category}",
+              category=rt.tr(lang, CATEGORY_LABELS[case.category])),
+        rt.tr(lang, "District: {district}", district=district),
+        rt.tr(lang, "School: {school}", school=school),
+        rt.tr(lang, "Waiting: {wait}", wait=format_wait(rt, lang, case, now)),
+    ]
+    if body:
+        lines += ["", body]
+    return "\n".join(lines)
+
+
+async def notify_pool(
+    session: AsyncSession, rt: Runtime, case: Case, content: IncomingContent | None,
+    *, headline: str, exclude: int | None = None
+) -> list[Member]:
+    """Send the case card with a Take button to every member of the case's pool.
+
+    Supervisors (the fallback when a pool has no psychologist) get the card without the
+    preview and without a Take button: they never read content.
+    """
+    now = rt.now()
+    members = [m for m in await routing.pool_members(session, case) if m.id != exclude]
+    for member in members:
+        lang = member.language
+        if member.role != Role.PSYCHOLOGIST:
+            card = await case_card(session, rt, case, lang, now, rt.tr(
+                lang, "No psychologist serves this place yet: invite one with /invite. "
+                "The case waits in the queue and they will see it."))
+            outbox.enqueue(session, rt.vault, member, "sendMessage",
+                           {"text": f"{rt.tr(lang, headline)}\n{card}"}, now=now)
+            continue
+        card = await case_card(session, rt, case, lang, now, preview(rt, lang, content))
+        outbox.enqueue(
+            session, rt.vault, member, "sendMessage",
+            {"text": f"{rt.tr(lang, headline)}\n{card}",
+             "reply_markup": take_button(rt, lang, case.code)},
+            now=now, relay_case_id=case.id,
+        )
+    return members
+
+
+async def emergency_numbers(session: AsyncSession, case: Case) -> tuple[str, ...]:
+    region = await session.get(Region, case.region_id) if case.region_id else None
+    if region is not None and region.country in {c.value for c in Country}:
+        return EMERGENCY_NUMBERS[Country(region.country)]
+    # Unknown country: both countries' numbers, without repeats.
+    return tuple(dict.fromkeys(n for c in Country for n in EMERGENCY_NUMBERS[c]))
+
+
+async def relay_to_psychologist(
+    session: AsyncSession, rt: Runtime, case: Case, member: Member, message: CaseMessage,
+    content: IncomingContent,
+) -> None:
+    now = rt.now()
+    lang = member.language
+    label = rt.tr(lang, "💬 {code} — the student writes:", code=codes.display(case.code))
+    if content.kind == ContentKind.TEXT or not content.file_id:
+        params: dict[str, Any] = {"text": f"{label}\n{content.text}"}
+        method = "sendMessage"
+    else:
+        # Sent again by file id rather than copied from the student's chat: no request to a
+        # staff chat ever names the student's chat, and it still works after /forget.
+        method, field = MEDIA_METHODS[content.kind]
+        params = {field: content.file_id}
+        if content.kind in NO_CAPTION:
+            outbox.enqueue(session, rt.vault, member, "sendMessage", {"text": label}, now=now,
+                           relay_case_id=case.id)
+        else:
+            params["caption"] = f"{label}\n{content.text}".strip()[:1024]
+    # rt.now() again: later than the label's, so the outbox keeps the two in order.
+    outbox.enqueue(session, rt.vault, member, method, params, now=rt.now(),
+                   relay_case_id=case.id)
+
+
+async def after_student_message(
+    session: AsyncSession, rt: Runtime, case: Case, message: CaseMessage,
+    content: IncomingContent, *, opened: bool, became_urgent: bool,
+) -> None:
+    now = rt.now()
+    if case.status == CaseStatus.CLAIMED and case.psychologist_id is not None:
+        member = await session.get(Member, case.psychologist_id)
+        if member is not None and member.active and not case.muted:
+            await relay_to_psychologist(session, rt, case, member, message, content)
+            if became_urgent:
+                outbox.enqueue(session, rt.vault, member, "sendMessage", {
+                    "text": rt.tr(member.language, "🔴 Case {code} is now urgent.",
+                                  code=codes.display(case.code))}, now=now,
+                    relay_case_id=case.id)
+    elif opened:
+        await notify_pool(session, rt, case, content, headline=N_("New case in your pool"))
+    elif became_urgent:
+        await notify_pool(session, rt, case, content, headline=N_("A waiting case became urgent"))
+    await acknowledge(session, rt, case, opened=opened, urgent=case.priority == Priority.URGENT
+                      and (opened or became_urgent))
+
+
+async def acknowledge(
+    session: AsyncSession, rt: Runtime, case: Case, *, opened: bool, urgent: bool
+) -> None:
+    now = rt.now()
+    lang = case.language
+    # Outside working hours the student hears when to expect an answer and that 111 is
+    # there; an urgent message at night leads with the numbers to call, not with a wait.
+    closed_note = await after_hours_note(session, rt, case, now) if (opened or urgent) else ""
+    if urgent:
+        numbers = ", ".join(await emergency_numbers(session, case))
+        if closed_note:
+            text = rt.tr(
+                lang,
+                "I hear you, and I am worried about you. Please call {numbers} right now: they "
+                "answer day and night, and the call is free.\nYour message is saved and the "
+                "psychologists have been alerted; one of them will write to you here as soon "
+                "as possible.",
+                numbers=numbers,
+            )
+        else:
+            text = rt.tr(
+                lang,
+                "I hear you, and I am worried about you. A psychologist has been alerted right "
+                "now and will write to you here.\nIf you are in danger or might hurt yourself, "
+                "call now: {numbers}. The call is free.",
+                numbers=numbers,
+            )
+    elif opened:
+        text = rt.tr(
+            lang,
+            "Thank you for writing. Your message is saved safely. A psychologist will read it "
+            "and answer you right here. You can keep writing.",
+        )
+        if closed_note:
+            text = f"{text}\n\n{closed_note}"
+    else:
+        text = rt.tr(lang, "Received ✓")
+    outbox.enqueue(session, rt.vault, case, "sendMessage", {"text": text}, now=now)

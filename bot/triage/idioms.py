@@ -1,0 +1,80 @@
+"""Idioms that cancel a signal, and context markers that change how signals are read.
+
+Idioms: "умираю от смеха", "убить время", "күлүп өлдүм" (died laughing), "эта домашка меня
+убьёт", a football score ("бизди 5:0 уруп кетишти"). An idiom cancels only the signals
+whose tokens it overlaps, so "умираю от смеха, а вообще хочу умереть" stays urgent.
+
+Contexts:
+- ``game``, ``study``: a video game, homework, a film or a book. They cancel only signals
+  marked ``fiction`` (threats to kill: "я убью тебя в доте", "кс те мени өлтүрүштү") within
+  a few tokens. Suicide signals are never cancelled by them: "как в фильме, хочу умереть"
+  must stay urgent.
+- ``song``: a song is mentioned and the signal sits entirely inside quotation marks
+  («өлгүм келет сенсиз» in a song line). Unquoted words are never treated as lyrics.
+- ``now``: сейчас, азыр, қазір, "help". Raises a ``now`` signal (a beating, a planned
+  beating) to urgent.
+- ``soon``: today, tomorrow, after lessons. Raises a ``now`` signal to urgent too, unless a
+  ``past`` marker (вчера, кечээ, кеше ...) is as near: "вчера избили после школы" is a
+  beating reported after the fact, high.
+- ``family``: a parent or relative. A high violence signal near one is reported as abuse
+  at home (the priority does not change).
+- ``school``: schoolmates, class, school. A high violence signal among schoolmates, with no
+  relative named, is reported as bullying (the priority does not change).
+"""
+
+from __future__ import annotations
+
+from bot.triage.patterns import Rule, context, idiom
+
+__all__ = ["CONTEXTS", "IDIOMS"]
+
+IDIOMS: tuple[Rule, ...] = (
+    idiom("умираю от смеха",
+          "умираю|умерла|умер|умру|сдох|помер|помираю =от|=со смех|скук|жар|голод|стыд|"
+          "любопытств|ржач", window=1),
+    idiom("убить время", "убить|убивать|убиваю|убьём времени|время|временем", window=1),
+    idiom("домашка меня убьёт",
+          "домашк|контрольн|учёб|жара|скука|огэ|егэ|экзамен|оценк|двойк|математик|физик|хими|"
+          "уроки|=эта|=этот|=это меня убьёт|убьют|убивает|доконает", window=1),
+    idiom("меня убивает эта жара",
+          "меня убивает|убьёт =эта|=этот|=это|жара|скука|домашка|тишина|музыка", window=1),
+    idiom("не хочу умирать", "=не хоч|хотел умирать|умереть", window=1),
+    idiom("өлгүм келбейт", "өлгүм|өлгім келбе|келме", window=1),
+    idiom("күлүп өлдүм",
+          "күлүп|күліп|күлкүдөн|күлкіден|күлө|ржач өл", window=1),
+    idiom("ачкадан өлүп жатам",
+          "ачкадан|аштықтан|уйкум|ұйқым|уйкудан|ұйқыдан|зериккен|пыстыр өл", window=2),
+    idiom("бьёт мяч", "=бьёт|=бьет|бьют|=бил мяч|мячик|баклуш|рекорд|тревог|ключом", window=1),
+    idiom("футбол 5:0",
+          "футбол|волейбол|баскетбол|матч|хоккей|шахмат|таймаш бизди|бізді|=нас|мени|меня "
+          "уруп|ұрып|утуп|ұтып|обыграл|разгромил|порвали", window=2),
+    idiom("тест менен өлтүрүп жатышат",
+          "тест|сабак|сабақ|экзамен|емтихан|тапшырма олтур|өлтір", window=2),
+)
+
+CONTEXTS: tuple[Rule, ...] = (
+    context("game",
+            "=кс|=ксте|=кске|=ксда|ксго|=cs|csgo|дота|доте|доту|дотад|dota|дотк|пабг|pubg|"
+            "майнкрафт|minecraft|роблокс|roblox|фортнайт|fortnite|стендоф|стандоф|standoff|"
+            "бравл|brawl|фрифаер|валорант|варфейс|геншин|игр|оюн|ойын|катк|шутер|=гта|=gta|"
+            "зомби|=босс|босса"),
+    context("study",
+            "реферат|доклад|сочинени|баяндама|эссе|учебник|литератур|фильм|кино|сериал|книг|"
+            "роман|мультик|аниме|войн|согуш|соғыс|домашк|тапшырма|тапсырма|проект|контрольн|"
+            "экзамен|емтихан|сынак|оценк|двойк|диктант"),
+    context("song",
+            "песн|песен|трек|поёт|поет|lyrics|строчк|куплет|припев|ырда|ырды|ырчы|ырын|"
+            "әнде|әнді|=әні|әнші|музык"),
+    context("now", "сейчас|=щас|помогите|спасите|срочно|азыр|қазір|көмектес|комектес"),
+    context("soon", "сегодня|завтра|бүгүн|эртең|бүгін|ертең"),
+    context("soon", "после урок|школы|занятий", window=0),
+    context("soon", "сабактан|сабақтан|мектептен кийин|кейін", window=0),
+    context("past", "вчера|позавчера|прошл|кечээ|кеше|былтыр|өткөн|өткен|тогда|раньше"),
+    context("now", "жардам бер", window=0),
+    context("now", "=за мной идут|гонят|бегут|следят", window=0),
+    context("family",
+            "атам|апам|энем|агам|әкем|анам|ағам|өгөй|өгей|отец|отца|папа|отчим|мама|=мать|"
+            "мачех|родител|брат|дядя|дедушк|бабушк"),
+    context("school",
+            "школ|класс|одноклассн|старшеклассн|мектеп|сынып|сыныптас|классташ|класстагы"),
+)

@@ -1,0 +1,166 @@
+"""A learned second opinion: a character n-gram logistic regression, scored in pure Python.
+
+The rules in ``lexicon*`` find what they were written for; on wordings nobody wrote a rule
+for ("жашагым жок", "надоело существовать", "сижу на подоконнике ноги свесила") they stay
+silent. This model reads the same skeleton tokens (``normalize.tokenize``) as character
+n-grams of 2 to 5 letters inside each word padded with a space on both sides (so word starts
+and ends are features, as in scikit-learn's ``char_wb``), hashed with CRC-32 into 2**18
+buckets. A message's features are its n-gram counts divided by the square root of its
+n-gram total (a word-additive stand-in for L2 normalisation), so each word's contribution
+can be cached: scoring is a dict lookup per word, a sum and a sigmoid.
+
+Two heads share the features: ``urgent`` (is the message urgent?) and ``category`` (which
+urgent category, for when the rules name none). Weights come from ``train_model.py``
+(scikit-learn, development only) and live quantised in ``model.json`` beside this module.
+Feature extraction here is the single definition used by both training and scoring.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from zlib import crc32
+
+from bot.domain import Category
+
+__all__ = [
+    "MODEL_PATH",
+    "Model",
+    "ModelOpinion",
+    "load_model",
+    "message_features",
+    "word_buckets",
+]
+
+MODEL_PATH = Path(__file__).with_name("model.json")
+BUCKET_BITS = 18
+MIN_N = 2
+MAX_N = 5
+_MASK = (1 << BUCKET_BITS) - 1
+_WORD_CACHE = 65_536  # distinct words whose scores are remembered
+
+
+@lru_cache(maxsize=_WORD_CACHE)
+def word_buckets(word: str) -> tuple[int, ...]:
+    """Hashed n-gram buckets of one skeleton token (with repeats: they are counts)."""
+    padded = f" {word} "
+    size = len(padded)
+    return tuple(
+        crc32(padded[i : i + n].encode()) & _MASK
+        for n in range(MIN_N, MAX_N + 1)
+        for i in range(size - n + 1)
+    )
+
+
+def message_features(tokens: list[str]) -> dict[int, float]:
+    """Feature vector of a message as {bucket: value} (used by training and by tests)."""
+    counts: dict[int, int] = {}
+    total = 0
+    for token in tokens:
+        for bucket in word_buckets(token):
+            counts[bucket] = counts.get(bucket, 0) + 1
+            total += 1
+    if not total:
+        return {}
+    norm = 1 / math.sqrt(total)
+    return {bucket: count * norm for bucket, count in counts.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelOpinion:
+    """Urgent probability and the most likely urgent category (if the message is urgent)."""
+
+    p_urgent: float
+    category: Category
+
+
+class Model:
+    """Quantised weights of both heads; ``score`` is pure Python and deterministic."""
+
+    def __init__(self, data: dict[str, object]) -> None:
+        if data.get("hash") != "crc32" or data.get("bucket_bits") != BUCKET_BITS:
+            raise ValueError("model.json was built for another feature space")
+        if data.get("ngram") != [MIN_N, MAX_N]:
+            raise ValueError("model.json was built for other n-gram sizes")
+        self.threshold = float(data["threshold"])  # type: ignore[arg-type]
+        self.categories = tuple(Category(name) for name in data["categories"])  # type: ignore[attr-defined]
+        scale = float(data["scale"])  # type: ignore[arg-type]
+        self.bias = float(data["bias"])  # type: ignore[arg-type]
+        self.category_bias = tuple(float(b) for b in data["category_bias"])  # type: ignore[attr-defined]
+        width = 1 + len(self.categories)
+        buckets: list[int] = []
+        position = 0
+        for delta in data["buckets"]:  # type: ignore[attr-defined]
+            position += int(delta)
+            buckets.append(position)
+        flat: list[int] = data["weights"]  # type: ignore[assignment]
+        if len(flat) != width * len(buckets):
+            raise ValueError("model.json weights do not match its buckets")
+        self.urgent: dict[int, float] = {}
+        self.category_weights: dict[int, tuple[float, ...]] = {}
+        for k, bucket in enumerate(buckets):
+            row = flat[k * width : (k + 1) * width]
+            if row[0]:
+                self.urgent[bucket] = row[0] * scale
+            if any(row[1:]):
+                self.category_weights[bucket] = tuple(q * scale for q in row[1:])
+        self._word_cache: dict[str, tuple[int, float]] = {}
+
+    def _word(self, word: str) -> tuple[int, float]:
+        cached = self._word_cache.get(word)
+        if cached is not None:
+            return cached
+        # Not word_buckets(): its cache would only duplicate this one on the hot path.
+        padded = f" {word} "
+        size = len(padded)
+        get = self.urgent.get
+        count = 0
+        total = 0.0
+        for n in range(MIN_N, MAX_N + 1):
+            for i in range(size - n + 1):
+                total += get(crc32(padded[i : i + n].encode()) & _MASK, 0.0)
+                count += 1
+        if len(self._word_cache) >= _WORD_CACHE:
+            self._word_cache.clear()  # bounded memory; the common words come back at once
+        result = (count, total)
+        self._word_cache[word] = result
+        return result
+
+    def p_urgent(self, tokens: list[str]) -> float:
+        """Urgent probability of skeleton ``tokens`` (cached per word: a few lookups)."""
+        count = 0
+        total = 0.0
+        word = self._word
+        for token in tokens:
+            n, value = word(token)
+            count += n
+            total += value
+        z = self.bias + (total / math.sqrt(count) if count else 0.0)
+        return 1 / (1 + math.exp(-z)) if z > -700 else 0.0
+
+    def category(self, tokens: list[str]) -> Category:
+        """The most likely urgent category (computed only for messages the model raises)."""
+        logits = list(self.category_bias)
+        for bucket, value in message_features(tokens).items():
+            row = self.category_weights.get(bucket)
+            if row is not None:
+                for k, weight in enumerate(row):
+                    logits[k] += weight * value
+        return self.categories[max(range(len(logits)), key=logits.__getitem__)]
+
+    def score(self, tokens: list[str]) -> ModelOpinion:
+        """Urgent probability of skeleton ``tokens`` and the model's urgent category."""
+        return ModelOpinion(self.p_urgent(tokens), self.category(tokens))
+
+
+@lru_cache(maxsize=1)
+def load_model(path: Path = MODEL_PATH) -> Model | None:
+    """The shipped model, or None when ``model.json`` is absent (the rules work alone)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    return Model(json.loads(text))

@@ -1,0 +1,185 @@
+"""Supervisors manage the accounts of their area: invite, list, switch off.
+
+Every button's data is checked again by the services: a forged button cannot invite to,
+or switch off anyone in, a place outside the supervisor's own area.
+"""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.enums import ChatType
+from aiogram.filters import Command, CommandObject
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import gettext as _
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import District, Member, School
+from bot.domain import Role
+from bot.services import invites, members
+from bot.services.runtime import Runtime
+from handlers.answers import ServiceErrorAnswer, tell
+from handlers.common import stale_button
+from handlers.onboarding import role_name
+
+router = Router(name=__name__)
+
+
+def is_supervisor(_event: object, member: Member | None = None) -> bool:
+    return member is not None and member.role == Role.SUPERVISOR
+
+
+router.message.filter(F.chat.type == ChatType.PRIVATE, is_supervisor)
+router.callback_query.filter(is_supervisor)
+router.message.middleware(ServiceErrorAnswer())
+router.callback_query.middleware(ServiceErrorAnswer())
+
+PAGE = 30
+MESSAGE_LIMIT = 3900
+
+
+def _keyboard(rows: list[tuple[str, str]]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[
+        [InlineKeyboardButton(text=text[:60], callback_data=data)] for text, data in rows
+    ])
+
+
+def _paged(rows: list[tuple[str, str]], page: int, more_data: str) -> list[tuple[str, str]]:
+    shown = rows[page * PAGE:(page + 1) * PAGE]
+    if len(rows) > (page + 1) * PAGE:
+        shown.append((_("More…"), more_data))
+    return shown
+
+
+@router.message(Command("invite"))
+async def invite_start(message: Message) -> None:
+    await message.answer(
+        _("Whom do you want to invite?"),
+        reply_markup=_keyboard([(_("A psychologist"), "inv:p"), (_("School staff"), "inv:s")]),
+    )
+
+
+async def _districts(session: AsyncSession, supervisor: Member) -> list[District]:
+    if supervisor.district_id is not None:
+        district = await session.get(District, supervisor.district_id)
+        return [district] if district else []
+    query = select(District).where(District.region_id == supervisor.region_id)
+    return list((await session.scalars(query.order_by(District.name))).all())
+
+
+@router.callback_query(F.data.in_({"inv:p", "inv:s"}))
+async def invite_role(query: CallbackQuery, session: AsyncSession, member: Member) -> None:
+    if not isinstance(query.message, Message):
+        await stale_button(query)
+        return
+    await query.answer()
+    districts = await _districts(session, member)
+    if query.data == "inv:p":
+        rows = [(d.name, f"inv:p:d:{d.id}") for d in districts]
+        if member.district_id is None and member.region_id is not None:
+            place = await members.place_label(session, members.Scope(member.region_id))
+            rows.insert(0, (_("The whole region: {place}").format(place=place),
+                            f"inv:p:r:{member.region_id}"))
+        await query.message.answer(_("Which district will the psychologist serve?"),
+                                   reply_markup=_keyboard(rows[:PAGE]))
+        return
+    if len(districts) == 1:
+        await _school_page(query.message, session, districts[0].id, 0)
+        return
+    rows = [(d.name, f"inv:s:d:{d.id}:0") for d in districts]
+    await query.message.answer(_("In which district is the school?"),
+                               reply_markup=_keyboard(rows[:PAGE]))
+
+
+async def _school_page(message: Message, session: AsyncSession, district_id: int,
+                       page: int) -> None:
+    schools = (await session.scalars(
+        select(School).where(School.district_id == district_id).order_by(School.name)
+    )).all()
+    rows = [(s.name, f"inv:s:s:{s.id}") for s in schools]
+    if not rows:
+        await message.answer(_("No schools are known in this district yet."))
+        return
+    await message.answer(_("Which school?"), reply_markup=_keyboard(
+        _paged(rows, page, f"inv:s:d:{district_id}:{page + 1}")))
+
+
+@router.callback_query(F.data.startswith("inv:s:d:"))
+async def invite_staff_district(
+    query: CallbackQuery, session: AsyncSession, member: Member
+) -> None:
+    parts = (query.data or "").split(":")
+    if len(parts) != 5 or not parts[3].isdigit() or not parts[4].isdigit() \
+            or not isinstance(query.message, Message):
+        await stale_button(query)
+        return
+    district_id, page = int(parts[3]), int(parts[4])
+    scope = await members.scope_of(session, district_id=district_id)
+    if not members.manages(member, scope):
+        raise members.OutOfScope("district")
+    await query.answer()
+    await _school_page(query.message, session, district_id, page)
+
+
+@router.callback_query(F.data.regexp(r"^inv:(p:[rd]|s:s):\d+$"))
+async def invite_create(
+    query: CallbackQuery, session: AsyncSession, rt: Runtime, member: Member
+) -> None:
+    _prefix, kind, level, place_id = (query.data or "").split(":")
+    if not isinstance(query.message, Message):
+        await stale_button(query)
+        return
+    if kind == "p":
+        role = Role.PSYCHOLOGIST
+        scope = await (members.scope_of(session, region_id=int(place_id)) if level == "r"
+                       else members.scope_of(session, district_id=int(place_id)))
+    else:
+        role = Role.STAFF
+        scope = await members.scope_of(session, school_id=int(place_id))
+    created = await invites.create_invite(session, rt, role, scope, by=member)
+    place = await members.place_label(session, scope)
+    await query.answer()
+    tell(session, rt, member,
+         _("One-time invite for {role}, {place}. It works once and expires in {hours} hours. "
+           "Send it to that person privately, never in a group:\n{link}").format(
+             role=role_name(role), place=place, hours=created.hours, link=created.link))
+
+
+@router.callback_query(F.data.startswith("inv:"))
+async def invite_forged(query: CallbackQuery) -> None:
+    await stale_button(query)
+
+
+@router.message(Command("members"))
+async def list_members(message: Message, session: AsyncSession, member: Member) -> None:
+    found = await members.members_in_scope(session, member)
+    lines = [_("Active accounts in your area: {count}").format(count=len(found))]
+    for other in found:
+        place = await members.place_label(session, members.scope_of_member(other))
+        line = f"{members.number(other)} · {role_name(other.role)} · {place}"
+        if other.id == member.id:
+            line += " · " + _("you")
+        lines.append(line)
+    lines.append(_("/deactivate N switches account №N off."))
+    text = ""
+    for line in lines:
+        if len(text) + len(line) + 1 > MESSAGE_LIMIT:
+            await message.answer(text)
+            text = ""
+        text = f"{text}\n{line}" if text else line
+    await message.answer(text)
+
+
+@router.message(Command("deactivate"))
+async def deactivate(
+    message: Message, command: CommandObject, session: AsyncSession, rt: Runtime,
+    member: Member,
+) -> None:
+    number = (command.args or "").strip().lstrip("№#")
+    if not number.isdigit():
+        await message.answer(_("Write the account number from /members, e.g. /deactivate 12"))
+        return
+    target, returned = await members.deactivate(session, rt, member, int(number))
+    tell(session, rt, member,
+         _("Account {number} is switched off. Cases it held that went back to the pool: "
+           "{count}.").format(number=members.number(target), count=len(returned)))

@@ -1,0 +1,53 @@
+"""`/mute CODE` and `/unmute CODE`: a psychologist stops (or resumes) the relays of an
+abusive case they hold. The student notices nothing; see bot.services.flood."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.enums import ChatType
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+from aiogram.utils.i18n import gettext as _
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import Member
+from bot.domain import Role
+from bot.services import codes, flood
+from bot.services.errors import NotAllowed, NotFound
+from bot.services.runtime import Runtime
+
+router = Router(name=__name__)
+
+
+def is_psychologist(_event: object, member: Member | None = None) -> bool:
+    return member is not None and member.role == Role.PSYCHOLOGIST
+
+
+router.message.filter(F.chat.type == ChatType.PRIVATE, is_psychologist)
+
+
+@router.message(Command("mute", "unmute"))
+async def mute(
+    message: Message, command: CommandObject, session: AsyncSession, rt: Runtime,
+    member: Member,
+) -> None:
+    muted = command.command == "mute"
+    if not (command.args or "").strip():
+        await message.answer(_("Name the case: /mute #7KQ2-M9XD (or /unmute #7KQ2-M9XD)."))
+        return
+    try:
+        case = await flood.set_muted(session, rt, member, command.args or "", muted=muted)
+    except NotFound:
+        await message.answer(_("There is no case with that code."))
+        return
+    except NotAllowed:
+        await message.answer(_("Only the psychologist who holds a case can mute it."))
+        return
+    code = codes.display(case.code)
+    if muted:
+        await message.answer(
+            _("{code} is muted: its messages are still saved, but no longer relayed to you. "
+              "The student notices nothing. /unmute {code} undoes it.").format(code=code)
+        )
+    else:
+        await message.answer(_("{code} is no longer muted.").format(code=code))

@@ -1,0 +1,316 @@
+"""The student's side: greeting, language, help, privacy, and simply writing."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import F, Router
+from aiogram.enums import ChatType
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import Student
+from bot.domain import ContentKind, Language
+from bot.i18n import language_from_telegram
+from bot.services import cases, places, posters
+from bot.services.cases import IncomingContent
+from bot.services.runtime import Runtime
+from handlers.common import stale_button
+
+log = logging.getLogger(__name__)
+
+router = Router(name=__name__)
+
+
+def is_student(_event: object, member: object = None, inactive_member: object = None) -> bool:
+    """Members (psychologists, supervisors, staff) never fall into the student's flow."""
+    return member is None and inactive_member is None
+
+
+router.message.filter(F.chat.type == ChatType.PRIVATE, is_student)
+router.callback_query.filter(is_student)
+
+LANGUAGE_NAMES = {Language.KY: "Кыргызча", Language.KK: "Қазақша", Language.RU: "Русский"}
+MAX_BUTTON_ROWS = 40
+
+
+def language_keyboard() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=name, callback_data=f"lang:{code.value}")]
+            for code, name in LANGUAGE_NAMES.items()
+        ]
+    )
+
+
+def greeting() -> str:
+    return _(
+        "Hello! This is a trust line for students. You can write here about anything that "
+        "worries you: bullying, violence, trouble at home or at school, or just a heavy heart."
+        "\n\nNobody will know who wrote: not your school, not your teachers, not the "
+        "psychologist. A psychologist from the education department reads your messages and "
+        "answers right here.\n\nIf you are in danger right now, call 111 (free, around the "
+        "clock).\n\nJust write what happened. You can also send a photo or a voice message."
+    )
+
+
+async def _student(session: AsyncSession, rt: Runtime, student: Student | None,
+                   user_id: int) -> Student:
+    return student or await cases.get_or_create_student(session, rt, user_id)
+
+
+def _set_language(i18n: I18n, student: Student, lang: str) -> None:
+    student.language = lang
+    i18n.current_locale = lang
+
+
+@router.message(CommandStart())
+async def start(
+    message: Message, command: CommandObject, session: AsyncSession, rt: Runtime,
+    student: Student | None, i18n: I18n,
+) -> None:
+    assert message.from_user is not None
+    student = await _student(session, rt, student, message.from_user.id)
+    telegram_lang = language_from_telegram(message.from_user.language_code)
+    poster = None
+    if command.args:
+        poster = await posters.resolve_start(session, rt, command.args.strip())
+        if poster is None:
+            log.info("start_token_rejected")
+    if poster is not None:
+        student.school_id = poster.school_id
+        student.district_id = None
+        student.region_id = None
+        if not student.language:
+            langs = poster.languages
+            chosen = telegram_lang if telegram_lang in langs else langs[0]
+            _set_language(i18n, student, chosen)
+    elif not student.language and telegram_lang:
+        _set_language(i18n, student, telegram_lang)
+    if not student.language:
+        # Nothing tells us the language yet: ask in all three at once.
+        prompt = " · ".join(rt.tr(lang.value, "Choose your language:") for lang in Language)
+        await message.answer(prompt, reply_markup=language_keyboard())
+        return
+    if command.args and poster is None:
+        await message.answer(
+            _("This link looks damaged, but that does not matter: you can write to us right "
+              "here.")
+        )
+    await message.answer(greeting())
+    if student.school_id is None and student.district_id is None:
+        await ask_region(message, session)
+
+
+async def ask_region(message: Message, session: AsyncSession) -> None:
+    regions = await places.list_regions(session)
+    if not regions:
+        return
+    rows = [[InlineKeyboardButton(text=r.name, callback_data=f"region:{r.id}")]
+            for r in regions[:MAX_BUTTON_ROWS]]
+    rows.append([InlineKeyboardButton(text=_("Skip"), callback_data="region:skip")])
+    await message.answer(
+        _("If you like, tell us your region so that a psychologist near you answers. "
+          "You can skip this."),
+        reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),
+    )
+
+
+@router.callback_query(F.data.startswith("lang:"))
+async def choose_language(
+    query: CallbackQuery, session: AsyncSession, rt: Runtime, student: Student | None,
+    i18n: I18n,
+) -> None:
+    lang = (query.data or "").removeprefix("lang:")
+    if lang not in {code.value for code in Language}:
+        await stale_button(query)
+        return
+    student = await _student(session, rt, student, query.from_user.id)
+    _set_language(i18n, student, lang)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.answer(greeting())
+        if student.school_id is None and student.district_id is None:
+            await ask_region(query.message, session)
+
+
+@router.callback_query(F.data.startswith("region:"))
+async def choose_region(
+    query: CallbackQuery, session: AsyncSession, rt: Runtime, student: Student | None
+) -> None:
+    value = (query.data or "").removeprefix("region:")
+    if not isinstance(query.message, Message):
+        await stale_button(query)
+        return
+    if value == "skip":
+        await query.answer()
+        await query.message.answer(_("All right. Just write whenever you are ready."))
+        return
+    student = await _student(session, rt, student, query.from_user.id)
+    region = await places.choose_region(session, student, int(value)) if value.isdigit() else None
+    if region is None:
+        await stale_button(query)
+        return
+    await query.answer()
+    districts = await places.list_districts(session, region.id)
+    rows = [[InlineKeyboardButton(text=d.name, callback_data=f"district:{d.id}")]
+            for d in districts[:MAX_BUTTON_ROWS]]
+    rows.append([InlineKeyboardButton(text=_("Skip"), callback_data="district:skip")])
+    await query.message.answer(_("And your district?"),
+                               reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+
+
+@router.callback_query(F.data.startswith("district:"))
+async def choose_district(
+    query: CallbackQuery, session: AsyncSession, rt: Runtime, student: Student | None
+) -> None:
+    value = (query.data or "").removeprefix("district:")
+    if not isinstance(query.message, Message):
+        await stale_button(query)
+        return
+    student = await _student(session, rt, student, query.from_user.id)
+    if value != "skip":
+        found = await places.choose_district(session, student, int(value)) \
+            if value.isdigit() else None
+        if found is None:
+            await stale_button(query)
+            return
+    await query.answer()
+    await query.message.answer(_("Thank you. Just write whenever you are ready."))
+
+
+@router.message(Command("lang"))
+async def lang_command(message: Message) -> None:
+    await message.answer(_("Choose your language:"), reply_markup=language_keyboard())
+
+
+@router.message(Command("help"))
+async def help_command(message: Message) -> None:
+    await message.answer(
+        _("Just write here what worries you, in any language you like. A psychologist will "
+          "answer in this chat.\n\n/new: start a new conversation\n/lang: change the language"
+          "\n/privacy: what we keep and who can read it\n/forget: unlink this chat from your "
+          "messages\n\nIn danger right now? Call 111 or 112.")
+    )
+
+
+@router.message(Command("privacy"))
+async def privacy_command(message: Message) -> None:
+    await message.answer(
+        _("What we keep: your messages, locked with encryption so only the psychologist on "
+          "your case can read them; the school of the poster you scanned (not the class).\n\n"
+          "What we never keep: your name, username, phone number or Telegram account. We "
+          "cannot tell your school, teachers or parents who wrote, because we do not know it."
+          "\n\nWho can read your messages: only the psychologist from the education "
+          "department who takes your case. School management never sees them.\n\nClosed "
+          "conversations are destroyed after a year. /forget unlinks this chat from your "
+          "messages now.")
+    )
+
+
+@router.message(Command("new"))
+async def new_command(
+    message: Message, session: AsyncSession, rt: Runtime, student: Student | None
+) -> None:
+    assert message.from_user is not None
+    student = await _student(session, rt, student, message.from_user.id)
+    await cases.start_new_case(session, rt, student)
+    await message.answer(_("Ready. Your next message starts a new conversation."))
+
+
+@router.message(Command("forget"))
+async def forget_command(message: Message) -> None:
+    await message.answer(
+        _("This unlinks this chat from everything you wrote: the psychologist will no longer "
+          "be able to answer you here. Are you sure?"),
+        reply_markup=InlineKeyboardMarkup(inline_keyboard=[[
+            InlineKeyboardButton(text=_("Yes, forget me"), callback_data="forget:yes"),
+            InlineKeyboardButton(text=_("No"), callback_data="forget:no"),
+        ]]),
+    )
+
+
+@router.callback_query(F.data.startswith("forget:"))
+async def forget_confirm(
+    query: CallbackQuery, session: AsyncSession, rt: Runtime, student: Student | None
+) -> None:
+    if not isinstance(query.message, Message) or query.data not in ("forget:yes", "forget:no"):
+        await stale_button(query)
+        return
+    await query.answer()
+    if query.data == "forget:no":
+        await query.message.answer(_("All right, nothing changed."))
+        return
+    if student is not None:
+        await cases.forget_student(session, rt, student)
+    await query.message.answer(
+        _("Done. This chat is no longer linked to your messages. If you write again, it will "
+          "be a new conversation.")
+    )
+
+
+@router.message(F.text.startswith("/"))
+async def unknown_command(message: Message) -> None:
+    await message.answer(
+        _("I do not know this command. You do not need commands: just write what happened. "
+          "/help shows what I can do.")
+    )
+
+
+def parse_content(message: Message) -> IncomingContent | None:
+    """What the student sent, or None for what we cannot keep (location, contact, poll)."""
+    text = message.text or message.caption or ""
+    kinds: list[tuple[ContentKind, str | None]] = [
+        (ContentKind.PHOTO, message.photo[-1].file_id if message.photo else None),
+        (ContentKind.VOICE, message.voice.file_id if message.voice else None),
+        (ContentKind.VIDEO, message.video.file_id if message.video else None),
+        (ContentKind.VIDEO_NOTE, message.video_note.file_id if message.video_note else None),
+        (ContentKind.AUDIO, message.audio.file_id if message.audio else None),
+        (ContentKind.ANIMATION, message.animation.file_id if message.animation else None),
+        (ContentKind.DOCUMENT, message.document.file_id if message.document else None),
+        (ContentKind.STICKER, message.sticker.file_id if message.sticker else None),
+    ]
+    for kind, file_id in kinds:
+        if file_id:
+            return IncomingContent(kind, text, file_id, message.message_id)
+    if message.text:
+        return IncomingContent(ContentKind.TEXT, message.text, None, message.message_id)
+    return None
+
+
+@router.message()
+async def student_writes(
+    message: Message, session: AsyncSession, rt: Runtime, student: Student | None, i18n: I18n
+) -> None:
+    assert message.from_user is not None
+    content = parse_content(message)
+    if content is None:
+        await message.answer(
+            _("I can't pass this kind of message on. Please write in words, or send a photo "
+              "or a voice message.")
+        )
+        return
+    student = await _student(session, rt, student, message.from_user.id)
+    if not student.language:
+        telegram_lang = language_from_telegram(message.from_user.language_code)
+        _set_language(i18n, student, telegram_lang or "ru")
+    result = await cases.submit_student_message(session, rt, student, message.chat.id, content)
+    log.info("student_message case=%s opened=%s priority=%s", result.case_code, result.opened,
+             result.assessment.priority.value)
+    if result.opened and student.school_id is None and student.district_id is None \
+            and telegram_lang_unknown(message):
+        await message.answer(_("You can change the language at any time: /lang"))
+
+
+def telegram_lang_unknown(message: Message) -> bool:
+    return message.from_user is None or language_from_telegram(
+        message.from_user.language_code) is None
+
+
+@router.callback_query()
+async def unknown_button(query: CallbackQuery) -> None:
+    """Forged or outdated callback data: a quiet answer, nothing changes."""
+    await stale_button(query)

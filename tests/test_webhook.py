@@ -1,0 +1,164 @@
+"""Webhook mode: Telegram's secret token is checked, 200 only after commit, 500 when a
+passing failure rolled the update back (Telegram then delivers it again), and a repeat is
+harmless."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from pydantic import SecretStr
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+
+from bot.app import App, create_app
+from bot.cli.run import serve
+from bot.config import Settings
+from bot.db.models import CaseMessage, ProcessedUpdate
+from bot.services import cases
+from bot.webhook import webhook_app
+from tests.conftest import FakeClock
+from tests.fake_bot_api import FakeBotAPI, TgUser
+from tests.faults.support import case_of, eventually, stored_texts, unsent_rows
+
+SECRET = "s3cret-token_for-tests"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def hooked(settings: Settings, clock: FakeClock) -> AsyncIterator[tuple[App, str]]:
+    """The app behind its webhook endpoint (no polling), with the outbox sender running."""
+    app = await create_app(settings, clock=clock, migrate=False)
+    await app.start_background()
+    runner = web.AppRunner(webhook_app(app, path="/hook", secret=SECRET))
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield app, f"http://127.0.0.1:{port}/hook"
+    finally:
+        await runner.cleanup()
+        await app.close()
+
+
+def student_update(api: FakeBotAPI, user: TgUser, text: str) -> dict[str, Any]:
+    """An update as Telegram would post it (built by the fake, taken off its queue)."""
+    update = api.text_message(user, text)
+    api._updates.clear()  # this test posts it itself
+    return copy.deepcopy(update)
+
+
+async def messages(app: App) -> int:
+    async with app.sessionmaker() as session:
+        return int(await session.scalar(select(func.count()).select_from(CaseMessage)) or 0)
+
+
+async def test_without_the_secret_token_nothing_gets_in(
+    hooked: tuple[App, str], fake_api: FakeBotAPI
+):
+    app, url = hooked
+    update = student_update(fake_api, TgUser(7001, "Aibek", language_code="ru"), "подделка")
+    assert await fake_api.deliver_webhook(url, update) == 401
+    assert await fake_api.deliver_webhook(url, update, secret_token="wrong") == 401
+    assert await messages(app) == 0
+
+
+async def test_200_comes_after_the_commit_and_a_repeat_changes_nothing(
+    hooked: tuple[App, str], fake_api: FakeBotAPI
+):
+    app, url = hooked
+    user = TgUser(7002, "Baktygul", language_code="ru")
+    update = student_update(fake_api, user, "меня травят")
+    assert await fake_api.deliver_webhook(url, update, secret_token=SECRET) == 200
+    assert await messages(app) == 1  # committed before the 200
+    assert await fake_api.deliver_webhook(url, copy.deepcopy(update), secret_token=SECRET) == 200
+    await fake_api.wait_for(lambda c: c.chat_id == user.id and c.is_send)
+    await eventually(lambda: _drained(app), what="outbox drained")
+    case = await case_of(app, user)
+    assert await stored_texts(app, case.id) == ["меня травят"]
+    assert len(fake_api.calls_to(user.id)) == 1
+
+
+async def _drained(app: App) -> bool:
+    return await unsent_rows(app) == 0
+
+
+async def test_a_passing_failure_answers_500_and_telegram_delivers_again(
+    hooked: tuple[App, str], fake_api: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
+):
+    app, url = hooked
+    real = cases.submit_student_message
+    down = {"left": 1}
+
+    async def database_away(*args: Any, **kwargs: Any) -> Any:
+        if down["left"]:
+            down["left"] -= 1
+            raise OperationalError("INSERT", {}, ConnectionRefusedError("restarting"))
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(cases, "submit_student_message", database_away)
+    user = TgUser(7003, "Cholpon", language_code="ru")
+    update = student_update(fake_api, user, "ответьте пожалуйста")
+    assert await fake_api.deliver_webhook(url, update, secret_token=SECRET) == 500
+    assert await messages(app) == 0
+    async with app.sessionmaker() as session:  # the update id rolled back with the rest
+        assert await session.get(ProcessedUpdate, update["update_id"]) is None
+    assert await fake_api.deliver_webhook(url, copy.deepcopy(update),
+                                          secret_token=SECRET) == 200
+    case = await case_of(app, user)
+    assert await stored_texts(app, case.id) == ["ответьте пожалуйста"]
+
+
+async def test_updates_that_cannot_be_handled_do_not_block_the_line(
+    hooked: tuple[App, str], fake_api: FakeBotAPI, recwarn: pytest.WarningsRecorder
+):
+    app, url = hooked
+    user = TgUser(7004, "Dilnaz", language_code="ru")
+    unknown = {"update_id": 990001, "business_story": {"id": 1, "from": user.as_user()}}
+    assert await fake_api.deliver_webhook(url, unknown, secret_token=SECRET) == 200
+    broken = {"update_id": 990002, "message": {"message_id": "not a number"}}
+    assert await fake_api.deliver_webhook(url, broken, secret_token=SECRET) == 200
+    assert not recwarn.list  # aiogram's warning would have printed the whole update
+    async with app.sessionmaker() as session:
+        assert await session.get(ProcessedUpdate, 990001) is not None
+    update = student_update(fake_api, user, "а это дойдёт")
+    assert await fake_api.deliver_webhook(url, update, secret_token=SECRET) == 200
+    assert await messages(app) == 1
+
+
+@pytest.mark.parametrize("configured", [False, True], ids=["random-secret", "set-secret"])
+async def test_trustline_run_webhook_end_to_end(
+    settings: Settings, fake_api: FakeBotAPI, configured: bool
+):
+    """`trustline run --webhook URL`: tells Telegram the URL and a secret, then handles what
+    Telegram posts there."""
+    if configured:
+        settings = settings.model_copy(update={"webhook_secret": SecretStr(SECRET)})
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/tg/hook"
+    running = asyncio.create_task(serve(settings, webhook=url, port=port))
+    try:
+        async def webhook_set() -> bool:
+            assert not running.done(), running.exception()
+            return fake_api.webhook is not None
+
+        await eventually(webhook_set, timeout=20, what="setWebhook")
+        assert fake_api.webhook is not None and fake_api.webhook["url"] == url
+        secret = fake_api.webhook["secret_token"]
+        assert secret and len(secret) >= 32 if not configured else secret == SECRET
+        user = TgUser(7005, "Erkin", language_code="ru")
+        fake_api.text_message(user, "через вебхук")
+        await fake_api.wait_for(lambda c: c.chat_id == user.id and c.is_send, timeout=15)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
