@@ -158,8 +158,10 @@ class PseudonymousKeyBuilder(DefaultKeyBuilder):
 
 
 def make_storage(settings: Settings, secret: bytes) -> BaseStorage:
-    """Conversation state: in memory for one instance, in Redis (pseudonymous keys) for
-    several. Durable facts (language, active case) live in the database either way."""
+    """aiogram's FSM storage: in memory for one instance, in Redis (pseudonymous keys) for
+    several. No flow keeps anything here that must survive a restart: the language, the
+    active case and conversation steps (the student's and a member's `step`) live on their
+    database rows, written in the update's transaction (tests/test_restart.py)."""
     if settings.redis_url:
         from aiogram.fsm.storage.redis import RedisStorage
 

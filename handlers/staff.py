@@ -10,9 +10,7 @@ import logging
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatAction, ChatType
-from aiogram.filters import Command, CommandObject, StateFilter
-from aiogram.fsm.context import FSMContext
-from aiogram.fsm.state import State, StatesGroup
+from aiogram.filters import Command, CommandObject
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
@@ -54,8 +52,17 @@ MAX_PHOTO_BYTES = 20 * 1024 * 1024  # what the Bot API lets a bot download
 MESSAGE_LIMIT = 3900
 
 
-class PosterOrder(StatesGroup):
-    classes = State()
+# The poster order's one step, the classroom list, is awaited on the member row (in the
+# update's transaction), so an order survives a restart of the bot: "posters:ky,ru:a4".
+POSTER_STEP = "posters"
+
+
+def poster_step(langs: tuple[str, ...], paper: str) -> str:
+    return f"{POSTER_STEP}:{','.join(langs)}:{paper}"
+
+
+def awaits_classes(_event: object, member: Member | None = None) -> bool:
+    return member is not None and member.step.startswith(POSTER_STEP + ":")
 
 
 def _languages_label(langs: tuple[str, ...]) -> str:
@@ -72,10 +79,8 @@ def _keyboard(rows: list[tuple[str, str]]) -> InlineKeyboardMarkup:
 
 
 @router.message(Command("posters"))
-async def posters_start(
-    message: Message, session: AsyncSession, member: Member, state: FSMContext
-) -> None:
-    await state.clear()
+async def posters_start(message: Message, session: AsyncSession, member: Member) -> None:
+    member.step = ""
     school = await session.get(School, member.school_id)
     if school is None:
         await message.answer(_("Your account is not linked to a school any more."))
@@ -112,7 +117,7 @@ async def posters_languages(query: CallbackQuery) -> None:
 
 
 @router.callback_query(F.data.startswith("pst:p:"))
-async def posters_paper(query: CallbackQuery, state: FSMContext) -> None:
+async def posters_paper(query: CallbackQuery, member: Member) -> None:
     parts = (query.data or "").split(":")
     try:
         if len(parts) != 4:
@@ -125,8 +130,7 @@ async def posters_paper(query: CallbackQuery, state: FSMContext) -> None:
     if not isinstance(query.message, Message):
         await stale_button(query)
         return
-    await state.set_state(PosterOrder.classes)
-    await state.update_data(languages=",".join(langs), paper=paper)
+    member.step = poster_step(langs, paper)
     await query.answer()
     await query.message.answer(
         _(
@@ -156,21 +160,20 @@ def class_list_problem(problem: ClassListProblem, fragment: str) -> str:
     ).format(range=fragment)
 
 
-@router.message(StateFilter(PosterOrder.classes), F.text, ~F.text.startswith("/"))
+@router.message(awaits_classes, F.text, ~F.text.startswith("/"))
 async def posters_classes(
     message: Message,
     session: AsyncSession,
     rt: Runtime,
     member: Member,
-    state: FSMContext,
     bot: Bot,
 ) -> None:
-    data = await state.get_data()
+    languages, paper_text = (member.step.split(":") + ["", ""])[1:3]
     try:
-        langs = posters.parse_languages(str(data.get("languages", "")))
-        paper = posters.parse_paper(str(data.get("paper", "a4")))
+        langs = posters.parse_languages(languages)
+        paper = posters.parse_paper(paper_text or "a4")
     except (posters.BadLanguages, posters.BadPaper):
-        await state.clear()
+        member.step = ""
         await message.answer(
             _("Something went wrong with your choices. Please start again: /posters")
         )
@@ -186,7 +189,7 @@ async def posters_classes(
     job = await posters.print_posters(
         session, rt, member.school_id, classrooms, langs, paper, actor=member_actor(member)
     )
-    await state.clear()
+    member.step = ""
     log.info("posters_printed member=%s count=%s", member.id, len(job.posters))
     # Sent last: if anything before failed, nothing was sent and nothing was kept.
     await message.answer_document(
@@ -207,8 +210,8 @@ async def posters_classes(
 
 
 @router.message(Command("checkposter"))
-async def check_start(message: Message, state: FSMContext) -> None:
-    await state.clear()
+async def check_start(message: Message, member: Member) -> None:
+    member.step = ""
     await message.answer(
         _(
             "Send a photo of the poster on the wall, with the whole code in the picture. I "
@@ -308,9 +311,9 @@ async def check_document(message: Message, session: AsyncSession, rt: Runtime, b
 
 @router.message(Command("scans"))
 async def scans(
-    message: Message, session: AsyncSession, rt: Runtime, member: Member, state: FSMContext
+    message: Message, session: AsyncSession, rt: Runtime, member: Member
 ) -> None:
-    await state.clear()
+    member.step = ""
     assert member.school_id is not None
     report = await posters.scan_report(session, member.school_id, rt.now())
     if not report.posters:
@@ -362,9 +365,8 @@ async def retire(
     session: AsyncSession,
     rt: Runtime,
     member: Member,
-    state: FSMContext,
 ) -> None:
-    await state.clear()
+    member.step = ""
     code = (command.args or "").strip()
     if not code:
         await message.answer(

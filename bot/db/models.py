@@ -113,6 +113,9 @@ class Member(Base):
     kek_id: Mapped[str] = mapped_column(String(16))
     chat_id_enc: Mapped[bytes] = mapped_column(LargeBinary)
     active_case_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Conversation step that must survive a restart: "" or, while staff order posters,
+    # "posters:<languages>:<paper>" (the classroom list is awaited). No content.
+    step: Mapped[str] = mapped_column(String(40), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
