@@ -1,18 +1,16 @@
 """The outbox sender: delivers committed outgoing messages within Telegram's limits.
 
-Every row goes through three steps, each a short transaction fenced by the claim's token
-(the row's `attempts` after the claim incremented it); a chat's next row is claimed in the
-transaction that records the outcome of the previous one:
+Every row goes through two short transactions, fenced by the claim's token (the row's
+`attempts` after the claim incremented it):
 
-1. *claim*: the head of a chat's queue gets a lease (`FOR UPDATE SKIP LOCKED` on
-   PostgreSQL, so instances sharing the database never claim the same row);
-2. *sending*: the row is marked `sending`, its lease renewed, only if the token still
-   matches; then the Bot API call waits for the rate limits (renewing the lease again
-   after a long wait), so a sender whose lease ran out never sends a row someone else took
-   over;
-3. *outcome*: `sent` (payload erased), a retry time, `blocked` (403: the psychologist is
+1. *claim*: the head of a chat's queue is leased and marked `sending` (`FOR UPDATE SKIP
+   LOCKED` on PostgreSQL, so instances sharing the database never claim the same row),
+   and its Bot API request is built from the sealed payload in the same transaction. The
+   call then waits for the rate limits; after a long wait the lease is renewed first,
+   fenced, so a sender whose lease ran out never sends a row someone else took over;
+2. *outcome*: `sent` (payload erased), a retry time, `blocked` (403: the psychologist is
    told), `failed` (400: the request itself is wrong) or `dropped` (the case was shredded
-   or the student unlinked their chat).
+   or the student unlinked their chat), together with the claim of the chat's next row.
 
 The crash window. Telegram has no idempotency key, so a message can be exactly-once only
 up to the moment between Telegram accepting it and step 3 committing. We choose
@@ -39,8 +37,8 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -119,21 +117,6 @@ def missing_master_key(exc: BaseException) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class Claimed:
-    """A leased row: its id, its chat's queue, and the token fencing later writes."""
-
-    id: uuid.UUID
-    case_id: int | None
-    member_id: int | None
-    token: int
-    relay_case_id: int | None = None
-
-    @property
-    def queue(self) -> Queue:
-        return (self.case_id, self.member_id)
-
-
-@dataclass(frozen=True, slots=True)
 class Outcome:
     # "sent", "retry", "blocked", "failed", "dropped" (final, at most 12 characters), or
     # "lost": the claim was taken over, nothing is recorded.
@@ -141,6 +124,27 @@ class Outcome:
     error: str | None = None
     retry_after: float = 0.0
     message_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A leased row: its id, its chat's queue, the token fencing later writes, and what
+    the claiming transaction built: the Bot API request, or the outcome that stands in
+    for sending it (a target gone, a payload that cannot be opened)."""
+
+    id: uuid.UUID
+    case_id: int | None
+    member_id: int | None
+    token: int
+    relay_case_id: int | None = None
+    request: Any = None
+    method: str = ""
+    unsendable: Outcome | None = None
+    claimed_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def queue(self) -> Queue:
+        return (self.case_id, self.member_id)
 
 
 class OutboxSender:
@@ -287,22 +291,51 @@ class OutboxSender:
             target = o.id.in_(locked.scalar_subquery())
         else:
             target = claimable  # SQLite: BEGIN IMMEDIATE already serialises writers
-        result = await session.execute(
+        rows = (await session.scalars(
             update(o).where(target)
-            .values(lease_until=now + LEASE, attempts=o.attempts + 1)
-            .returning(o.id, o.case_id, o.member_id, o.attempts, o.relay_case_id)
+            .values(lease_until=now + LEASE, attempts=o.attempts + 1, status="sending")
+            .returning(o)
             .execution_options(synchronize_session=False)
-        )
-        return [Claimed(r.id, r.case_id, r.member_id, r.attempts, r.relay_case_id)
-                for r in result.all()]
+        )).all()
+        await self._load_targets(session, rows)
+        return [await self._prepare(session, row) for row in rows]
+
+    async def _load_targets(self, session: AsyncSession, rows: Sequence[OutboxMessage]) -> None:
+        """The cases and members the rows go to, one query each for a whole batch; the
+        session keeps them while the requests are built."""
+        kept = session.info.setdefault("trustline_outbox_targets", [])
+        for model, ids in ((Case, {r.case_id for r in rows if r.case_id is not None}),
+                           (Member, {r.member_id for r in rows if r.member_id is not None})):
+            if len(ids) > 1:
+                kept.extend((await session.scalars(
+                    select(model).where(model.id.in_(ids)))).all())
+
+    async def _prepare(self, session: AsyncSession, stored: OutboxMessage) -> Claimed:
+        """A claimed row with its request, or with the outcome that stands in for it."""
+        claimed = functools.partial(Claimed, stored.id, stored.case_id, stored.member_id,
+                                    stored.attempts, stored.relay_case_id)
+        try:
+            request, method = await self._build(session, stored)
+        except (LookupError, CaseShredded):
+            return claimed(unsendable=Outcome("dropped", "target gone"))
+        except DecryptionError as exc:
+            if missing_master_key(exc):  # rotated elsewhere: this process follows soon
+                return claimed(unsendable=Outcome("retry", "master key not loaded",
+                                                  retry_after=5.0))
+            log.error("outbox_cannot_open id=%s", stored.id)
+            return claimed(unsendable=Outcome("failed", "cannot open the payload"))
+        except (AttributeError, ValidationError, TypeError, KeyError, ValueError):
+            log.error("outbox_bad_payload id=%s", stored.id)
+            return claimed(unsendable=Outcome("failed", "cannot build the request"))
+        return claimed(request=request, method=method)
 
     # --- one chat ---------------------------------------------------------------------------
 
     async def _work_chat(self, row: Claimed | None) -> int:
         """Send this chat's due rows in order until one has to wait or none is left.
 
-        Two transactions per row: "sending" (fence, then open the payload) right before
-        the call, and the outcome together with the claim of the chat's next row.
+        One transaction per row after the first claim: the outcome, together with the
+        claim of the chat's next row (and the building of its request).
         """
         sent = 0
         while row is not None:
@@ -327,31 +360,16 @@ class OutboxSender:
         return sent
 
     async def _deliver(self, row: Claimed) -> Outcome:
-        try:
-            prepared = await self._retry_db(lambda: self._begin_send(row))
-        except (LookupError, CaseShredded):
-            return Outcome("dropped", "target gone")
-        except DecryptionError as exc:
-            if missing_master_key(exc):  # rotated elsewhere: this process follows soon
-                return Outcome("retry", "master key not loaded", retry_after=5.0)
-            log.error("outbox_cannot_open id=%s", row.id)
-            return Outcome("failed", "cannot open the payload")
-        except (AttributeError, ValidationError, TypeError, KeyError, ValueError):
-            log.error("outbox_bad_payload id=%s", row.id)
-            return Outcome("failed", "cannot build the request")
-        if prepared is None:
-            log.warning("outbox_lease_lost id=%s", row.id)
-            return Outcome("lost")
-        request, method = prepared
-        marked = time.monotonic()
+        if row.unsendable is not None:
+            return row.unsendable
         await self.limiter.acquire(row.queue)
         try:
-            if time.monotonic() - marked > LEASE.total_seconds() / 3 and not (
+            if time.monotonic() - row.claimed_at > LEASE.total_seconds() / 3 and not (
                 await self._retry_db(lambda: self._renew(row))
             ):
                 log.warning("outbox_lease_lost id=%s", row.id)
                 return Outcome("lost")
-            outcome = await self._call(row, request, method)
+            outcome = await self._call(row, row.request, row.method)
         finally:
             self.limiter.release(row.queue)
         if outcome.status == "sent":
@@ -370,42 +388,25 @@ class OutboxSender:
             )
             return _rowcount(renewed) == 1
 
-    async def _begin_send(self, row: Claimed) -> tuple[Any, str] | None:
-        """Mark the row `sending` if this claim still owns it (else None), and build the
-        Bot API request from its sealed payload. Rolls back if the payload cannot be
-        opened (the target is gone or shredded)."""
-        async with self.sessionmaker() as session, session.begin():
-            now = self.rt.now()
-            fenced = await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row.id, OutboxMessage.attempts == row.token,
-                       OutboxMessage.status.in_(UNSENT))
-                .values(status="sending", lease_until=now + LEASE)
-                .execution_options(synchronize_session=False)
-            )
-            if _rowcount(fenced) != 1:
-                return None
-            stored = await session.get(OutboxMessage, row.id)
-            if stored is None:
-                raise LookupError("row gone")
-            target: Case | Member | None
-            if row.case_id is not None:
-                target = await session.get(Case, row.case_id)
-                if target is None:
-                    raise LookupError("case gone")
-                chat_id = self.rt.vault.student_chat_id(target)
-                if chat_id is None:
-                    raise LookupError("student unlinked")
-            else:
-                target = await session.get(Member, row.member_id)
-                if target is None:
-                    raise LookupError("member gone")
-                chat_id = self.rt.vault.member_chat_id(target)
-            payload = outbox.open_payload(self.rt.vault, stored, target)
-            params = await self._resolve(session, dict(payload["params"]))
-            method = str(payload["method"])
-            request = getattr(methods, method[0].upper() + method[1:])(chat_id=chat_id,
-                                                                       **params)
+    async def _build(self, session: AsyncSession, stored: OutboxMessage) -> tuple[Any, str]:
+        """The Bot API request of a row, from its sealed payload."""
+        target: Case | Member | None
+        if stored.case_id is not None:
+            target = await session.get(Case, stored.case_id)
+            if target is None:
+                raise LookupError("case gone")
+            chat_id = self.rt.vault.student_chat_id(target)
+            if chat_id is None:
+                raise LookupError("student unlinked")
+        else:
+            target = await session.get(Member, stored.member_id)
+            if target is None:
+                raise LookupError("member gone")
+            chat_id = self.rt.vault.member_chat_id(target)
+        payload = outbox.open_payload(self.rt.vault, stored, target)
+        params = await self._resolve(session, dict(payload["params"]))
+        method = str(payload["method"])
+        request = getattr(methods, method[0].upper() + method[1:])(chat_id=chat_id, **params)
         return request, method
 
     async def _resolve(self, session: AsyncSession, params: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -343,7 +344,9 @@ async def test_a_row_left_sending_by_a_dead_sender_is_sent_again(
 
 async def test_a_stale_lease_cannot_send(app: App, fake_api: FakeBotAPI):
     """A sender whose lease ran out and was taken over fails its fence and sends nothing."""
-    from bot.delivery import Claimed
+    from aiogram.methods import SendMessage
+
+    from bot.delivery import LEASE, Claimed
 
     user = TgUser(6041, "Madi", language_code="ru")
     fake_api.text_message(user, "привет")
@@ -358,7 +361,11 @@ async def test_a_stale_lease_cannot_send(app: App, fake_api: FakeBotAPI):
     async with app.sessionmaker() as session, session.begin():
         await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id)
                               .values(attempts=2))  # claimed again by someone else
-    stale = Claimed(row_id, case.id, None, token=1)
+    # Its claim was made a lease ago: before sending, the sender renews it, fenced by
+    # the token, and finds the row taken over.
+    stale = Claimed(row_id, case.id, None, token=1,
+                    request=SendMessage(chat_id=user.id, text="чужое"), method="sendMessage",
+                    claimed_at=time.monotonic() - LEASE.total_seconds())
     outcome = await app.sender._deliver(stale)
     assert outcome.status == "lost"
     assert "чужое" not in fake_api.sent_texts(user.id)
