@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Case, CaseMessage, Member, Region, Relay
 from bot.domain import Author, CaseStatus, ContentKind, Role
-from bot.services import audit, codes, deadlines, notify, outbox
+from bot.services import audit, codes, deadlines, notify, outbox, routing
 from bot.services.cases import IncomingContent
 from bot.services.errors import ServiceError
 from bot.services.labels import OUTCOME_LABELS
@@ -174,6 +174,7 @@ async def show_history(session: AsyncSession, rt: Runtime, member: Member, case:
         raise ContentGone(case.code)
     now = rt.now()
     lang = member.language
+    await routing.load_places(session, [case])  # the region and the card's names at once
     zone = _zone(await session.get(Region, case.region_id) if case.region_id else None)
     messages = list((await session.scalars(
         select(CaseMessage).where(CaseMessage.case_id == case.id)
