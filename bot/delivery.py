@@ -13,10 +13,10 @@ Every row goes through two short transactions, fenced by the claim's token (the 
    or the student unlinked their chat), together with the claim of the chat's next row.
 
 The crash window. Telegram has no idempotency key, so a message can be exactly-once only
-up to the moment between Telegram accepting it and step 3 committing. We choose
+up to the moment between Telegram accepting it and step 2 committing. We choose
 at-least-once there: a row left `sending` by a dead process (its lease expired) is sent
 again. A lost answer to a child is the failure this project must never have; a repeated one
-is merely awkward. Two things keep the window narrow: a database outage during step 3 does
+is merely awkward. Two things keep the window narrow: a database outage during step 2 does
 not widen it (the outcome is retried in memory until it commits), and the moment Telegram
 accepts a message its row id is appended to a local note file (bot/sentlog.py), which the
 next bot starting in the same directory records before it sends anything. What remains is
