@@ -129,14 +129,17 @@ async def claim(session: AsyncSession, rt: Runtime, member: Member, code_text: s
         member.active_case_id = case.id  # taking your own case again makes it the active one
         return Claimed(case, already_yours=True)
     now = rt.now()
-    result = await session.execute(
+    won = (await session.scalars(
         update(Case)
         .where(Case.id == case.id, Case.status == CaseStatus.OPEN, pool_clause(member))
         .values(status=CaseStatus.CLAIMED, psychologist_id=member.id, claimed_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    case = await _reload(session, case.id)
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+        .returning(Case)  # the row as it now is, in the same round trip
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )).first()
+    if won is not None:
+        case = won
+    else:
+        case = await _reload(session, case.id)
         if case.status == CaseStatus.CLOSED:
             raise CaseClosed(case.code)
         if case.status == CaseStatus.CLAIMED and case.psychologist_id == member.id:
