@@ -8,6 +8,7 @@ import base64
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -149,9 +150,10 @@ def settings(database_url: str, fake_api: FakeBotAPI, master_key: str, tmp_path:
     )
 
 
-@pytest.fixture
-async def app(settings: Settings, clock: FakeClock) -> AsyncIterator[App]:
-    """The real app, long polling the fake Bot API, with the outbox sender running."""
+@asynccontextmanager
+async def running_app(settings: Settings, clock: FakeClock) -> AsyncIterator[App]:
+    """One life of the real app: long polling the fake Bot API, with the outbox sender
+    running. Tests of a restart enter it twice."""
     application = await create_app(settings, clock=clock, migrate=False)
     await application.start_background()
     polling = asyncio.create_task(poll(application, poll_seconds=1))
@@ -161,6 +163,13 @@ async def app(settings: Settings, clock: FakeClock) -> AsyncIterator[App]:
         polling.cancel()
         await asyncio.gather(polling, return_exceptions=True)
         await application.close()
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: FakeClock) -> AsyncIterator[App]:
+    """The real app, long polling the fake Bot API, with the outbox sender running."""
+    async with running_app(settings, clock) as application:
+        yield application
 
 
 @pytest.fixture

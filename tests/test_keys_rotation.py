@@ -12,13 +12,13 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from bot.app import App, create_app, poll
+from bot.app import App
 from bot.cli import main
 from bot.config import Settings
 from bot.db.models import Case, CaseMessage, KeyMaterial, Member, Student
 from bot.services import keys
 from bot.services.vault import Vault
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, running_app
 from tests.fake_bot_api import FakeBotAPI, TgUser
 from tests.faults.support import (
     case_of,
@@ -44,15 +44,8 @@ async def file_keyed_app(
         # Telegram's pace is tested elsewhere; here it would only make the test slow.
         "send_per_second": 200.0, "send_per_chat_per_second": 50.0,
     })
-    app = await create_app(settings, clock=clock, migrate=False)
-    await app.start_background()
-    polling = asyncio.create_task(poll(app, poll_seconds=1))
-    try:
+    async with running_app(settings, clock) as app:
         yield app, settings
-    finally:
-        polling.cancel()
-        await asyncio.gather(polling, return_exceptions=True)
-        await app.close()
 
 
 ROUNDS = 30
@@ -149,10 +142,7 @@ async def test_with_the_key_in_the_environment_messages_wait_for_the_restart(
     """A bot given TRUSTLINE_MASTER_KEY cannot follow a rotation; what arrives meanwhile is
     neither lost nor dropped: it waits, unconfirmed, and is handled after the restart."""
     user = TgUser(9590, "Zarina", language_code="ru")
-    old_app = await create_app(settings, clock=clock, migrate=False)
-    await old_app.start_background()
-    polling = asyncio.create_task(poll(old_app, poll_seconds=1))
-    try:
+    async with running_app(settings, clock) as old_app:
         fake_api.text_message(user, "до ротации")
         await settled(old_app, fake_api)
         assert settings.master_key is not None
@@ -165,22 +155,11 @@ async def test_with_the_key_in_the_environment_messages_wait_for_the_restart(
         fake_api.text_message(user, "во время ротации")
         await asyncio.sleep(1.5)  # the old process tries and waits
         assert fake_api.pending_updates == 1 and sent_to(fake_api, user.id, start) == []
-    finally:
-        polling.cancel()
-        await asyncio.gather(polling, return_exceptions=True)
-        await old_app.close()
 
     key_text = (await asyncio.to_thread(new_key.read_text)).splitlines()[-1]
-    restarted = await create_app(settings.model_copy(update={"master_key": SecretStr(key_text)}),
-                                 clock=clock, migrate=False)
-    await restarted.start_background()
-    polling = asyncio.create_task(poll(restarted, poll_seconds=1))
-    try:
+    restarted_settings = settings.model_copy(update={"master_key": SecretStr(key_text)})
+    async with running_app(restarted_settings, clock) as restarted:
         await settled(restarted, fake_api)
         case = await case_of(restarted, user)
         assert await stored_texts(restarted, case.id) == ["до ротации", "во время ротации"]
         assert len(sent_to(fake_api, user.id, start)) == 1
-    finally:
-        polling.cancel()
-        await asyncio.gather(polling, return_exceptions=True)
-        await restarted.close()

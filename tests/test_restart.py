@@ -7,18 +7,16 @@ delivered again to the next one, and handled once."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from aiogram import BaseMiddleware
 from sqlalchemy import func, select
 
-from bot.app import App, create_app, poll
+from bot.app import App
 from bot.config import Settings
 from bot.db.models import Case, CaseMessage, Member
 from bot.domain import Role
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, running_app
 from tests.fake_bot_api import FakeBotAPI, TgUser
 from tests.faults.support import (
     case_of,
@@ -30,20 +28,6 @@ from tests.faults.support import (
     stored_texts,
 )
 from tests.queue_helpers import join, next_to, seed_places
-
-
-@asynccontextmanager
-async def running(settings: Settings, clock: FakeClock) -> AsyncIterator[App]:
-    """One life of the bot: long polling the fake Bot API, outbox sender running."""
-    app = await create_app(settings, clock=clock, migrate=False)
-    await app.start_background()
-    polling = asyncio.create_task(poll(app, poll_seconds=1))
-    try:
-        yield app
-    finally:
-        polling.cancel()
-        await asyncio.gather(polling, return_exceptions=True)
-        await app.close()
 
 
 async def _step_of(app: App, user: TgUser) -> str:
@@ -60,7 +44,7 @@ async def test_language_active_case_and_a_poster_order_survive_a_restart(
     student = TgUser(7701, "Aruzhan", language_code="ru")
     psy = TgUser(7791, "Psy")
     staff = TgUser(7781, "Staff", language_code="ru")
-    async with running(settings, clock) as app:
+    async with running_app(settings, clock) as app:
         places = await seed_places(app)
         await join(app, fake_api, staff, Role.STAFF, school=places.school)
         await psychologist(app, psy)
@@ -82,7 +66,7 @@ async def test_language_active_case_and_a_poster_order_survive_a_restart(
         received_kk = app.rt.tr("kk", "Received ✓")
         assert received_kk != app.rt.tr("ru", "Received ✓")
 
-    async with running(settings, clock) as app:  # a new process: nothing in memory
+    async with running_app(settings, clock) as app:  # a new process: nothing in memory
         start = len(fake_api.calls)
         fake_api.text_message(student, "мен әлі осындамын")
         ack = await next_to(fake_api, student.id, start)
@@ -119,7 +103,7 @@ async def test_polling_confirms_an_update_only_after_it_was_handled(
 ):
     student = TgUser(7702, "Bekzat", language_code="ru")
     hold = HoldForever()
-    async with running(settings, clock) as app:
+    async with running_app(settings, clock) as app:
         app.dispatcher.update.outer_middleware(hold)  # registered last: inside the transaction
         fake_api.text_message(student, "меня обижают в классе")
         await asyncio.wait_for(hold.handled.wait(), 10)
@@ -131,7 +115,7 @@ async def test_polling_confirms_an_update_only_after_it_was_handled(
     assert sent_to(fake_api, student.id) == []
     assert fake_api.pending_updates == 1
 
-    async with running(settings, clock) as app:
+    async with running_app(settings, clock) as app:
         await settled(app, fake_api)
         case = await case_of(app, student)
         assert await stored_texts(app, case.id) == ["меня обижают в классе"]
