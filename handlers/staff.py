@@ -61,6 +61,12 @@ def poster_step(langs: tuple[str, ...], paper: str) -> str:
     return f"{POSTER_STEP}:{','.join(langs)}:{paper}"
 
 
+def poster_order(step: str) -> tuple[str, str]:
+    """(languages, paper) as poster_step wrote them; empty where missing."""
+    _, languages, paper = (step.split(":") + ["", ""])[:3]
+    return languages, paper
+
+
 def awaits_classes(_event: object, member: Member | None = None) -> bool:
     return member is not None and member.step.startswith(POSTER_STEP + ":")
 
@@ -168,7 +174,7 @@ async def posters_classes(
     member: Member,
     bot: Bot,
 ) -> None:
-    languages, paper_text = (member.step.split(":") + ["", ""])[1:3]
+    languages, paper_text = poster_order(member.step)
     try:
         langs = posters.parse_languages(languages)
         paper = posters.parse_paper(paper_text or "a4")
