@@ -86,6 +86,8 @@ class Model:
         if data.get("ngram") != [MIN_N, MAX_N]:
             raise ValueError("model.json was built for other n-gram sizes")
         self.threshold = float(data["threshold"])  # type: ignore[arg-type]
+        # Below the urgent threshold, the model may still raise a message to HIGH.
+        self.high_threshold = float(data.get("high_threshold", self.threshold))  # type: ignore[arg-type]
         self.categories = tuple(Category(name) for name in data["categories"])  # type: ignore[attr-defined]
         scale = float(data["scale"])  # type: ignore[arg-type]
         self.bias = float(data["bias"])  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from bot.triage.model import load_model
 from bot.triage.normalize import QUOTE, tokenize
 from bot.triage.patterns import Hit, Kind, Level, Matcher, Rule
 
-__all__ = ["Assessment", "assess", "assess_many"]
+__all__ = ["Assessment", "assess", "assess_many", "model_priority"]
 
 # When two findings have the same level, the more specific category names the case.
 # Extortion comes before violence because "угрожает выложить фото" is both.
@@ -146,6 +146,23 @@ def assess_many(
 ) -> list[Assessment]:
     """``assess`` for each text, in order (a convenience for batch jobs and benchmarks)."""
     return [assess(text, second_opinion=second_opinion) for text in texts]
+
+
+def model_priority(text: str) -> Priority:
+    """The learned model's decision alone (for evaluation: the bot never uses it alone).
+
+    URGENT at or above the model's urgent threshold, HIGH at or above its high threshold.
+    """
+    model = load_model()
+    tokens, _ = _split_quotes(tokenize(text))
+    if model is None or not tokens:
+        return Priority.NORMAL
+    p_urgent = model.p_urgent(tokens)
+    if p_urgent >= model.threshold:
+        return Priority.URGENT
+    if p_urgent >= model.high_threshold:
+        return Priority.HIGH
+    return Priority.NORMAL
 
 
 def _second_opinion(decided: Assessment, tokens: list[str]) -> Assessment:
