@@ -18,12 +18,16 @@ Contexts:
   beating reported after the fact, high.
 - ``family``: a parent or relative. A high violence signal near one is reported as abuse
   at home (the priority does not change).
+- ``sport``: PE, changing rooms, a medical check-up: cancels "чечин деди" (told to undress).
+- ``chat``: a class or group chat: cancels "sends nude photos" (there it is a leak, high).
+- ``holiday``: holidays, camp: cancels "my last day" ("последний день каникул").
 - ``school``: schoolmates, class, school. A high violence signal among schoolmates, with no
   relative named, is reported as bullying (the priority does not change).
 """
 
 from __future__ import annotations
 
+from bot.triage.families import KIN
 from bot.triage.patterns import Rule, context, idiom
 
 __all__ = ["CONTEXTS", "IDIOMS"]
@@ -39,7 +43,7 @@ IDIOMS: tuple[Rule, ...] = (
     idiom("меня убивает эта жара",
           "меня убивает|убьёт =эта|=этот|=это|жара|скука|домашка|тишина|музыка", window=1),
     idiom("не хочу умирать", "=не хоч|хотел умирать|умереть", window=1),
-    idiom("өлгүм келбейт", "өлгүм|өлгім келбе|келме", window=1),
+    idiom("өлгүм келбейт", "өлгүм|өлгім ~кел", window=1),
     idiom("күлүп өлдүм",
           "күлүп|күліп|күлкүдөн|күлкіден|күлө|ржач өл", window=1),
     idiom("ачкадан өлүп жатам",
@@ -72,9 +76,18 @@ CONTEXTS: tuple[Rule, ...] = (
     context("past", "вчера|позавчера|прошл|кечээ|кеше|былтыр|өткөн|өткен|тогда|раньше"),
     context("now", "жардам бер", window=0),
     context("now", "=за мной идут|гонят|бегут|следят", window=0),
-    context("family",
-            "атам|апам|энем|агам|әкем|анам|ағам|өгөй|өгей|отец|отца|папа|отчим|мама|=мать|"
-            "мачех|родител|брат|дядя|дедушк|бабушк"),
+    context("family", KIN),
+    # Changing for PE, the doctor's check-up: "чечингиле деди" there is not abuse.
+    context("sport",
+            "физр|физкультур|тарбия|тәрбие|спортзал|спорт|раздевалк|переодева|переоде|форм|"
+            "бассейн|медосмотр|врач|дарыгер|дәрігер|медбайке|медсестр|тренировк|машыгуу|"
+            "жаттығу"),
+    # A class or group chat: photos posted there are leaked (high), not sent to the child.
+    context("chat",
+            "чат|чатка|чатына|чатқа|чатта|группа|группу|группе|беседу|беседе|беседа|сторис|"
+            "паблик"),
+    context("holiday",
+            "каникул|лагер|отпуск|практик|смен|каникулдун|каникулдың|демалыс"),
     context("school",
             "школ|класс|одноклассн|старшеклассн|мектеп|сынып|сыныптас|классташ|класстагы"),
 )

@@ -11,10 +11,12 @@ Labels are what the psychologist reads; they are lexicon phrases, never message 
 from __future__ import annotations
 
 from bot.domain import Category
+from bot.triage.families import NEEDLESS, NOT_NEEDED
 from bot.triage.idioms import CONTEXTS, IDIOMS
 from bot.triage.lexicon_harm import HARM
 from bot.triage.lexicon_ideas import IDEAS
 from bot.triage.lexicon_other import OTHER
+from bot.triage.lexicon_themes import THEMES
 from bot.triage.patterns import Level, Rule, signal
 
 __all__ = ["RULES", "SUICIDE"]
@@ -40,8 +42,10 @@ SUICIDE: tuple[Rule, ...] = (
            any_order=True, window=3),
     signal("өлүүнү каалайм", "өлүүнү|өлүүгө|өлуді|өлуге|өлгүнү каала|қала|даяр|дайын", _S, _U,
            window=1),
-    signal("жашоо керек эмес / жизнь не нужна",
-           "жашоо|жашоом|өмір|өмірім|жизнь|жизни керек|нужн|=не эмес|емес|нужн", _S, _U),
+    signal("жашоо керек эмес / кереги жок", f"жашоо|жашоонун|жашоом|өмір|өмірдің|өмірім|"
+           f"тирүүлүк|тіршілік {NOT_NEEDED}", _S, _U),
+    signal("жашоо керексиз / жизнь не нужна",
+           f"жашоо|жашоом|өмір|өмірім|жизнь|жизни {NEEDLESS}|нужн", _S, _U, any_order=True),
     signal("эми жашабайм", "эми|енді|=мындан жашабай|сүрмей|жашагым", _S, _U, window=1),
     signal("өлгөнүм жакшы / лучше бы я умерла",
            "өлгөнүм|өлгенім|өлсөм|өлсем|умерла|умер|умру|сдохла|сдох жакшы|жақсы|лучше", _S, _U,
@@ -69,8 +73,9 @@ SUICIDE: tuple[Rule, ...] = (
     signal("стою на крыше",
            "стою|сижу|нахожусь|залезла|залез|чатырда|шатырда|көпүрөдө|көпірде|терезеде "
            "крыш|мост|краю|подоконник|турам|тұрмын|отурам|отырмын", _S, _U, window=2),
-    signal("жашагым келбейт / өмір сүргім келмейді", "жашагым|жашагысы|сүргім келбе|келме",
+    signal("жашагым келбейт / өмір сүргім келмейді", "жашагым|жашагысы|сүргім|сүргүм ~кел",
            _S, _U),
+    signal("жашабайм / өмір сүрмеймін", "~жаша|~жаша|сүрмей|~тирүү", _S, Level.HINT, weak=True),
     signal("жашоонун мааниси жок", "жашоонун|өмірдің|жашоодо|өмірде мааниси|мәні жок", _S, _U),
     signal(
         "жашоодон тажадым / өмірден шаршадым",
@@ -208,4 +213,4 @@ SUICIDE: tuple[Rule, ...] = (
     signal("өлсөм / өлөм", "өлсөм|өлсем|=өлөм|өлемін", _S, Level.HINT, weak=True),
 )
 
-RULES: tuple[Rule, ...] = SUICIDE + IDEAS + HARM + OTHER + IDIOMS + CONTEXTS
+RULES: tuple[Rule, ...] = SUICIDE + IDEAS + THEMES + HARM + OTHER + IDIOMS + CONTEXTS

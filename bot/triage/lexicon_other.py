@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.domain import Category
+from bot.triage.families import TIRED
 from bot.triage.patterns import Level, Rule, signal
 
 __all__ = ["OTHER"]
@@ -79,7 +80,7 @@ OTHER: tuple[Rule, ...] = (
            "плачу|плачет|плакать|плакала|расплака|заплака|=реву|ыйлайм|ыйлап|ыйладым|"
            "жылаймын|жылап|жыладым", _N, _NO),
     signal("боюсь", "боюсь|страшно|коркуп|корком|коркам|қорқамын|қорқып", _N, _NO),
-    signal("устала", "устал|тажадым|шаршадым|чарчадым|кыйнал|қинал", _N, _NO),
+    signal("устала / чарчадым / шаршадым", f"{TIRED}|кыйнал|қинал", _N, _NO),
     signal("мне плохо", "мне плохо", _N, _NO, window=1),
     signal("никто не любит", "никто =не любит|нужен|нужна", _N, _NO, window=1),
     signal("эч ким сүйбөйт", "=ким|ешкім сүйбөй|түшүнбөй|түсінбей", _N, _NO, window=1),

@@ -9,7 +9,12 @@ messages (see ``normalize``), so "өлгүм", "олгум" and "olgum" are one 
 - a plain stem matches any token that *starts with* it, which is how agglutinative Kyrgyz and
   Kazakh forms (өлтүрөм, өлтүргүм, өлтүрүп ...) and Russian endings are covered;
 - ``=stem`` matches the whole token only, for short words that prefix too much ("=с", "=бет");
-- ``^stem`` is never matched fuzzily (a stem one letter away from a common word).
+- ``^stem`` is never matched fuzzily (a stem one letter away from a common word);
+- ``~stem`` is a Kyrgyz or Kazakh verb stem in the *negative*: Turkic languages negate
+  inside the verb (кел-бе-йт, кел-ме-йді, жаша-ба-йм, бер-бе-с, ойгон-бо-й), so a rule can
+  never ask for a separate "не" before a ky/kk verb. ``~кел`` matches the stem followed by
+  the negative suffix in every harmony variant (-ба/-бе/-бо/-бө/-па/-пе/-по/-пө/-ма/-ме/
+  -мо/-мө) and so every negative form after it (-бай, -бас, -майды, -бейт ...).
 
 Misspellings: a prefix stem of at least ``FUZZY_MIN`` skeleton letters also matches a token
 that starts with the stem at edit distance 1 (one letter replaced, added, or two neighbours
@@ -17,9 +22,11 @@ swapped: "суецид", "самоубиство", "таблетьки"); a lett
 only for stems of ``FUZZY_MIN + 1`` letters or more, because a short stem missing a letter
 prefixes too many words ("отур" is "өлтүр" without "л"). The first letter and the last three
 never vary: the end of a Kyrgyz or Kazakh stem is often a suffix, and there one letter is
-grammar ("өлгүм" I want to die, "өлдүм" I died). The index holds each stem with one letter
-deleted, so a new token costs a few dozen dictionary lookups once, cached with the exact
-matches.
+grammar ("өлгүм" I want to die, "өлдүм" I died). Sexual-abuse rules are never matched
+fuzzily (``signal`` turns it off for that category): there a false alarm is the worst one
+("шапалақтады", slapped, is one letter from "щупал", groped). The index holds each stem
+with one letter deleted, so a new token costs a few dozen dictionary lookups once, cached
+with the exact matches.
 
 Prefix stems must normalise to at least three letters in the first slot and two elsewhere:
 a shorter prefix would match half the dictionary, and the check makes that a build error.
@@ -60,6 +67,7 @@ class Slot:
     prefixes: tuple[str, ...]  # a token starting with one of these fills the slot
     exact: frozenset[str]  # ... or a token equal to one of these
     strict: frozenset[str] = frozenset()  # prefixes never matched fuzzily ("^травмат")
+    fuzzy: bool = True  # False: no one-typo variants for any stem of this slot
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -75,6 +83,7 @@ class Rule:
     fiction: bool = False  # cancelled near a game/study/film context ("убью тебя в доте")
     now: bool = False  # raised to URGENT near a "now" marker (сейчас, азыр, қазір ...)
     weak: bool = False  # two distinct weak signals of one category combine
+    unless: tuple[str, ...] = ()  # contexts that cancel it nearby ("sport" for "чечин")
 
 
 class Hit(NamedTuple):
@@ -83,13 +92,26 @@ class Hit(NamedTuple):
     end: int
 
 
-def compile_slots(pattern: str) -> tuple[Slot, ...]:
+# The negative suffix of Kyrgyz and Kazakh verbs in every harmony variant, as skeleton letters
+# (ө and ү are о and у there): б after vowels and voiced consonants, п after voiceless ones,
+# м after nasals (and in Kazakh after vowels).
+_NEGATIVE = tuple(c + v for c in "бпм" for v in "аео")
+
+
+def _expand(alternative: str) -> list[str]:
+    if not alternative.startswith("~"):
+        return [alternative]
+    stem = alternative[1:]
+    return [stem + suffix for suffix in _NEGATIVE]
+
+
+def compile_slots(pattern: str, *, fuzzy: bool = True) -> tuple[Slot, ...]:
     slots: list[Slot] = []
     for position, part in enumerate(pattern.split()):
         prefixes: set[str] = set()
         exact: set[str] = set()
         strict: set[str] = set()
-        for alternative in part.split("|"):
+        for alternative in (a for raw in part.split("|") for a in _expand(raw)):
             no_fuzz = alternative.startswith("^")
             alternative = alternative.removeprefix("^")
             whole = alternative.startswith("=")
@@ -104,7 +126,9 @@ def compile_slots(pattern: str) -> tuple[Slot, ...]:
             (exact if whole else prefixes).add(token)
             if no_fuzz:
                 strict.add(token)
-        slots.append(Slot(tuple(sorted(prefixes)), frozenset(exact), frozenset(strict)))
+        slots.append(
+            Slot(tuple(sorted(prefixes)), frozenset(exact), frozenset(strict), fuzzy)
+        )
     if not slots:
         raise ValueError("empty pattern")
     return tuple(slots)
@@ -113,8 +137,14 @@ def compile_slots(pattern: str) -> tuple[Slot, ...]:
 def signal(
     label: str, pattern: str, category: Category, level: Level, **options: Any
 ) -> Rule:
-    """A risk signal: ``pattern`` found means ``category`` at ``level``."""
-    return Rule(label, compile_slots(pattern), Kind.SIGNAL, category, level, **options)
+    """A risk signal: ``pattern`` found means ``category`` at ``level``.
+
+    Sexual-abuse signals are never matched with one-typo tolerance (see the module docstring).
+    """
+    fuzzy = category is not Category.SEXUAL_ABUSE
+    return Rule(
+        label, compile_slots(pattern, fuzzy=fuzzy), Kind.SIGNAL, category, level, **options
+    )
 
 
 def idiom(label: str, pattern: str, **options: Any) -> Rule:
@@ -149,6 +179,7 @@ class Matcher:
         ids: dict[Slot, int] = {}
         strict = {stem for rule in rules for slot in rule.slots for stem in slot.strict}
         self._prefix_index: dict[str, list[int]] = {}
+        self._fuzzy_index: dict[str, list[int]] = {}  # the same, fuzzy slots only
         self._exact_index: dict[str, list[int]] = {}
         self._starters: dict[int, list[_Compiled]] = {}
         for rule in rules:
@@ -160,6 +191,8 @@ class Matcher:
                     ids[slot] = len(ids)
                     for stem in slot.prefixes:
                         self._prefix_index.setdefault(stem, []).append(ids[slot])
+                        if slot.fuzzy:
+                            self._fuzzy_index.setdefault(stem, []).append(ids[slot])
                     for stem in slot.exact:
                         self._exact_index.setdefault(stem, []).append(ids[slot])
                 slot_ids.append(ids[slot])
@@ -170,7 +203,7 @@ class Matcher:
         # keyed by the position of the deletion, and the variants a shorter token would have.
         stems = {
             stem
-            for stem in self._prefix_index
+            for stem in self._fuzzy_index
             if len(stem) >= self.FUZZY_MIN and stem.isalpha() and stem not in strict
         }
         self._fuzzy_stems = frozenset(stems)
@@ -197,7 +230,7 @@ class Matcher:
             found.update(self._prefix_index.get(token[:length], ()))
         if size >= self.FUZZY_MIN - 1:
             for stem in self._fuzzy(token):
-                found.update(self._prefix_index[stem])
+                found.update(self._fuzzy_index[stem])
         starters = tuple(c for slot_id in sorted(found) for c in self._starters.get(slot_id, ()))
         result = (frozenset(found), starters)
         if len(self._cache) >= self._CACHE_LIMIT:

@@ -248,6 +248,9 @@ def _read(
         return None
     if "song" in contexts and all(quoted[span]):
         return None
+    for name in rule.unless:
+        if _near(contexts.get(name), hit, _FICTION_REACH):
+            return None
     category = rule.category or Category.OTHER  # signals always carry one (patterns.signal)
     if rule.now and rule.level < Level.URGENT and _happening(hit, contexts):
         return _Finding(category, Level.URGENT, rule.label, rule.weak, " + now")

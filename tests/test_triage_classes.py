@@ -1,0 +1,283 @@
+"""Triage rule classes, each with Kyrgyz, Kazakh and Russian examples, and the false alarms.
+
+The rules are read with the learned model off (``second_opinion=False``): these tests are
+about the lexicon's classes (negation inside the verb, kin terms, pronouns of any of the
+three languages, the themes of issue 13), not about what the model adds.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.domain import Category, Priority
+from bot.triage import assess
+from bot.triage.normalize import tokenize
+from bot.triage.patterns import Level as L
+from bot.triage.patterns import Matcher, compile_slots, signal
+
+U, H, N = Priority.URGENT, Priority.HIGH, Priority.NORMAL
+
+
+def rules(text: str) -> tuple[Priority, Category]:
+    found = assess(text, second_opinion=False)
+    return found.priority, found.category
+
+
+def check(text: str, priority: Priority, category: Category | None = None) -> None:
+    got_priority, got_category = rules(text)
+    assert got_priority is priority, (text, assess(text, second_opinion=False))
+    if category is not None:
+        assert got_category is category, (text, assess(text, second_opinion=False))
+
+
+# --- negation inside the Kyrgyz and Kazakh verb -------------------------------------------
+
+
+def test_negative_stem_syntax_covers_every_harmony_variant() -> None:
+    (slot,) = compile_slots("~кел")
+    assert {"келбе", "келме", "келпе", "келбо", "келмо"} <= set(slot.prefixes)
+    matcher = Matcher((signal("t", "жашагым ~кел", Category.SUICIDE_SELF_HARM, L.URGENT),))
+    for text in ("жашагым келбейт", "жашагым келмейді", "жашагым келбей калды"):
+        assert matcher.find(tokenize(text)), text
+    assert not matcher.find(tokenize("жашагым келет"))
+
+
+@pytest.mark.parametrize(
+    ("text", "priority"),
+    [
+        ("жашагым келбейт", U),  # ky
+        ("тирүү калгым келбейт", U),
+        ("өмір сүргім келмейді", U),  # kk
+        ("не хочу жить", U),  # ru
+        ("өгөй энем тамак бербейт", H),  # ky: not fed, negative verb
+        ("үйдө тамак беришпейт", H),
+        ("анам тамақ бермейді", H),  # kk
+        ("меня дома не кормят", H),  # ru
+        ("ойгонбой калсам жакшы болмок", U),  # ky: not wake up
+        ("оянбай қалғым келеді", U),  # kk
+        ("хочу уснуть и не проснуться", U),  # ru
+    ],
+)
+def test_negation_inside_the_verb(text: str, priority: Priority) -> None:
+    check(text, priority)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "жашоонун мага кереги жок",  # ky "not needed", both usual forms
+        "мага жашоо керек эмес",
+        "өмірдің маған керегі жоқ",  # kk
+        "өмір маған керек емес",
+        "мне жизнь не нужна",  # ru
+    ],
+)
+def test_not_needed_in_all_its_forms(text: str) -> None:
+    check(text, U, Category.SUICIDE_SELF_HARM)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "жашоодон чарчадым", "жашоодон чарчап кеттим", "жашоодон тажадым",  # ky
+        "өмірден шаршадым", "өмір сүруден жалықтым",  # kk
+        "я устала от жизни", "устал жить",  # ru
+    ],
+)  # fmt: skip
+def test_tired_of_life_in_its_common_forms(text: str) -> None:
+    check(text, U, Category.SUICIDE_SELF_HARM)
+
+
+@pytest.mark.parametrize("text", ["чарчадым", "чарчап кеттим", "шаршадым", "устала"])
+def test_tired_alone_is_distress_not_urgent(text: str) -> None:
+    check(text, N, Category.DISTRESS)
+
+
+# --- kin terms, both languages -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # ky: elder sister, brother-in-law, uncle, grandmother, grandfather, step-parents
+        "эжем мени күнүгө сабайт", "жездем мени урат", "байкем мени тепкилейт",
+        "таякем мени сабап жүрөт", "агайым мени урду", "чоң апам мени урат",
+        "ажекем мени сабайт", "чоң атам мени урат", "өгөй атам мени сабайт",
+        "өгөй энем мени урат",
+        # kk
+        "әпкем мені күнде ұрады", "жездем мені ұрады", "ағам мені ұрып жүреді",
+        "көкем мені сабады", "нағашым мені ұрды", "әжем мені ұрады", "өгей әкем мені ұрады",
+        "өгей шешем мені сабайды",
+        # ru
+        "сестра бьёт меня", "дядя бьёт меня", "бабушка бьёт меня", "отчим бьёт меня",
+        "мачеха бьёт меня",
+    ],
+)  # fmt: skip
+def test_every_relative_beating_a_child_is_home_abuse(text: str) -> None:
+    check(text, H, Category.HOME_ABUSE)
+
+
+# --- "меня бьют" with the pronoun of any language ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "priority"),
+    [
+        ("мени бьют", H),  # ky pronoun, ru verb
+        ("мені бьют", H),  # kk pronoun, ru verb
+        ("меня бьют", H),  # ru
+        ("мени щас бьют", U),  # mixed, happening now
+        ("мені қазір бьют", U),
+        ("меня сейчас бьют", U),
+        ("меня азыр уруп жатышат", U),  # ru pronoun, ky verb
+        ("мені қазір ұрып жатыр", U),  # kk
+        ("мени азыр уруп жатышат", U),  # ky
+    ],
+)
+def test_beating_with_a_pronoun_of_any_language(text: str, priority: Priority) -> None:
+    check(text, priority)
+
+
+# --- the urgent and high themes of issue 13 -----------------------------------------------
+
+THEMES = [
+    # wishes to disappear
+    ("жок болуп кеткім келет", U, Category.SUICIDE_SELF_HARM),
+    ("ғайып болғым келеді", U, Category.SUICIDE_SELF_HARM),
+    ("хочу пропасть навсегда", U, Category.SUICIDE_SELF_HARM),
+    # "this is my last day"
+    ("бүгүн менин акыркы күнүм", U, Category.SUICIDE_SELF_HARM),
+    ("бұл менің соңғы күнім", U, Category.SUICIDE_SELF_HARM),
+    ("это мой последний день", U, Category.SUICIDE_SELF_HARM),
+    # goodbye messages
+    ("кош болгула баарыңар", U, Category.SUICIDE_SELF_HARM),
+    ("қош болыңдар бәрің", U, Category.SUICIDE_SELF_HARM),
+    ("прощайте все", U, Category.SUICIDE_SELF_HARM),
+    # self-harm happening now
+    ("колумду кесип жатам", U, Category.SUICIDE_SELF_HARM),
+    ("қолымды кесіп жатырмын", U, Category.SUICIDE_SELF_HARM),
+    ("режу себе руки прямо сейчас", U, Category.SUICIDE_SELF_HARM),
+    # a step-parent or another man in the room at night
+    ("өгөй атам түнкүсүн бөлмөмө кирет", U, Category.SEXUAL_ABUSE),
+    ("өгей әкем түнде бөлмеме кіреді", U, Category.SEXUAL_ABUSE),
+    ("отчим ночью заходит ко мне в комнату", U, Category.SEXUAL_ABUSE),
+    # sexual images sent to a child
+    ("бир киши мага жылаңач сүрөт жиберди", U, Category.SEXUAL_ABUSE),
+    ("бір кісі маған жалаңаш сурет жіберді", U, Category.SEXUAL_ABUSE),
+    ("мужик присылает мне голые фото", U, Category.SEXUAL_ABUSE),
+    # intimate photos leaked to a class chat: high
+    ("менин сүрөттөрүмдү класстын чатына салышты", H, Category.ONLINE_EXTORTION),
+    ("интим суреттерімді сынып чатына тастады", H, Category.ONLINE_EXTORTION),
+    ("мои интимные фото слили в чат класса", H, Category.ONLINE_EXTORTION),
+    # kidnapping
+    ("мени зордоп алып кетишти", U, Category.VIOLENCE),
+    ("мені күштеп алып кетті", U, Category.VIOLENCE),
+    ("меня увезли силой", U, Category.VIOLENCE),
+    # forced marriage, bride kidnapping
+    ("мени ала качып кетишти", U, Category.VIOLENCE),
+    ("мени күйөөгө бергени жатышат", U, Category.VIOLENCE),
+    ("мені күйеуге бермекші", U, Category.VIOLENCE),
+    ("мені алып қашты", U, Category.VIOLENCE),
+    ("меня хотят выдать замуж насильно", U, Category.VIOLENCE),
+    # extortion and the meter
+    ("акча бербесең урабыз дешет", H, None),
+    ("ақша бермесең ұрамыз дейді", H, None),
+    ("меня поставили на счётчик", H, Category.ONLINE_EXTORTION),
+    # made to steal
+    ("мени уурда деп жатышат", H, Category.VIOLENCE),
+    ("мені ұрлауға мәжбүрлейді", H, Category.VIOLENCE),
+    ("меня заставляют воровать", H, Category.VIOLENCE),
+    # threats; threats to kill are urgent
+    ("мени коркутуп жатышат", H, Category.VIOLENCE),
+    ("мені қорқытып жүр", H, Category.VIOLENCE),
+    ("он угрожает мне", H, Category.VIOLENCE),
+    ("сени өлтүрөм деди", U, Category.VIOLENCE),
+    ("сені өлтіремін деді", U, Category.VIOLENCE),
+    ("он сказал что убьет меня", U, Category.VIOLENCE),
+    # stalking
+    ("артымдан басып жүрөт", H, Category.VIOLENCE),
+    ("артымнан аңдып жүреді", H, Category.VIOLENCE),
+    ("он следит за мной", H, Category.VIOLENCE),
+]
+
+
+@pytest.mark.parametrize(("text", "priority", "category"), THEMES)
+def test_issue_13_themes(text: str, priority: Priority, category: Category | None) -> None:
+    check(text, priority, category)
+
+
+# --- false alarms that must stay false --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "апам мени шапалақтады",  # kk/ky "slapped": not "щупал" (groped) one letter away
+        "әкем мені шапалақтап жіберді",
+        "шапалақ",
+    ],
+)
+def test_slapped_is_never_read_as_groped(text: str) -> None:
+    found = assess(text)
+    assert found.category is not Category.SEXUAL_ABUSE, found
+    assert found.priority is not Priority.URGENT, found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "классташтарым мага тийишет",  # ky: classmates pick on me
+        "сыныптастарым маған тиіседі",  # kk
+        "одноклассники ко мне цепляются",  # ru
+    ],
+)
+def test_classmates_picking_on_a_child_is_not_sexual_abuse(text: str) -> None:
+    found = assess(text)
+    assert found.category is not Category.SEXUAL_ABUSE, found
+    assert found.priority is not Priority.URGENT, found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "дене тарбия мугалими чечингиле деди",  # ky: the PE teacher said to change
+        "физкультура мұғалімі киім ауыстырыңдар деді, шешініңдер деді",  # kk
+        "физрук сказал переодеться",  # ru
+    ],
+)
+def test_the_pe_teacher_saying_to_change_is_not_abuse(text: str) -> None:
+    found = assess(text)
+    assert found.category is not Category.SEXUAL_ABUSE, found
+    assert found.priority is not Priority.URGENT, found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "агай мага тийишет, жакпайт",  # an adult man picking on a child is harassment
+        "көрші ағай маған тиіседі",
+        "сосед пристаёт ко мне",
+    ],
+)
+def test_an_adult_picking_on_a_child_stays_urgent(text: str) -> None:
+    check(text, U, Category.SEXUAL_ABUSE)
+
+
+def test_sexual_abuse_stems_are_never_fuzzy() -> None:
+    # one letter changed in a stem of another category still matches (a typo) ...
+    assert rules("самоубиство")[0] is U
+    # ... but not in the sexual-abuse category
+    assert rules("домогаетса")[1] is Category.SEXUAL_ABUSE  # exact prefix "домога"
+    assert rules("дамогается")[1] is not Category.SEXUAL_ABUSE
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "сегодня последний день каникул",
+        "мектептеги акыркы күнүм, эртең көчөбүз",
+        "лагердегі соңғы күнім",
+    ],
+)
+def test_last_day_of_holidays_or_school_is_not_urgent(text: str) -> None:
+    assert rules(text)[0] is not U
