@@ -81,9 +81,7 @@ async def start(
         if poster is None:
             log.info("start_token_rejected")
     if poster is not None:
-        student.school_id = poster.school_id
-        student.district_id = None
-        student.region_id = None
+        await places.choose_school(session, rt, student, poster.school_id)  # moves a case
         if not student.language:
             langs = poster.languages
             chosen = telegram_lang if telegram_lang in langs else langs[0]
@@ -150,7 +148,8 @@ async def choose_region(
         await query.message.answer(_("All right. Just write whenever you are ready."))
         return
     student = await _student(session, rt, student, query.from_user.id)
-    region = await places.choose_region(session, student, int(value)) if value.isdigit() else None
+    region = await places.choose_region(session, rt, student, int(value)) \
+        if value.isdigit() else None
     if region is None:
         await stale_button(query)
         return
@@ -173,7 +172,7 @@ async def choose_district(
         return
     student = await _student(session, rt, student, query.from_user.id)
     if value != "skip":
-        found = await places.choose_district(session, student, int(value)) \
+        found = await places.choose_district(session, rt, student, int(value)) \
             if value.isdigit() else None
         if found is None:
             await stale_button(query)

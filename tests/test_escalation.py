@@ -392,9 +392,11 @@ async def test_closed_cases_are_left_alone(quiet_app: App, clock: FakeClock) -> 
     assert await sent_to(app, world.supervisor.id) == []
 
 
-async def test_a_case_without_a_place_reaches_supervisors_of_every_region(
+async def test_a_case_without_a_place_reaches_the_duty_pool_and_every_supervisor(
     quiet_app: App, clock: FakeClock
 ) -> None:
+    """No region and a Russian text name no country: the duty pool is every psychologist
+    (bot.services.pool_policy), and every supervisor hears of it."""
     app = quiet_app
     world = await make_world(app)
     async with app.sessionmaker() as session, session.begin():
@@ -404,4 +406,7 @@ async def test_a_case_without_a_place_reaches_supervisors_of_every_region(
     assert [s.case_code for s in steps] == [case.code]
     assert len(await sent_to(app, world.supervisor.id)) == 1
     assert len(await sent_to(app, world.other_supervisor.id)) == 1
-    assert await sent_to(app, world.psychologists[0].id) == []
+    for psychologist in [*world.psychologists, world.outsider]:
+        [card] = await sent_to(app, psychologist.id)
+        button = card["params"]["reply_markup"]["inline_keyboard"][0][0]  # type: ignore[index]
+        assert button["callback_data"] == f"take:{case.code}"

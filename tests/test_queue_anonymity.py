@@ -71,12 +71,13 @@ async def test_no_student_identity_reaches_any_staff_chat(app: App, fake_api: Fa
     await next_to(fake_api, MARKED.id, start, "Да, я здесь.")
     await next_to(fake_api, psy.id, start, "проверить в понедельник")
 
-    # A second marked student in a district nobody serves: the supervisors get the card.
+    # A second marked student in a country nobody serves: the duty pool (every psychologist)
+    # gets the card.
     start = len(fake_api.calls)
     other = TgUser(918273646, "Zhyldyzmarker", username="uniq_marker_kid2", language_code="kk")
     far = await student_opens_case(app, fake_api, other, "көмектесіңіз",
                                    district=places.kz_district)
-    await next_to(fake_api, boss.id, start, codes.display(far.code))
+    await next_to(fake_api, psy.id, start, codes.display(far.code))
 
     staff_calls = [c for c in fake_api.calls if c.chat_id in staff_chats]
     assert len(staff_calls) > 15

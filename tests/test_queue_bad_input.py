@@ -79,6 +79,9 @@ async def test_take_of_closed_unknown_and_foreign_cases(app: App, fake_api: Fake
     other_psy = TgUser(6902, "Other", language_code="ru")
     member = await join(app, fake_api, psy, Role.PSYCHOLOGIST, district=places.lenin)
     await join(app, fake_api, other_psy, Role.PSYCHOLOGIST, district=places.lenin)
+    # Kazakhstan's own psychologist: a case there is not in psy's pool.
+    await join(app, fake_api, TgUser(6907, "Kz", language_code="kk"), Role.PSYCHOLOGIST,
+               district=places.kz_district)
     closed = await student_opens_case(app, fake_api, TgUser(6903, "A", language_code="ru"),
                                       "раз", district=places.lenin)
     foreign = await student_opens_case(app, fake_api, TgUser(6904, "B", language_code="ru"),

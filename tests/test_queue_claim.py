@@ -142,6 +142,11 @@ async def test_queue_lists_urgent_first_then_oldest_of_own_pool(
     places = await seed_places(app)
     psy = TgUser(9401, "Psy", language_code="ru")
     await join(app, fake_api, psy, Role.PSYCHOLOGIST, district=places.lenin)
+    # The other places have psychologists of their own (else their cases fall to psy).
+    await join(app, fake_api, TgUser(9402, "O", language_code="ru"), Role.PSYCHOLOGIST,
+               district=places.oktyabr)
+    await join(app, fake_api, TgUser(9403, "K", language_code="kk"), Role.PSYCHOLOGIST,
+               district=places.kz_district)
     made: dict[str, Case] = {}
     for name, district in (("old", places.lenin), ("new", places.lenin),
                            ("urgent", places.lenin), ("other", places.oktyabr),
@@ -179,11 +184,14 @@ async def test_pool_borders_and_unrouted_cases(app: App, fake_api: FakeBotAPI) -
     region_psy = TgUser(9502, "R", language_code="ru")
     d_member = await join(app, fake_api, district_psy, Role.PSYCHOLOGIST, district=places.lenin)
     r_member = await join(app, fake_api, region_psy, Role.PSYCHOLOGIST, region=places.region)
+    await join(app, fake_api, TgUser(9503, "K", language_code="kk"), Role.PSYCHOLOGIST,
+               district=places.kz_district)  # Kazakhstan's own
     oktyabr = await student_opens_case(app, fake_api, TgUser(9510, "S", language_code="ru"),
                                        "текст", district=places.oktyabr)
     kz = await student_opens_case(app, fake_api, TgUser(9511, "S", language_code="ru"),
                                   "текст", district=places.kz_district)
-    # A student who skipped the region question: any psychologist may take it.
+    # A student who skipped the region question, writing Russian (no country): the duty
+    # pool is every psychologist, and any of them may take it.
     unrouted = await student_opens_case(app, fake_api, TgUser(9512, "S", language_code="ru"),
                                         "текст")
     async with app.sessionmaker() as session:

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "bot.cli.invite",
     "bot.cli.posters",
     "bot.cli.demo",
+    "bot.cli.doctor",
 )
 
 

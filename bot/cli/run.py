@@ -11,6 +11,7 @@ from typing import Any
 from bot.app import create_app, poll, resolve_bot_username
 from bot.cli.common import load_settings
 from bot.config import Settings
+from bot.services import pool_policy
 from bot.webhook import run_webhook
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ async def serve(settings: Settings, *, webhook: str | None = None, host: str = "
     gc.freeze()
     try:
         await resolve_bot_username(app)
+        async with app.sessionmaker() as session:
+            await pool_policy.warn_uncovered(session)  # `trustline doctor` says more
         await app.start_background()
         log.info("bot_started mode=%s", "webhook" if webhook else "polling")
         if webhook:

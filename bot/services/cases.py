@@ -20,7 +20,8 @@ from bot.domain import (
     ContentKind,
     Priority,
 )
-from bot.services import audit, codes, deadlines, flood, notify, routing
+from bot.services import audit, codes, deadlines, flood, notify, pool_policy
+from bot.services.labels import N_
 from bot.services.runtime import Runtime
 from bot.triage import Assessment, assess
 
@@ -79,11 +80,7 @@ async def active_case(session: AsyncSession, student: Student) -> Case | None:
 
 async def _open_case(session: AsyncSession, rt: Runtime, student: Student, chat_id: int) -> Case:
     now = rt.now()
-    district_id, region_id = student.district_id, student.region_id
-    if student.school_id is not None:
-        place = await routing.place_of_school(session, student.school_id)
-        if place is not None:
-            district_id, region_id = place
+    place = await pool_policy.place_of_student(session, student)
     for _ in range(5):
         code = codes.new_code()
         if await session.scalar(select(Case.id).where(Case.code == code)) is None:
@@ -91,11 +88,6 @@ async def _open_case(session: AsyncSession, rt: Runtime, student: Student, chat_
     case = Case(
         code=code,
         student_id=student.id,
-        school_id=student.school_id,
-        district_id=district_id,
-        region_id=region_id,
-        pool_district_id=district_id,
-        pool_region_id=region_id,
         language=student.language or "ru",
         status=CaseStatus.OPEN,
         priority=Priority.NORMAL,
@@ -109,6 +101,7 @@ async def _open_case(session: AsyncSession, rt: Runtime, student: Student, chat_
         deadline_breaches=0,
         message_count=0,
     )
+    pool_policy.place_case(case, place)
     rt.vault.new_case_key(case)
     case.chat_id_enc = rt.vault.seal_for_case(case, "case", "chat_id", str(chat_id))
     session.add(case)
@@ -116,6 +109,33 @@ async def _open_case(session: AsyncSession, rt: Runtime, student: Student, chat_
     student.active_case_id = case.id
     await audit.record(session, actor="student", event="case_opened", now=now,
                        case_code=case.code)
+    return case
+
+
+async def student_placed(session: AsyncSession, rt: Runtime, student: Student) -> Case | None:
+    """The student gave a place (picked a region or district, or scanned a poster) after
+    writing: their case goes there.
+
+    A case nobody has taken moves to the new place's pool (bot.services.pool_policy), whose
+    members get its card; a taken case keeps its psychologist and only its place changes
+    (a release then returns it to the new pool). Audited either way, with the level of the
+    new place only.
+    """
+    case = await active_case(session, student)
+    if case is None:
+        return None
+    place = await pool_policy.place_of_student(session, student)
+    if (case.school_id, case.district_id, case.region_id) == (
+            place.school_id, place.district_id, place.region_id):
+        return case
+    pool_policy.place_case(case, place)
+    moved = case.status == CaseStatus.OPEN
+    await audit.record(session, actor="student", event="case_moved" if moved
+                       else "case_place_changed", now=rt.now(), case_code=case.code,
+                       detail={"to": place.level})
+    if moved:
+        await notify.notify_pool(session, rt, case, None,
+                                 headline=N_("A case moved to your pool"))
     return case
 
 

@@ -2,12 +2,15 @@
 
 Rules (defaults from Settings, see `bot.services.deadlines`):
 
-- urgent, not taken for 5 minutes: the whole pool again (card with a Take button) and every
-  supervisor of the region; again every 5 minutes until taken;
-- high not taken for 1 hour, normal for 24 hours: the region's supervisors; again every such
+- urgent, not taken for 5 minutes: the whole pool again (card with a Take button) and the
+  case's supervisors; again every 5 minutes until taken;
+- high not taken for 1 hour, normal for 24 hours: the case's supervisors; again every such
   period until taken;
 - claimed, the student waiting for an answer for 24 hours: the psychologist is reminded;
   48 hours: the supervisors, then again every 24 hours until answered.
+
+The pool and the case's supervisors (its region's and district's, else its country's, else
+all) come from bot.services.pool_policy, the one definition of a case's pool.
 
 Supervisors may not read content: what they get is the case card (code, priority, category,
 district, school, waiting time) under a headline saying why, never a preview. Psychologists
@@ -33,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Case, Member
 from bot.domain import CaseStatus, Priority, Role
-from bot.services import audit, deadlines, outbox, routing
+from bot.services import audit, deadlines, outbox, pool_policy
 from bot.services.notify import case_card, take_button
 from bot.services.runtime import Runtime
 
@@ -108,10 +111,10 @@ async def _alert_untaken(session: AsyncSession, rt: Runtime, case: Case, now: da
     """An open case passed its take deadline."""
     urgent = case.priority == Priority.URGENT
     event = EVENT_URGENT_UNTAKEN if urgent else EVENT_UNTAKEN
-    supervisors = await routing.region_supervisors(session, case.pool_region_id)
-    # Urgent: the whole pool again (pool_members falls back to the supervisors when the
-    # pool is empty), and every supervisor of the region.
-    pool = await routing.pool_members(session, case) if urgent else []
+    supervisors = await pool_policy.escalation_supervisors(session, case)
+    # Urgent: the whole pool again (bot.services.pool_policy: the case's psychologists, or
+    # the supervisors when none is active anywhere), and the case's supervisors.
+    pool = await pool_policy.notified_members(session, case) if urgent else []
     recipients = _unique(pool, supervisors)
     await _send_cards(session, rt, case, recipients, event=event, waited=now - case.created_at,
                       now=now)
@@ -141,7 +144,7 @@ async def _remind_or_escalate_unanswered(
         recipients += 1
     if not escalate:
         return Step(case.code, EVENT_REMINDED, case.escalation_level + 1, recipients)
-    supervisors = await routing.region_supervisors(session, case.pool_region_id)
+    supervisors = await pool_policy.escalation_supervisors(session, case)
     await _send_cards(session, rt, case, supervisors, event=EVENT_UNANSWERED, waited=waited,
                       now=now)
     case.escalations += 1

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Case, CaseMessage, Member, Region
 from bot.domain import EMERGENCY_NUMBERS, CaseStatus, ContentKind, Country, Priority, Role
-from bot.services import codes, outbox, routing
+from bot.services import codes, outbox, pool_policy, routing
 from bot.services.hours import after_hours_note
 from bot.services.labels import (
     CATEGORY_LABELS,
@@ -94,11 +94,12 @@ async def notify_pool(
 ) -> list[Member]:
     """Send the case card with a Take button to every member of the case's pool.
 
-    Supervisors (the fallback when a pool has no psychologist) get the card without the
-    preview and without a Take button: they never read content.
+    Supervisors (the fallback when no psychologist is active anywhere, see
+    bot.services.pool_policy) get the card without the preview and without a Take button:
+    they never read content.
     """
     now = rt.now()
-    members = [m for m in await routing.pool_members(session, case) if m.id != exclude]
+    members = [m for m in await pool_policy.notified_members(session, case) if m.id != exclude]
     for member in members:
         lang = member.language
         if member.role != Role.PSYCHOLOGIST:

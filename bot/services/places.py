@@ -1,4 +1,6 @@
-"""Regions and districts, for the student who came without a poster."""
+"""Where a student is: the region and district they pick, or the school of a poster.
+
+A place given after the student wrote moves their open case (cases.student_placed)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import District, Region, Student
+from bot.services import cases
+from bot.services.runtime import Runtime
 
 
 async def list_regions(session: AsyncSession) -> list[Region]:
@@ -19,21 +23,35 @@ async def list_districts(session: AsyncSession, region_id: int) -> list[District
     return list((await session.scalars(query)).all())
 
 
-async def choose_region(session: AsyncSession, student: Student, region_id: int) -> Region | None:
+async def choose_region(
+    session: AsyncSession, rt: Runtime, student: Student, region_id: int
+) -> Region | None:
     region = await session.get(Region, region_id)
     if region is not None:
         student.region_id = region.id
         student.district_id = None
         student.school_id = None
+        await cases.student_placed(session, rt, student)
     return region
 
 
 async def choose_district(
-    session: AsyncSession, student: Student, district_id: int
+    session: AsyncSession, rt: Runtime, student: Student, district_id: int
 ) -> District | None:
     district = await session.get(District, district_id)
     if district is not None:
         student.district_id = district.id
         student.region_id = district.region_id
         student.school_id = None
+        await cases.student_placed(session, rt, student)
     return district
+
+
+async def choose_school(
+    session: AsyncSession, rt: Runtime, student: Student, school_id: int
+) -> None:
+    """A scanned poster names the student's school."""
+    student.school_id = school_id
+    student.district_id = None
+    student.region_id = None
+    await cases.student_placed(session, rt, student)

@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Case, CaseRecusal, Member
 from bot.domain import CaseStatus, Outcome, Role
-from bot.services import audit, codes, deadlines, notify, outbox
+from bot.services import audit, codes, deadlines, notify, outbox, pool_policy
 from bot.services.errors import AlreadyTaken, InvalidInput, NotAllowed, NotFound, ServiceError
 from bot.services.labels import N_
 from bot.services.runtime import Runtime
@@ -64,24 +64,9 @@ def _require_psychologist(member: Member) -> None:
 
 
 def pool_clause(member: Member) -> ColumnElement[bool]:
-    """Cases a psychologist may see and take.
-
-    A district psychologist serves their district and the cases of their region that name
-    no district; a region psychologist serves the whole region. A case that names no region
-    (the student skipped the question) may be taken by any psychologist. Recusals remove a
-    case from that one psychologist's view.
-    """
-    recused = exists().where(CaseRecusal.case_id == Case.id, CaseRecusal.member_id == member.id)
-    unrouted = Case.pool_region_id.is_(None)
-    if member.district_id is not None:
-        place = or_(
-            Case.pool_district_id == member.district_id,
-            and_(Case.pool_district_id.is_(None), Case.pool_region_id == member.region_id),
-            unrouted,
-        )
-    else:
-        place = or_(Case.pool_region_id == member.region_id, unrouted)
-    return and_(place, ~recused)
+    """Cases a psychologist may see and take: those whose pool (bot.services.pool_policy)
+    holds them. Recusals remove a case from that one psychologist's view."""
+    return pool_policy.pool_clause(member)
 
 
 async def find_case(session: AsyncSession, text: str) -> Case:
@@ -258,20 +243,10 @@ async def recuse(session: AsyncSession, rt: Runtime, member: Member, case: Case)
 
 
 async def transfer_candidates(session: AsyncSession, member: Member, case: Case) -> list[Member]:
-    """Other active psychologists who could take this case (its pool), by number."""
+    """Other psychologists who could take this case: its pool as it would be without the
+    holder (bot.services.pool_policy), by number."""
     require_holder(case, member)
-    recused = select(CaseRecusal.member_id).where(CaseRecusal.case_id == case.id)
-    query = select(Member).where(
-        Member.active.is_(True), Member.role == Role.PSYCHOLOGIST, Member.id != member.id,
-        Member.id.not_in(recused),
-    )
-    if case.pool_region_id is not None:
-        region_wide = and_(Member.region_id == case.pool_region_id, Member.district_id.is_(None))
-        if case.pool_district_id is not None:
-            query = query.where(or_(Member.district_id == case.pool_district_id, region_wide))
-        else:
-            query = query.where(Member.region_id == case.pool_region_id)
-    return list((await session.scalars(query.order_by(Member.id).limit(40))).all())
+    return (await pool_policy.pool_members(session, case, without=member.id))[:40]
 
 
 async def transfer(

@@ -1,73 +1,18 @@
-"""Routing: school → district pool → region pool → the region's supervisors."""
+"""Places of cases for their cards: region, district and school names, read in bulk.
+
+Who a case goes to (its pool) is decided in one place: bot.services.pool_policy."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Case, CaseRecusal, District, Member, Region, School
-from bot.domain import Role
+from bot.db.models import Case, District, Region, School
 
 _PLACES = "trustline_places"  # the places read in this session, kept alive
 _PLACES_OF = "trustline_places_of"  # the cases whose places were read
-
-
-async def place_of_school(session: AsyncSession, school_id: int) -> tuple[int, int] | None:
-    """(district_id, region_id) of a school."""
-    row = (
-        await session.execute(
-            select(District.id, District.region_id)
-            .join(School, School.district_id == District.id)
-            .where(School.id == school_id)
-        )
-    ).first()
-    return (row[0], row[1]) if row else None
-
-
-async def pool_members(session: AsyncSession, case: Case) -> list[Member]:
-    """Active psychologists of the case's pool (district first, else region), minus recusals.
-
-    A case without a district falls to the region's psychologists of any district. When
-    nobody is in either pool, the region's supervisors receive the case.
-    """
-    recused = select(CaseRecusal.member_id).where(CaseRecusal.case_id == case.id)
-    base = select(Member).where(
-        Member.active.is_(True), Member.role == Role.PSYCHOLOGIST, Member.id.not_in(recused)
-    )
-    if case.pool_district_id is not None:
-        found = (
-            await session.scalars(base.where(Member.district_id == case.pool_district_id))
-        ).all()
-        if found:
-            return list(found)
-    if case.pool_region_id is not None:
-        found = (
-            await session.scalars(
-                base.where(
-                    and_(Member.region_id == case.pool_region_id, Member.district_id.is_(None))
-                )
-            )
-        ).all()
-        if found:
-            return list(found)
-        if case.pool_district_id is None:
-            # The student named a region but no district: every psychologist of the region
-            # may take it (bot.services.queue.pool_clause), so all of them are told.
-            found = (
-                await session.scalars(base.where(Member.region_id == case.pool_region_id))
-            ).all()
-            if found:
-                return list(found)
-    return await region_supervisors(session, case.pool_region_id)
-
-
-async def region_supervisors(session: AsyncSession, region_id: int | None) -> list[Member]:
-    query = select(Member).where(Member.active.is_(True), Member.role == Role.SUPERVISOR)
-    if region_id is not None:
-        query = query.where(or_(Member.region_id == region_id, Member.region_id.is_(None)))
-    return list((await session.scalars(query)).all())
 
 
 async def load_places(session: AsyncSession, cases: Iterable[Case]) -> None:
