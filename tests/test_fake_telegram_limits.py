@@ -1,5 +1,7 @@
 """What the stand-in adds for `trustline demo`: Telegram's size limits on files, a chat as
-its user sees it, and a change counter a page can long-poll on."""
+its user sees it, and a change counter a page can long-poll on; and Telegram's limits on
+lengths, counted as Telegram counts them (UTF-16 code units after entity parsing): text over
+4096, a caption over 1024 and an empty text are refused with Telegram's own descriptions."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramBadRequest, TelegramEntityTooLarge
-from aiogram.types import BufferedInputFile
+from aiogram.types import BufferedInputFile, InputMediaPhoto
 
 from bot.fake_telegram import FakeBotAPI, TgUser
 from bot.fake_telegram.methods import DOWNLOAD_LIMIT, PHOTO_UPLOAD_LIMIT, UPLOAD_LIMIT
@@ -88,3 +90,92 @@ async def test_wait_for_change_wakes_on_a_call_or_an_update(api: FakeBotAPI, bot
     assert await api.wait_for_change(after_call, 1.0) > after_call
     # Nothing happens: it returns the same version when its time is up.
     assert await api.wait_for_change(api.version, 0.05) == api.version
+
+
+# -- lengths, as Telegram counts them: UTF-16 code units after entity parsing --------------
+
+EMOJI = "😢"  # outside the BMP: 2 UTF-16 code units
+
+
+async def test_text_over_4096_utf16_units_is_refused(api: FakeBotAPI, bot: Bot) -> None:
+    assert (await bot.send_message(USER.id, EMOJI * 2048)).text == EMOJI * 2048
+    assert (await bot.send_message(USER.id, "я" * 4095 + "!")).text == "я" * 4095 + "!"
+    for too_long in (EMOJI * 2049, "я" * 4095 + EMOJI, "я" * 4097):
+        with pytest.raises(TelegramBadRequest, match="message is too long"):
+            await bot.send_message(USER.id, too_long)
+    assert [c.status for c in api.calls_of("sendMessage")] == [200, 200, 400, 400, 400]
+    assert api.calls_of("sendMessage")[-1].result is None
+    assert len(api.chat_messages(USER.id)) == 2  # nothing refused reached the chat
+
+
+async def test_the_limit_is_measured_after_entity_parsing(api: FakeBotAPI, bot: Bot) -> None:
+    # Tags are not text and an entity is one character: 4096 shown, so it is accepted...
+    shown = "&amp;" * 96 + "я" * 4000
+    sent = await bot.send_message(USER.id, f"<b>{shown}</b>", parse_mode="HTML")
+    assert sent.text == "&" * 96 + "я" * 4000
+    # ...and one more shown character is refused.
+    with pytest.raises(TelegramBadRequest, match="message is too long"):
+        await bot.send_message(USER.id, f"<i>{shown}!</i>", parse_mode="HTML")
+
+
+async def test_empty_or_blank_text_is_refused(api: FakeBotAPI, bot: Bot) -> None:
+    for empty in ("", "   ", "\n\t\n"):
+        with pytest.raises(TelegramBadRequest, match="message text is empty"):
+            await bot.send_message(USER.id, empty)
+    with pytest.raises(TelegramBadRequest, match="message text is empty"):
+        await bot.send_message(USER.id, "<b></b>", parse_mode="HTML")
+    assert api.chat_messages(USER.id) == []
+    assert {c.status for c in api.calls_of("sendMessage")} == {400}
+
+
+async def test_edit_message_text_has_the_same_limits(api: FakeBotAPI, bot: Bot) -> None:
+    sent = await bot.send_message(USER.id, "бастапқы")
+    with pytest.raises(TelegramBadRequest, match="message is too long"):
+        await bot.edit_message_text(EMOJI * 2049, chat_id=USER.id, message_id=sent.message_id)
+    with pytest.raises(TelegramBadRequest, match="message text is empty"):
+        await bot.edit_message_text("  ", chat_id=USER.id, message_id=sent.message_id)
+    assert [m.get("text") for m in api.chat_messages(USER.id)] == ["бастапқы"]
+    await bot.edit_message_text(EMOJI * 2048, chat_id=USER.id, message_id=sent.message_id)
+    assert [m.get("text") for m in api.chat_messages(USER.id)] == [EMOJI * 2048]
+
+
+async def test_captions_over_1024_utf16_units_are_refused(api: FakeBotAPI, bot: Bot) -> None:
+    photo = BufferedInputFile(b"jpeg", filename="p.jpg")
+    sent = await bot.send_photo(USER.id, photo, caption=EMOJI * 512)
+    assert sent.caption == EMOJI * 512
+    file_id = sent.photo[-1].file_id if sent.photo else ""
+    too_long = EMOJI * 512 + "."
+    senders = {
+        "sendPhoto": lambda: bot.send_photo(USER.id, file_id, caption=too_long),
+        "sendDocument": lambda: bot.send_document(
+            USER.id, BufferedInputFile(b"%PDF", filename="d.pdf"), caption=too_long),
+        "sendVoice": lambda: bot.send_voice(
+            USER.id, BufferedInputFile(b"OggS", filename="v.ogg"), caption=too_long),
+        "sendVideo": lambda: bot.send_video(
+            USER.id, BufferedInputFile(b"mp4", filename="v.mp4"), caption="я" * 1025),
+        "copyMessage": lambda: bot.copy_message(USER.id, USER.id, sent.message_id,
+                                                caption=too_long),
+        "editMessageCaption": lambda: bot.edit_message_caption(
+            chat_id=USER.id, message_id=sent.message_id, caption=too_long),
+    }
+    for method, call in senders.items():
+        with pytest.raises(TelegramBadRequest, match="message caption is too long"):
+            await call()
+        assert api.calls_of(method)[-1].status == 400, method
+    assert len(api.chat_messages(USER.id)) == 1
+    assert api.chat_messages(USER.id)[0]["caption"] == EMOJI * 512
+    # At the limit, each is accepted.
+    copied = await bot.copy_message(USER.id, USER.id, sent.message_id, caption="я" * 1024)
+    assert api.message(USER.id, copied.message_id)["caption"] == "я" * 1024  # type: ignore[index]
+    document = await bot.send_document(USER.id, BufferedInputFile(b"%PDF", filename="d.pdf"),
+                                       caption="я" * 1023 + "!")
+    assert document.caption == "я" * 1023 + "!"
+
+
+async def test_an_album_caption_over_1024_is_refused(api: FakeBotAPI, bot: Bot) -> None:
+    media = [InputMediaPhoto(media=BufferedInputFile(b"a", filename="a.jpg"),
+                             caption=EMOJI * 513),
+             InputMediaPhoto(media=BufferedInputFile(b"b", filename="b.jpg"))]
+    with pytest.raises(TelegramBadRequest, match="message caption is too long"):
+        await bot.send_media_group(USER.id, media)
+    assert api.chat_messages(USER.id) == []

@@ -22,6 +22,13 @@ _TRUE_METHODS = (
 PHOTO_UPLOAD_LIMIT = 10 * 1024 * 1024  # sendPhoto: "at most 10 MB"
 UPLOAD_LIMIT = 50 * 1024 * 1024  # any other file sent by upload
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile: "files of up to 20MB in size"
+# Telegram's length limits, in UTF-16 code units (an emoji outside the BMP counts 2), measured
+# on the text as shown, after entity parsing (https://core.telegram.org/bots/api#sendmessage).
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024  # 4096 for Premium users' own messages, never for a bot
+TOO_LONG = "Bad Request: message is too long"
+CAPTION_TOO_LONG = "Bad Request: message caption is too long"
+EMPTY_TEXT = "Bad Request: message text is empty"
 _TAG = re.compile(r"<[^>]+>")
 _NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup "
@@ -52,6 +59,22 @@ def visible_text(text: str, parse_mode: str | None) -> str:
     measures against its limits."""
     if parse_mode and parse_mode.lower() == "html":
         return html.unescape(_TAG.sub("", text))
+    return text
+
+
+def utf16_len(text: str) -> int:
+    """A length as Telegram counts it: UTF-16 code units."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def checked_text(raw: Any, parse_mode: Any) -> str:
+    """The text of sendMessage/editMessageText as Telegram checks it: empty or blank after
+    entity parsing is refused, and so is anything over 4096 UTF-16 code units."""
+    text = visible_text(str(raw), parse_mode) if raw is not None else ""
+    if not text.strip():
+        raise ApiError(400, EMPTY_TEXT)
+    if utf16_len(text) > TEXT_LIMIT:
+        raise ApiError(400, TOO_LONG)
     return text
 
 
@@ -130,12 +153,7 @@ class BotMethods:
         return me, []
 
     def send_message(self, bot: JSON, params: dict[str, Any]) -> Outcome:
-        raw = params.get("text")
-        text = visible_text(str(raw), params.get("parse_mode")) if raw is not None else ""
-        if not text.strip():
-            raise ApiError(400, "Bad Request: message text is empty")
-        if len(text) > 4096:
-            raise ApiError(400, "Bad Request: message is too long")
+        text = checked_text(params.get("text"), params.get("parse_mode"))
         content: JSON = {"text": text}
         if isinstance(params.get("entities"), list):
             content["entities"] = params["entities"]
@@ -147,8 +165,8 @@ class BotMethods:
         if raw is None:
             return {}
         caption = visible_text(str(raw), params.get("parse_mode"))
-        if len(caption) > 1024:
-            raise ApiError(400, "Bad Request: message caption is too long")
+        if utf16_len(caption) > CAPTION_LIMIT:
+            raise ApiError(400, CAPTION_TOO_LONG)
         content: JSON = {"caption": caption} if caption else {}
         if caption and isinstance(params.get("caption_entities"), list):
             content["caption_entities"] = params["caption_entities"]
@@ -252,11 +270,7 @@ class BotMethods:
             return True, []
         if "text" not in message:
             raise ApiError(400, "Bad Request: there is no text in the message to edit")
-        text = visible_text(str(params.get("text", "")), params.get("parse_mode"))
-        if not text.strip():
-            raise ApiError(400, "Bad Request: message text is empty")
-        if len(text) > 4096:
-            raise ApiError(400, "Bad Request: message is too long")
+        text = checked_text(params.get("text"), params.get("parse_mode"))
         entities = params.get("entities")
         changes = {"text": text, "entities": entities if isinstance(entities, list) else None}
         return self._edit(message, changes, params)
