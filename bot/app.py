@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -12,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
@@ -41,7 +42,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.config import DEFAULT_DATABASE_URL, Settings
 from bot.db.migrate import upgrade_async
 from bot.db.session import is_sqlite, make_engine, make_sessionmaker
-from bot.delivery import OutboxSender, is_transient_db_error, missing_master_key
+from bot.delivery import (
+    RELEASE_SECONDS,
+    STOP_GRACE_SECONDS,
+    OutboxSender,
+    is_transient_db_error,
+    missing_master_key,
+)
 from bot.i18n import Translator, make_i18n
 from bot.middlewares import (
     IdentityMiddleware,
@@ -49,12 +56,13 @@ from bot.middlewares import (
     RepliesAfterCommit,
     TransactionMiddleware,
 )
-from bot.services import keys
+from bot.services import deadletters, keys
 from bot.services.errors import ConfigError
 from bot.services.runtime import Runtime, utc_now
 from bot.services.vault import Vault
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -77,7 +85,12 @@ class App:
             self.background.append(asyncio.create_task(coro))
 
     async def close(self) -> None:
+        """Stop: sends in flight finish or go back to pending (OutboxSender.run), then
+        the other background work is cancelled and the connections closed."""
         self.sender.stop()
+        sending = [t for t in self.background if t.get_name() == "outbox"]
+        if sending:
+            await asyncio.wait(sending, timeout=STOP_GRACE_SECONDS + RELEASE_SECONDS + 1.0)
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
@@ -257,13 +270,18 @@ class GetRawUpdates(GetUpdates):
     __returning__ = list[dict[str, Any]]
 
 
-# A handler that fails for another reason than a passing one is tried this often in all.
-BUG_ATTEMPTS = 3
+# An update that fails is tried this often in all, with backoff waits between tries, and
+# is then set aside as a dead letter (bot.services.deadletters) so the updates behind it go
+# on: the waits add up to at most (MAX_ATTEMPTS - 1) * RETRY_CAP_SECONDS, well under the
+# 30 s a chat may be held up. Only while the database cannot even take the dead letter
+# does the line wait on (then it is down for every update alike).
+MAX_ATTEMPTS = 5
+FIRST_BACKOFF_SECONDS = 0.25
 RETRY_CAP_SECONDS = 5.0
 
 
 def passing_failure(exc: BaseException) -> float | None:
-    """Seconds to wait before feeding the update again when `exc` will pass by itself
+    """Seconds to wait before feeding the update again when `exc` may pass by itself
     (database unreachable or busy, Telegram 5xx, 429 or a timeout during a direct answer, a
     data key wrapped under a master key this process does not hold yet); None for anything
     else."""
@@ -276,33 +294,79 @@ def passing_failure(exc: BaseException) -> float | None:
     return None
 
 
-async def handle_update(app: App, update: Update) -> float | None:
-    """Feed one update through the dispatcher (one transaction, idempotent).
+def retry_wait(exc: BaseException, attempt: int) -> float:
+    """The wait after failed try number `attempt`: a growing backoff, or Telegram's own
+    retry_after, never more than RETRY_CAP_SECONDS."""
+    backoff = FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1)
+    return min(max(backoff, passing_failure(exc) or 0.0), RETRY_CAP_SECONDS)
 
-    None once the update is done with: committed, a duplicate, or given up after
-    BUG_ATTEMPTS failures of a kind that would not pass (a bug; logged by id, type and
-    place only, since exception messages can quote content). Otherwise the seconds to wait
-    before feeding it again: nothing was committed and the update must not be confirmed.
+
+async def handle_update(
+    app: App, update: Update, raw: dict[str, Any] | None = None, *,
+    stop: asyncio.Event | None = None, wait_for_database: bool = True,
+) -> bool:
+    """Feed one update through the dispatcher (one transaction, idempotent) until it
+    commits, at most MAX_ATTEMPTS times; then set it aside as a dead letter.
+
+    True once the update is done with: committed, a duplicate, or set aside. False when it
+    was not, and must not be confirmed: `stop` was set, or (with `wait_for_database`
+    false) the database could not take the dead letter. Failures are logged by update id,
+    exception class and our code's places only, since exception messages can quote
+    content.
     """
-    for attempt in range(1, BUG_ATTEMPTS + 1):
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             await app.feed_update(update)
-            return None
+            return True
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            wait = passing_failure(exc)
-            if wait is not None:
-                log.warning("update_retry update=%s error=%s", update.update_id,
-                            type(exc).__name__)
-                return wait
-            if attempt == BUG_ATTEMPTS:
-                log.error("update_failed update=%s error=%s at=%s", update.update_id,
-                          type(exc).__name__, _where(exc))
-    return None
+            failed = exc
+        log.warning("update_retry update=%s attempt=%s error=%s", update.update_id, attempt,
+                    type(failed).__name__)
+        if attempt >= MAX_ATTEMPTS:
+            if await _set_aside(app, update, raw, failed, attempt):
+                return True
+            if not wait_for_database:
+                return False
+        if await _stopped_within(stop, retry_wait(failed, attempt)):
+            return False
 
 
-def _where(exc: BaseException) -> str:
+async def _stopped_within(stop: asyncio.Event | None, seconds: float) -> bool:
+    if stop is None:
+        await asyncio.sleep(seconds)
+        return False
+    if not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+    return stop.is_set()
+
+
+async def _set_aside(app: App, update: Update, raw: dict[str, Any] | None,
+                     exc: BaseException, attempts: int) -> bool:
+    """Write the dead letter; False when the database cannot take it either."""
+    failure = deadletters.Failure(failure_place(exc), type(exc).__name__, attempts)
+    if raw is None:
+        raw = update.model_dump(mode="json", by_alias=True, exclude_none=True)
+    try:
+        async with app.sessionmaker() as session, session.begin():
+            await deadletters.record(session, app.rt.vault, update.update_id, raw, failure,
+                                     now=app.rt.now())
+    except asyncio.CancelledError:
+        raise
+    except Exception as db_exc:
+        log.warning("dead_letter_failed update=%s error=%s", update.update_id,
+                    type(db_exc).__name__)
+        return False
+    log.error("update_dead_lettered update=%s error=%s at=%s attempts=%s", update.update_id,
+              failure.error, failure.place, attempts)
+    return True
+
+
+def failure_place(exc: BaseException) -> str:
     """Our own frames of a traceback, innermost last: places, never values."""
     frames = traceback.extract_tb(exc.__traceback__)
     ours = [f for f in frames if "/site-packages/" not in f.filename] or frames[-1:]
@@ -319,17 +383,21 @@ def parse_update(app: App, raw: Any) -> Update | None:
         return None
 
 
-async def poll(app: App, *, poll_seconds: int = 25) -> None:
+async def poll(app: App, *, poll_seconds: int = 25, stop: asyncio.Event | None = None) -> None:
     """Long polling that confirms a batch only after every update in it was handled and
-    committed, so updates of a process that dies are delivered again (and skipped by id
-    where they had committed).
+    committed (or set aside as a dead letter), so updates of a process that dies are
+    delivered again (and skipped by id where they had committed).
 
-    An update that fails for a passing reason is fed again, in place, until it succeeds:
-    while the database is down the line waits instead of dropping children's messages.
-    Updates of one chat run in order; different chats run concurrently.
+    An update that fails is fed again, in place, a few times, then set aside: one update
+    never holds up the others for long. While the database is down the line waits
+    instead of dropping children's messages. Updates of one chat run in order; different
+    chats run concurrently. Once `stop` is set no update is taken: the long poll in
+    flight is abandoned, and updates of the batch in hand not yet begun are left
+    unconfirmed, for the next start.
     """
+    stop = stop or asyncio.Event()
     offset: int | None = None
-    while True:
+    while not stop.is_set():
         try:
             await app.bot.delete_webhook(drop_pending_updates=False)
             break
@@ -337,30 +405,47 @@ async def poll(app: App, *, poll_seconds: int = 25) -> None:
             raise
         except Exception as exc:
             log.warning("delete_webhook_failed error=%s", type(exc).__name__)
-            await asyncio.sleep(1.0)
-    while True:
+            await _stopped_within(stop, 1.0)
+    while not stop.is_set():
         try:
-            raw_updates = await app.bot(
+            raw_updates = await _unless_stopped(stop, app.bot(
                 GetRawUpdates(offset=offset, timeout=poll_seconds, limit=100),
                 request_timeout=poll_seconds + 10,
-            )
+            ))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # network trouble: back off, keep polling
             log.warning("get_updates_failed error=%s", type(exc).__name__)
-            await asyncio.sleep(1.0)
+            await _stopped_within(stop, 1.0)
             continue
         if not raw_updates:
             continue
-        by_chat: dict[Any, list[Update]] = defaultdict(list)
+        by_chat: dict[Any, list[tuple[Update, dict[str, Any]]]] = defaultdict(list)
         for raw in raw_updates:
             update = parse_update(app, raw)
             if update is not None:
-                by_chat[_chat_key(update)].append(update)
-        await asyncio.gather(*(_handle_in_order(app, group) for group in by_chat.values()))
+                by_chat[_chat_key(update)].append((update, raw))
+        await asyncio.gather(*(_handle_in_order(app, group, stop)
+                               for group in by_chat.values()))
         ids = [i for raw in raw_updates if isinstance(i := raw.get("update_id"), int)]
-        if ids:
+        if ids and not stop.is_set():
             offset = max(ids) + 1
+
+
+async def _unless_stopped(stop: asyncio.Event, call: Awaitable[T]) -> T | None:
+    """The call's result, or None (the call cancelled) once `stop` is set."""
+    task = asyncio.ensure_future(call)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    if task.cancelled():
+        return None
+    return task.result()
 
 
 def _chat_key(update: Update) -> Any:
@@ -370,9 +455,9 @@ def _chat_key(update: Update) -> Any:
     return update.update_id
 
 
-async def _handle_in_order(app: App, updates: list[Update]) -> None:
-    for update in updates:
-        backoff = 0.2
-        while (wait := await handle_update(app, update)) is not None:
-            await asyncio.sleep(max(wait, backoff))
-            backoff = min(backoff * 2, RETRY_CAP_SECONDS)
+async def _handle_in_order(
+    app: App, updates: list[tuple[Update, dict[str, Any]]], stop: asyncio.Event
+) -> None:
+    for update, raw in updates:
+        if stop.is_set() or not await handle_update(app, update, raw, stop=stop):
+            return  # stopping: the rest stay unconfirmed, for the next start

@@ -69,10 +69,18 @@ from bot.services.vault import CaseShredded
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)
-# A Bot API call gives up well inside its lease, so a live sender never loses a lease
-# while a call is still in flight.
-SEND_TIMEOUT = 20
+# A Bot API send gives up after SEND_TIMEOUT; a lease covers one whole call plus a margin
+# for the claim and outcome transactions. A row a dead process left `sending` is therefore
+# claimed again about LEASE after its last claim (a few seconds, not a minute), and a live
+# sender renews its lease before a call whenever what is left of it would not cover the
+# call (the rate limiter held the row), so no lease runs out while a send is in flight.
+SEND_TIMEOUT = 7
+LEASE = timedelta(seconds=SEND_TIMEOUT + 3)
+RENEW_AFTER_SECONDS = LEASE.total_seconds() - SEND_TIMEOUT - 1.0
+# On stop, sends in flight get this long to finish; what is left is released (back to
+# pending), so the next start sends it at once instead of after a lease.
+STOP_GRACE_SECONDS = 4.0
+RELEASE_SECONDS = 2.0
 # Heads claimed per look at the table, and chats worked at once by one instance.
 BATCH = 100
 MAX_ACTIVE_CHATS = 200
@@ -164,6 +172,10 @@ class OutboxSender:
         self.wakeup = asyncio.Event()
         self._stopping = False
         self._active: dict[Queue, asyncio.Task[int]] = {}
+        # Rows this sender holds a committed claim on and has no outcome for yet: row id ->
+        # claim token. Released on stop; a row Telegram accepted leaves it at once (its
+        # sent note covers it), so a release never makes an accepted message go again.
+        self._held: dict[uuid.UUID, int] = {}
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -196,14 +208,44 @@ class OutboxSender:
                         pass
                     self.wakeup.clear()
         finally:
-            # Let sends already in flight record their outcome; a row cut off here stays
-            # `sending` and is sent again after its lease (the documented crash window).
+            # Let sends already in flight record their outcome; the rows of those cut off
+            # go back to pending (a killed process leaves them to its leases instead).
             self._stopping = True
             if self._active:
-                await asyncio.wait(list(self._active.values()), timeout=5.0)
-            for task in self._active.values():
+                await asyncio.wait(list(self._active.values()), timeout=STOP_GRACE_SECONDS)
+            cut = list(self._active.values())
+            for task in cut:
                 task.cancel()
+            if cut:
+                await asyncio.wait(cut, timeout=1.0)
+            await self._release_held()
             self.sent_log.close()
+
+    async def _release_held(self) -> None:
+        """Claims this sender still holds go back to pending (fenced by their tokens), so
+        a restart sends them at once. Best effort: if the database is away, the leases run
+        out instead."""
+        held, self._held = self._held, {}
+        if not held:
+            return
+        o = OutboxMessage
+        released = 0
+        try:
+            async with asyncio.timeout(RELEASE_SECONDS):
+                async with self.sessionmaker() as session, session.begin():
+                    for row_id, token in held.items():
+                        result = await session.execute(
+                            update(o)
+                            .where(o.id == row_id, o.attempts == token, o.status == "sending")
+                            .values(status="pending", lease_until=None)
+                            .execution_options(synchronize_session=False)
+                        )
+                        released += _rowcount(result)
+        except Exception as exc:
+            log.warning("outbox_release_failed rows=%s error=%s", len(held),
+                        type(exc).__name__)
+            return
+        log.info("outbox_released rows=%s", released)
 
     async def _apply_sent_notes(self) -> None:
         """Sends that bots gone from this directory noted but could not record: recorded
@@ -266,7 +308,13 @@ class OutboxSender:
         self, *, exclude: set[Queue], limit: int = BATCH, queue: Queue | None = None
     ) -> list[Claimed]:
         async with self.sessionmaker() as session, session.begin():
-            return await self._claim_in(session, exclude=exclude, limit=limit, queue=queue)
+            claimed = await self._claim_in(session, exclude=exclude, limit=limit, queue=queue)
+        self._hold(claimed)  # committed: these claims are ours now
+        return claimed
+
+    def _hold(self, claimed: Sequence[Claimed]) -> None:
+        for row in claimed:
+            self._held[row.id] = row.token
 
     async def _claim_in(
         self, session: AsyncSession, *, exclude: set[Queue], limit: int,
@@ -341,12 +389,17 @@ class OutboxSender:
         while row is not None:
             try:
                 outcome = await self._deliver(row)
+                if outcome.status in ("lost", "sent"):
+                    self._held.pop(row.id, None)  # someone else's, or noted as sent
                 if outcome.status == "lost":
                     return sent
                 if outcome.status == "sent":
                     sent += 1
                 more = outcome.status != "retry" and not self._stopping
                 done, row = row, await self._record(row, outcome, claim_next=more)
+                self._held.pop(done.id, None)
+                if row is not None:
+                    self._hold([row])
                 if outcome.status == "sent":
                     self.sent_log.settled()
                 if outcome.status == "blocked":
@@ -364,7 +417,7 @@ class OutboxSender:
             return row.unsendable
         await self.limiter.acquire(row.queue)
         try:
-            if time.monotonic() - row.claimed_at > LEASE.total_seconds() / 3 and not (
+            if time.monotonic() - row.claimed_at > RENEW_AFTER_SECONDS and not (
                 await self._retry_db(lambda: self._renew(row))
             ):
                 log.warning("outbox_lease_lost id=%s", row.id)

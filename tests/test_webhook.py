@@ -1,6 +1,6 @@
-"""Webhook mode: Telegram's secret token is checked, 200 only after commit, 500 when a
-passing failure rolled the update back (Telegram then delivers it again), and a repeat is
-harmless."""
+"""Webhook mode: Telegram's secret token is checked, 200 only after commit (or after an
+update that fails every time was set aside), 500 when the update could neither be handled
+nor set aside (Telegram then delivers it again), and a repeat is harmless."""
 
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
+from bot import app as app_module
 from bot.app import App, create_app
 from bot.cli.run import serve
 from bot.config import Settings
-from bot.db.models import CaseMessage, ProcessedUpdate
-from bot.services import cases
+from bot.db.models import CaseMessage, DeadLetter, ProcessedUpdate
+from bot.services import cases, deadletters
 from bot.webhook import webhook_app
 from tests.conftest import FakeClock
 from tests.fake_bot_api import FakeBotAPI, TgUser
@@ -93,7 +94,7 @@ async def _drained(app: App) -> bool:
     return await unsent_rows(app) == 0
 
 
-async def test_a_passing_failure_answers_500_and_telegram_delivers_again(
+async def test_a_passing_failure_is_tried_again_within_the_request(
     hooked: tuple[App, str], fake_api: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
 ):
     app, url = hooked
@@ -109,14 +110,46 @@ async def test_a_passing_failure_answers_500_and_telegram_delivers_again(
     monkeypatch.setattr(cases, "submit_student_message", database_away)
     user = TgUser(7003, "Cholpon", language_code="ru")
     update = student_update(fake_api, user, "ответьте пожалуйста")
+    assert await fake_api.deliver_webhook(url, update, secret_token=SECRET) == 200
+    assert down["left"] == 0  # it did fail once
+    case = await case_of(app, user)
+    assert await stored_texts(app, case.id) == ["ответьте пожалуйста"]
+    async with app.sessionmaker() as session:
+        assert (await session.scalars(select(DeadLetter))).all() == []
+
+
+async def test_with_the_database_away_it_answers_500_and_telegram_delivers_again(
+    hooked: tuple[App, str], fake_api: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
+):
+    """Neither handled nor set aside (the dead letter cannot be written either): the
+    update is not confirmed, and Telegram's next delivery is handled."""
+    app, url = hooked
+    monkeypatch.setattr(app_module, "RETRY_CAP_SECONDS", 0.05)
+    real_submit, real_record = cases.submit_student_message, deadletters.record
+    down = {"on": True}
+
+    def away(real: Any) -> Any:
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            if down["on"]:
+                raise OperationalError("INSERT", {}, ConnectionRefusedError("restarting"))
+            return await real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(cases, "submit_student_message", away(real_submit))
+    monkeypatch.setattr(deadletters, "record", away(real_record))
+    user = TgUser(7005, "Aidana", language_code="ru")
+    update = student_update(fake_api, user, "вы здесь?")
     assert await fake_api.deliver_webhook(url, update, secret_token=SECRET) == 500
     assert await messages(app) == 0
     async with app.sessionmaker() as session:  # the update id rolled back with the rest
         assert await session.get(ProcessedUpdate, update["update_id"]) is None
+        assert (await session.scalars(select(DeadLetter))).all() == []
+    down["on"] = False
     assert await fake_api.deliver_webhook(url, copy.deepcopy(update),
                                           secret_token=SECRET) == 200
     case = await case_of(app, user)
-    assert await stored_texts(app, case.id) == ["ответьте пожалуйста"]
+    assert await stored_texts(app, case.id) == ["вы здесь?"]
 
 
 async def test_updates_that_cannot_be_handled_do_not_block_the_line(

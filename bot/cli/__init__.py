@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "bot.cli.posters",
     "bot.cli.demo",
     "bot.cli.doctor",
+    "bot.cli.deadletters",
 )
 
 

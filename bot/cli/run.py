@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import signal
 from typing import Any
 
 from bot.app import create_app, poll, resolve_bot_username
@@ -33,8 +34,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+# Updates being handled when a stop is asked for get this long to commit; what is cut
+# off rolls back and is delivered again to the next start. Sends in flight get
+# bot.delivery.STOP_GRACE_SECONDS meanwhile; the whole stop stays well inside 10 s.
+INTAKE_GRACE_SECONDS = 3.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
 async def serve(settings: Settings, *, webhook: str | None = None, host: str = "127.0.0.1",
                 port: int = 8080) -> None:
+    """Run until SIGTERM or SIGINT, then stop cleanly: no update is taken any more,
+    updates in hand commit or roll back, sends in flight finish or go back to pending,
+    and `bot_stopped` is logged."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    caught: list[str] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        if not caught:
+            log.info("bot_stopping signal=%s", sig.name)
+        caught.append(sig.name)
+        stop.set()
+
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        await _serve_until(settings, stop, webhook=webhook, host=host, port=port)
+    finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+    log.info("bot_stopped signal=%s", caught[0] if caught else "none")
+
+
+async def _serve_until(settings: Settings, stop: asyncio.Event, *, webhook: str | None,
+                       host: str, port: int) -> None:
     app = await create_app(settings)
     # Everything made so far (aiogram's types, the routers, the translations) lives as long
     # as the process. Frozen, the garbage collector stops walking it on every full
@@ -43,15 +76,27 @@ async def serve(settings: Settings, *, webhook: str | None = None, host: str = "
     gc.collect()
     gc.freeze()
     try:
+        if stop.is_set():
+            return
         await resolve_bot_username(app)
         async with app.sessionmaker() as session:
             await pool_policy.warn_uncovered(session)  # `trustline doctor` says more
         await app.start_background()
         log.info("bot_started mode=%s", "webhook" if webhook else "polling")
-        if webhook:
-            await run_webhook(app, webhook, host, port)
+        intake = asyncio.create_task(
+            run_webhook(app, webhook, host, port, stop) if webhook else poll(app, stop=stop),
+            name="intake")
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({intake, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not intake.done():
+            # Sends in flight are finished or released while the intake winds down.
+            app.sender.stop()
+            await asyncio.wait({intake}, timeout=INTAKE_GRACE_SECONDS)
+        if not intake.done():
+            intake.cancel()
+            await asyncio.gather(intake, return_exceptions=True)
         else:
-            await poll(app)
+            intake.result()  # an intake that ended on its own by failing says why
     finally:
         await app.close()
-

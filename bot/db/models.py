@@ -333,3 +333,27 @@ class MonthlySummary(Base):
     month: Mapped[str] = mapped_column(String(7), primary_key=True)  # "2026-11", local time
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
     recipients: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- operations ----------------------------------------------------------------------------
+
+
+class DeadLetter(Base):
+    """An update that failed on every try and was set aside, so the updates behind it are
+    not held up. The columns say where and how it failed, never what it said or who sent
+    it: the update itself is kept only sealed, under its own data key wrapped by the master
+    key, for `trustline deadletters retry`, and erased once it was handled."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    update_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    place: Mapped[str] = mapped_column(String(200))  # our frames, e.g. "student.py:88 < …"
+    error: Mapped[str] = mapped_column(String(100))  # the exception's class
+    attempts: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12), default="open")  # open, handled
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    kek_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    update_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)

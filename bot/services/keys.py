@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.crypto import MasterKey, MasterKeyring, PseudonymKeys
-from bot.db.models import Case, KeyMaterial, Member
+from bot.db.models import Case, DeadLetter, KeyMaterial, Member
 from bot.services.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,10 @@ def member_key_context(pseudonym: bytes) -> str:
     return f"member:{pseudonym.hex()}"
 
 
+def dead_letter_key_context(update_id: int) -> str:
+    return f"dead_letter:{update_id}"
+
+
 async def rewrap_all(
     session: AsyncSession, old: MasterKeyring, new: MasterKey, *, limit: int | None = None
 ) -> int:
@@ -188,6 +192,22 @@ async def rewrap_all(
             ctx = case_key_context(case.code)
             secret = old.unwrap(case.wrapped_key, case.kek_id, ctx)
             case.wrapped_key, case.kek_id = target.wrap(secret, ctx)
+            count += 1
+        await session.flush()
+    while room() > 0:  # updates set aside (bot.services.deadletters), usually none
+        letters = (await session.scalars(
+            select(DeadLetter)
+            .where(DeadLetter.wrapped_key.is_not(None), DeadLetter.kek_id != new.key_id)
+            .order_by(DeadLetter.id)
+            .limit(room())
+        )).all()
+        if not letters:
+            break
+        for letter in letters:
+            assert letter.wrapped_key is not None and letter.kek_id is not None
+            ctx = dead_letter_key_context(letter.update_id)
+            secret = old.unwrap(letter.wrapped_key, letter.kek_id, ctx)
+            letter.wrapped_key, letter.kek_id = target.wrap(secret, ctx)
             count += 1
         await session.flush()
     return count

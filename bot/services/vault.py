@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from bot.crypto import DataKey, MasterKeyring, PseudonymKeys, new_data_key, open_field, seal_field
 from bot.db.models import Case, Member
-from bot.services.keys import case_key_context, member_key_context
+from bot.services.keys import case_key_context, dead_letter_key_context, member_key_context
 
 
 class CaseShredded(Exception):
@@ -91,3 +91,18 @@ class Vault:
 
     def member_chat_id(self, member: Member) -> int:
         return int(self.open_for_member(member, "member", "chat_id", member.chat_id_enc))
+
+    # --- dead letters ----------------------------------------------------------------
+
+    def seal_dead_letter(self, update_id: int, data: bytes) -> tuple[bytes, str, bytes]:
+        """An update set aside, sealed under a data key of its own: (wrapped key, master
+        key id, ciphertext). Destroying the wrapped key destroys the copy."""
+        key = new_data_key()
+        wrapped, kek_id = self.keyring.wrap(key.secret, dead_letter_key_context(update_id))
+        sealed = seal_field(key, data, table="dead_letter", row=str(update_id), field="update")
+        return wrapped, kek_id, sealed
+
+    def open_dead_letter(self, update_id: int, wrapped: bytes, kek_id: str,
+                         sealed: bytes) -> bytes:
+        key = DataKey(self.keyring.unwrap(wrapped, kek_id, dead_letter_key_context(update_id)))
+        return open_field(key, sealed, table="dead_letter", row=str(update_id), field="update")
