@@ -32,14 +32,16 @@ chat with 10,000 queued messages gets one slot per turn like everybody else.
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import logging
 import random
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -52,7 +54,7 @@ from aiogram.exceptions import (
     TelegramNotFound,
     TelegramRetryAfter,
 )
-from aiogram.types import Message, MessageId
+from aiogram.types import BufferedInputFile, Message, MessageId
 from pydantic import ValidationError
 from sqlalchemy import CursorResult, Integer, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -60,10 +62,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.crypto import DecryptionError
 from bot.db.models import Case, Member, OutboxMessage, Relay
-from bot.domain import CaseStatus
 from bot.ratelimit import RateLimiter
 from bot.sentlog import SentLog, SentNote
-from bot.services import audit, codes, outbox
+from bot.services import outbox, undelivered
 from bot.services.runtime import Runtime
 from bot.services.vault import CaseShredded
 
@@ -90,7 +91,8 @@ IDLE_SECONDS = 1.0
 UNSENT = ("pending", "sending")
 
 T = TypeVar("T")
-Queue = tuple[int | None, int | None]  # (case_id, member_id): one chat's queue
+# (case_id, member_id, chat_key): one chat's queue; exactly one of the three is set.
+Queue = tuple[int | None, int | None, bytes | None]
 
 
 # SQLSTATE classes worth waiting out: connection trouble, insufficient resources, an
@@ -124,6 +126,21 @@ def missing_master_key(exc: BaseException) -> bool:
     return isinstance(exc, DecryptionError) and str(exc).startswith("no master key")
 
 
+# Why a row is dropped at send time (the row's `error`, the counters' and the log's reason).
+MEMBER_DEACTIVATED = "member_deactivated"
+STUDENT_FORGOT = "student_forgot"
+CASE_SHREDDED = "case_shredded"
+TARGET_GONE = "target_gone"
+
+
+class Dropped(LookupError):
+    """The row's addressee is no longer one: it is dropped, not sent, and counted."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     # "sent", "retry", "blocked", "failed", "dropped" (final, at most 12 characters), or
@@ -132,6 +149,8 @@ class Outcome:
     error: str | None = None
     retry_after: float = 0.0
     message_id: int | None = None
+    # Why a row was refused for good or dropped (bot.services.undelivered, Dropped).
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,10 +168,12 @@ class Claimed:
     method: str = ""
     unsendable: Outcome | None = None
     claimed_at: float = field(default_factory=time.monotonic)
+    chat_key: bytes | None = None
+    created_at: datetime | None = None
 
     @property
     def queue(self) -> Queue:
-        return (self.case_id, self.member_id)
+        return (self.case_id, self.member_id, self.chat_key)
 
 
 class OutboxSender:
@@ -172,6 +193,9 @@ class OutboxSender:
         self.wakeup = asyncio.Event()
         self._stopping = False
         self._active: dict[Queue, asyncio.Task[int]] = {}
+        # Rows dropped unsent and rows Telegram refused for good, per reason (_count).
+        self.dropped: Counter[str] = Counter()
+        self.failures: Counter[str] = Counter()
         # Rows this sender holds a committed claim on and has no outcome for yet: row id ->
         # claim token. Released on stop; a row Telegram accepted leaves it at once (its
         # sent note covers it), so a release never makes an accepted message go again.
@@ -260,7 +284,7 @@ class OutboxSender:
                                OutboxMessage.attempts == note.token,
                                OutboxMessage.status.in_(UNSENT))
                         .values(status="sent", sent_at=self.rt.now(), payload_enc=b"",
-                                lease_until=None, error=None)
+                                lease_until=None, error=None, chat_key=None)
                         .execution_options(synchronize_session=False)
                     )
                     if _rowcount(result) != 1:
@@ -323,9 +347,10 @@ class OutboxSender:
         now = self.rt.now()
         params = {"now": now, "limit": limit + len(exclude)}
         if queue is not None:
-            params.update(case_id=queue[0], member_id=queue[1])
+            params.update(case_id=queue[0], member_id=queue[1], chat_key=queue[2])
         heads = (await session.execute(self._head_query(now, queue), params)).all()
-        ids = [h.id for h in heads if (h.case_id, h.member_id) not in exclude][:limit]
+        ids = [h.id for h in heads if (h.case_id, h.member_id, h.chat_key) not in exclude]
+        ids = ids[:limit]
         if not ids:
             return []
         o = OutboxMessage
@@ -361,11 +386,14 @@ class OutboxSender:
     async def _prepare(self, session: AsyncSession, stored: OutboxMessage) -> Claimed:
         """A claimed row with its request, or with the outcome that stands in for it."""
         claimed = functools.partial(Claimed, stored.id, stored.case_id, stored.member_id,
-                                    stored.attempts, stored.relay_case_id)
+                                    stored.attempts, stored.relay_case_id,
+                                    chat_key=stored.chat_key, created_at=stored.created_at)
         try:
             request, method = await self._build(session, stored)
-        except (LookupError, CaseShredded):
-            return claimed(unsendable=Outcome("dropped", "target gone"))
+        except Dropped as exc:
+            return claimed(unsendable=Outcome("dropped", exc.reason, reason=exc.reason))
+        except CaseShredded:
+            return claimed(unsendable=Outcome("dropped", CASE_SHREDDED, reason=CASE_SHREDDED))
         except DecryptionError as exc:
             if missing_master_key(exc):  # rotated elsewhere: this process follows soon
                 return claimed(unsendable=Outcome("retry", "master key not loaded",
@@ -402,8 +430,10 @@ class OutboxSender:
                     self._hold([row])
                 if outcome.status == "sent":
                     self.sent_log.settled()
-                if outcome.status == "blocked":
-                    await self._retry_db(lambda d=done: self._tell_unreachable(d))
+                if outcome.status in ("blocked", "failed", "dropped"):
+                    self._count(outcome)
+                if outcome.status in ("blocked", "failed") and outcome.reason is not None:
+                    await self._retry_db(lambda d=done, o=outcome: self._tell_undelivered(d, o))
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -443,20 +473,26 @@ class OutboxSender:
 
     async def _build(self, session: AsyncSession, stored: OutboxMessage) -> tuple[Any, str]:
         """The Bot API request of a row, from its sealed payload."""
-        target: Case | Member | None
+        target: Case | Member | None = None
         if stored.case_id is not None:
             target = await session.get(Case, stored.case_id)
             if target is None:
-                raise LookupError("case gone")
+                raise Dropped(TARGET_GONE)
             chat_id = self.rt.vault.student_chat_id(target)
-            if chat_id is None:
-                raise LookupError("student unlinked")
-        else:
+            if chat_id is None:  # /forget erased it (retention shreds the key as well)
+                raise Dropped(STUDENT_FORGOT)
+        elif stored.member_id is not None:
             target = await session.get(Member, stored.member_id)
             if target is None:
-                raise LookupError("member gone")
+                raise Dropped(TARGET_GONE)
+            if not target.active:
+                # Switched off while this waited: it is theirs no more (their cases went back
+                # to the pools). What they are told on the way out goes to their chat.
+                raise Dropped(MEMBER_DEACTIVATED)
             chat_id = self.rt.vault.member_chat_id(target)
         payload = outbox.open_payload(self.rt.vault, stored, target)
+        if target is None:
+            chat_id = int(payload["chat_id"])
         params = await self._resolve(session, dict(payload["params"]))
         method = str(payload["method"])
         request = getattr(methods, method[0].upper() + method[1:])(chat_id=chat_id, **params)
@@ -468,13 +504,17 @@ class OutboxSender:
             case = await session.get(Case, params.pop("$case_id", None) or 0)
             chat_id = self.rt.vault.student_chat_id(case) if case is not None else None
             if chat_id is None:
-                raise LookupError("source case missing or unlinked")
+                raise Dropped(STUDENT_FORGOT if case is not None else TARGET_GONE)
             params["from_chat_id"] = chat_id
         elif source == outbox.FROM_MEMBER:
             member = await session.get(Member, params.pop("$member_id", None) or 0)
             if member is None:
-                raise LookupError("source member missing")
+                raise Dropped(TARGET_GONE)
             params["from_chat_id"] = self.rt.vault.member_chat_id(member)
+        for name, value in params.items():
+            if isinstance(value, dict) and outbox.FILE in value:  # an upload (middlewares)
+                params[name] = BufferedInputFile(base64.b64decode(value["data"]),
+                                                 filename=str(value[outbox.FILE]))
         return params
 
     async def _call(self, row: Claimed, request: Any, method: str) -> Outcome:
@@ -485,11 +525,11 @@ class OutboxSender:
             log.info("outbox_retry_after id=%s seconds=%s", row.id, exc.retry_after)
             return Outcome("retry", "429", retry_after=float(exc.retry_after))
         except TelegramForbiddenError:
-            return Outcome("blocked", "blocked")
+            return Outcome("blocked", "blocked", reason=undelivered.BLOCKED)
         except (TelegramBadRequest, TelegramNotFound, TelegramEntityTooLarge) as exc:
             # The request itself is wrong; sending it again would fail the same way.
             log.warning("outbox_bad_request id=%s method=%s", row.id, method)
-            return Outcome("failed", exc.message[:200])
+            return Outcome("failed", exc.message[:200], reason=_refusal(exc))
         except (AiogramError, TimeoutError, OSError) as exc:
             # Network trouble, 5xx, a garbled answer, even a revoked token: all pass, and
             # a message is never given up on for them.
@@ -517,8 +557,9 @@ class OutboxSender:
                 if outcome.status == "retry":
                     values.update(status="pending",
                                   not_before=now + timedelta(seconds=outcome.retry_after))
-                else:
-                    values.update(status=outcome.status, sent_at=now, payload_enc=b"")
+                else:  # final: nothing that could name the chat stays behind
+                    values.update(status=outcome.status, sent_at=now, payload_enc=b"",
+                                  chat_key=None)
                 result = await session.execute(
                     update(OutboxMessage)
                     .where(OutboxMessage.id == row.id, OutboxMessage.attempts == row.token)
@@ -550,61 +591,77 @@ class OutboxSender:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
-    async def _tell_unreachable(self, row: Claimed) -> None:
-        """A student blocked the bot: tell their psychologist; the case and its data stay."""
-        if row.case_id is None:
-            return
+    def _count(self, outcome: Outcome) -> None:
+        """Rows refused for good (`failures`) and rows dropped unsent (`dropped`), per
+        reason; the log names the reason only."""
+        reason = outcome.reason or "unsendable"
+        if outcome.status == "dropped":
+            self.dropped[reason] += 1
+            log.info("outbox_dropped reason=%s", reason)
+        else:
+            self.failures[reason] += 1
+            log.info("outbox_undelivered reason=%s", reason)
+
+    async def _tell_undelivered(self, row: Claimed, outcome: Outcome) -> None:
+        """Telegram refused a row for good: whoever wrote it is told, through the outbox
+        (a student that blocked the bot also marks their case unreachable)."""
+        assert outcome.reason is not None and row.created_at is not None
+        request = row.request
+        head = getattr(request, "text", None) or getattr(request, "caption", None) or ""
+        refused = undelivered.Refused(
+            reason=outcome.reason, created_at=row.created_at, case_id=row.case_id,
+            member_id=row.member_id, relay_case_id=row.relay_case_id,
+            head=head if isinstance(head, str) else "", copied=row.method == "copyMessage",
+            card=getattr(request, "reply_markup", None) is not None,
+        )
         async with self.sessionmaker() as session, session.begin():
-            case = await session.get(Case, row.case_id, with_for_update=True)
-            if case is None or case.unreachable:
-                return
-            case.unreachable = True
-            now = self.rt.now()
-            await audit.record(session, actor="system", event="student_unreachable", now=now,
-                               case_code=case.code)
-            if case.status == CaseStatus.CLAIMED and case.psychologist_id:
-                member = await session.get(Member, case.psychologist_id)
-                if member is not None:
-                    text = self.rt.tr(
-                        member.language,
-                        "⚠️ {code}: the student can no longer be reached (they blocked the bot "
-                        "or left). Nothing is lost; the case stays with you.",
-                        code=codes.display(case.code),
-                    )
-                    outbox.enqueue(session, self.rt.vault, member, "sendMessage",
-                                   {"text": text}, now=now, relay_case_id=case.id)
-        self.poke()
+            told = await undelivered.tell(session, self.rt, refused)
+        if told is not None:
+            log.info("outbox_undelivered_told to=%s reason=%s", told, outcome.reason)
+            self.poke()
+
+
+def _refusal(exc: AiogramError) -> str:
+    """Telegram's 400 as one of bot.services.undelivered's reasons."""
+    text = str(getattr(exc, "message", "")).lower()
+    if isinstance(exc, TelegramEntityTooLarge) or "too long" in text:
+        return undelivered.TOO_LONG
+    if "chat not found" in text or "user not found" in text:
+        return undelivered.CHAT_NOT_FOUND
+    return undelivered.REFUSED
 
 
 # The head query, built once per shape with bound parameters: building it (a window over a
 # subquery) and computing its cache key took ~1.6 ms of CPU, and a send makes one or two
 # claims (benchmarks/BENCHMARKS.md, "outbox claims").
-def _queue_shape(queue: Queue | None) -> tuple[bool, bool] | None:
-    return None if queue is None else (queue[0] is None, queue[1] is None)
+def _queue_shape(queue: Queue | None) -> tuple[bool, bool, bool] | None:
+    return None if queue is None else (queue[0] is None, queue[1] is None, queue[2] is None)
 
 
 @functools.lru_cache(maxsize=8)
-def _head_statement(shape: tuple[bool, bool] | None) -> Any:
+def _head_statement(shape: tuple[bool, bool, bool] | None) -> Any:
     o = OutboxMessage
     now = bindparam("now")
     inner = (
         select(
-            o.id, o.case_id, o.member_id, o.not_before, o.lease_until,
+            o.id, o.case_id, o.member_id, o.chat_key, o.not_before, o.lease_until,
             func.row_number().over(
-                partition_by=(o.case_id, o.member_id), order_by=(o.created_at, o.id)
+                partition_by=(o.case_id, o.member_id, o.chat_key),
+                order_by=(o.created_at, o.id),
             ).label("rank"),
         )
         .where(o.status.in_(UNSENT), or_(o.attempts > 0, o.not_before <= now))
     )
     if shape is not None:
-        no_case, no_member = shape
+        no_case, no_member, no_chat = shape
         inner = inner.where(
             o.case_id.is_(None) if no_case else o.case_id == bindparam("case_id"),
             o.member_id.is_(None) if no_member else o.member_id == bindparam("member_id"),
+            o.chat_key.is_(None) if no_chat else o.chat_key == bindparam("chat_key"),
         )
     ranked = inner.subquery()
     return (
-        select(ranked.c.id, ranked.c.case_id, ranked.c.member_id)
+        select(ranked.c.id, ranked.c.case_id, ranked.c.member_id, ranked.c.chat_key)
         .where(
             ranked.c.rank == 1,
             ranked.c.not_before <= now,

@@ -1,15 +1,17 @@
-"""Per-update plumbing: one transaction, idempotency, answers after commit, who is writing,
-and their language."""
+"""Per-update plumbing: one transaction, idempotency, answers through the outbox, who is
+writing, and their language."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
+from aiogram.client.default import Default
 from aiogram.client.session.middlewares.base import (
     BaseRequestMiddleware,
     NextRequestMiddlewareType,
@@ -21,17 +23,19 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.methods import TelegramMethod
-from aiogram.types import TelegramObject, Update, User
+from aiogram.types import Chat, InputFile, TelegramObject, Update, User
 from aiogram.types.update import UpdateTypeLookupError
 from aiogram.utils.i18n import I18n, I18nMiddleware
-from sqlalchemy import select
+from pydantic import BaseModel
+from sqlalchemy import inspect, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import Member, ProcessedUpdate
+from bot.db.models import Case, Member, ProcessedUpdate, Student
+from bot.domain import CaseStatus
 from bot.i18n import language_from_telegram, normalize_language
-from bot.services import cases
+from bot.services import cases, outbox
 from bot.services.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -42,6 +46,7 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 _held_calls: ContextVar[list[TelegramMethod[Any]] | None] = ContextVar(
     "trustline_held_calls", default=None
 )
+# For what is not a message (answerCallbackQuery, sendChatAction): made after commit.
 HELD_CALL_ATTEMPTS = 3
 
 
@@ -56,9 +61,11 @@ class HeldReply:
 
 
 class RepliesAfterCommit(BaseRequestMiddleware):
-    """Bot API session middleware: calls made inside an update's transaction are held and
-    made once it has committed, so nobody is told anything the database could still forget
-    (and a rolled back update says nothing at all). Reads (`get…`) go through at once."""
+    """Bot API session middleware: calls made inside an update's transaction are held.
+    Messages among them become outbox rows of that transaction (TransactionMiddleware), the
+    rest are made once it has committed, so nobody is told anything the database could
+    still forget (and a rolled back update says nothing at all). Reads (`get…`) go through
+    at once."""
 
     async def __call__(
         self, make_request: NextRequestMiddlewareType[Any], bot: Bot,
@@ -71,8 +78,17 @@ class RepliesAfterCommit(BaseRequestMiddleware):
         return True if method.__returning__ is bool else HeldReply()
 
 
+def is_message(method: TelegramMethod[Any]) -> bool:
+    """Calls that put something in a chat (or change what is there): they must arrive, so
+    they take the outbox. A callback answer or a chat action is no message: worthless a
+    minute later, it is made at once after commit."""
+    name = method.__api_method__
+    return (name.startswith(("send", "edit", "copy")) or name == "deleteMessage") \
+        and name != "sendChatAction"
+
+
 async def make_held_calls(bot: Bot, calls: list[TelegramMethod[Any]]) -> None:
-    """Best effort, in order: what must arrive goes through the durable outbox instead."""
+    """Best effort, in order: what must arrive went into the outbox instead."""
     for call in calls:
         for attempt in range(1, HELD_CALL_ATTEMPTS + 1):
             try:
@@ -88,9 +104,88 @@ async def make_held_calls(bot: Bot, calls: list[TelegramMethod[Any]]) -> None:
                 break
 
 
+async def hold_in_outbox(
+    session: AsyncSession, rt: Runtime, bot: Bot, data: dict[str, Any],
+    held: list[TelegramMethod[Any]],
+) -> list[TelegramMethod[Any]]:
+    """Turn the messages a handler sent into outbox rows of its update's transaction, in
+    order; return the calls that are not messages (made after commit).
+
+    A reply goes to the writer's chat, addressed as the outbox addresses anyone: an active
+    member by their account, a student by their open case (so it keeps its place among the
+    case's other messages, and /forget stops it), anyone else by `outbox.Chat`.
+    """
+    chat: Chat | None = data.get("event_chat")
+    messages = [c for c in held if is_message(c)]
+    if not messages:
+        return held
+    if chat is None:
+        log.warning("reply_without_chat")
+        return held
+    target = await _reply_target(session, rt, data, chat.id)
+    now = rt.now()
+    rest: list[TelegramMethod[Any]] = []
+    for call in held:
+        if not is_message(call) or getattr(call, "chat_id", None) != chat.id:
+            if is_message(call):  # no flow does this; a message elsewhere has no target
+                log.warning("reply_to_other_chat method=%s", call.__api_method__)
+            rest.append(call)
+            continue
+        params = await _params_of(bot, call)
+        outbox.enqueue(session, rt.vault, target, call.__api_method__, params, now=now)
+    return rest
+
+
+async def _reply_target(
+    session: AsyncSession, rt: Runtime, data: dict[str, Any], chat_id: int
+) -> Case | Member | outbox.Chat:
+    member: Member | None = data.get("member")
+    if member is not None and member.active and not _gone(member):
+        return member
+    user: User | None = data.get("event_from_user")
+    if data.get("inactive_member") is None and user is not None and user.id == chat_id:
+        student: Student | None = data.get("student")
+        if student is None or _gone(student):
+            # Made by the handler (first /start), or deleted by /forget (then None).
+            student = await cases.get_student(session, rt, user.id)
+        if student is not None and student.active_case_id is not None:
+            case = await session.get(Case, student.active_case_id)
+            if (case is not None and case.status != CaseStatus.CLOSED
+                    and case.chat_id_enc is not None and case.wrapped_key is not None):
+                return case
+    return outbox.Chat(chat_id)
+
+
+def _gone(row: object) -> bool:
+    state = inspect(row)
+    return bool(state.deleted or state.was_deleted)
+
+
+async def _params_of(bot: Bot, call: TelegramMethod[Any]) -> dict[str, Any]:
+    """A held call's parameters as JSON, without the chat (the outbox adds it when sending)
+    and without aiogram's defaults (applied again when the row is sent). Uploaded files
+    travel inside the sealed payload and are erased with it once sent."""
+    params: dict[str, Any] = {}
+    for name, value in call:
+        if name == "chat_id" or value is None or isinstance(value, Default):
+            continue
+        if isinstance(value, InputFile):
+            content = b"".join([chunk async for chunk in value.read(bot)])
+            params[name] = {outbox.FILE: value.filename or "file",
+                            "data": base64.b64encode(content).decode()}
+        elif isinstance(value, BaseModel):
+            params[name] = value.model_dump(mode="json", exclude_none=True)
+        elif isinstance(value, list):
+            params[name] = [v.model_dump(mode="json", exclude_none=True)
+                            if isinstance(v, BaseModel) else v for v in value]
+        else:
+            params[name] = value
+    return params
+
+
 class TransactionMiddleware(BaseMiddleware):
     """Outer middleware on updates: one transaction per update, committed before any reply
-    that depends on it is sent (replies go through the outbox, sent after commit).
+    that depends on it is sent (replies become outbox rows of it, sent after commit).
 
     Idempotent: the update id is inserted into `processed_updates` in the same transaction,
     so a redelivered update (polling after a crash, a webhook retried by Telegram, two
@@ -126,6 +221,9 @@ class TransactionMiddleware(BaseMiddleware):
                     data["session"] = session
                     data["rt"] = self.rt
                     result = await handler(event, data)
+                    # Still in the transaction: what the handler said is written with
+                    # what it did, and delivered by the outbox sender like everything else.
+                    held[:] = await hold_in_outbox(session, self.rt, data["bot"], data, held)
         finally:
             _held_calls.reset(token)
         self.after_commit()

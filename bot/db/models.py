@@ -297,7 +297,7 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     not_before: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(12), default="pending")
-    # Exactly one target: the student of a case, or a member.
+    # Exactly one target: the student of a case, a member, or a chat key (see below).
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True)
     method: Mapped[str] = mapped_column(String(30))
@@ -308,6 +308,9 @@ class OutboxMessage(Base):
     error: Mapped[str | None] = mapped_column(String(200), nullable=True)
     # After a relay lands in a member's chat, remember it for reply routing.
     relay_case_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Neither a case nor a member: a reply to whoever wrote, keyed by an HMAC of their chat
+    # (bot.services.outbox.Chat) while it waits; erased once the row is final.
+    chat_key: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
 
 
 class ProcessedUpdate(Base):

@@ -173,7 +173,9 @@ async def deactivate(
     await audit.record(session, actor=actor, event="member_deactivated", now=now,
                        detail={"member": target.id, "role": target.role})
     returned = await queue.return_cases_of(session, rt, target, actor=actor)
-    outbox.enqueue(session, rt.vault, target, "sendMessage", {"text": rt.tr(
-        target.language, "Your TrustLine account has been switched off.")},
-        now=now)
+    # To their chat, not their account: rows for a switched-off account are dropped unsent.
+    outbox.enqueue(session, rt.vault, outbox.Chat(rt.vault.member_chat_id(target)),
+                   "sendMessage", {"text": rt.tr(
+                       target.language, "Your TrustLine account has been switched off.")},
+                   now=now)
     return target, returned
