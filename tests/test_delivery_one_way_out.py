@@ -11,12 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App
+from bot.crypto import MasterKey, MasterKeyring
 from bot.db.models import Case, Member, OutboxMessage
 from bot.delivery import MEMBER_DEACTIVATED, STUDENT_FORGOT
 from bot.domain import ContentKind, Role
 from bot.middlewares import HELD_CALL_ATTEMPTS
-from bot.services import codes, conversation, members, outbox, undelivered
+from bot.services import codes, conversation, keys, members, outbox, undelivered
 from bot.services.cases import IncomingContent
+from bot.services.vault import Vault
 from tests.conftest import FakeClock
 from tests.fake_bot_api import FakeBotAPI, TgUser
 from tests.faults.support import add_member, eventually, sent_to, settled
@@ -272,3 +274,22 @@ async def test_a_deactivated_member_writing_gets_an_answer_and_it_is_not_dropped
 
 async def _no_drops(app: App) -> bool:
     return sum(app.sender.dropped.values()) == 0
+
+
+async def test_a_waiting_direct_row_follows_a_master_key_rotation(app: App):
+    async with app.sessionmaker() as session, session.begin():
+        row = outbox.enqueue(session, app.rt.vault, outbox.Chat(4242), "sendMessage",
+                             {"text": "later"}, now=app.rt.now(),
+                             not_before=app.rt.now() + timedelta(days=1))
+        await session.flush()
+        row_id = row.id
+    old, new = app.rt.vault.keyring, MasterKey.generate()
+    async with app.sessionmaker() as session, session.begin():
+        assert await keys.rewrap_all(session, old, new) >= 1
+    async with app.sessionmaker() as session, session.begin():
+        assert await keys.rewrap_all(session, old, new) == 0  # nothing left to rewrap
+    only_new = Vault(MasterKeyring(new), app.rt.vault.pseudonyms)
+    async with app.sessionmaker() as session:
+        stored = await session.get(OutboxMessage, row_id)
+        assert stored is not None
+        assert outbox.open_payload(only_new, stored, None)["chat_id"] == 4242

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.crypto import MasterKey, MasterKeyring, PseudonymKeys
-from bot.db.models import Case, DeadLetter, KeyMaterial, Member
+from bot.db.models import Case, DeadLetter, KeyMaterial, Member, OutboxMessage
 from bot.services.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -209,5 +209,21 @@ async def rewrap_all(
             secret = old.unwrap(letter.wrapped_key, letter.kek_id, ctx)
             letter.wrapped_key, letter.kek_id = target.wrap(secret, ctx)
             count += 1
+        await session.flush()
+    if room() > 0:  # replies waiting for a chat with no case or account: a few, seconds old
+        from bot.services import outbox  # noqa: PLC0415 - outbox → vault → keys
+
+        waiting = (await session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.chat_key.is_not(None),
+                   OutboxMessage.status.in_(("pending", "sending")))
+            .order_by(OutboxMessage.id)
+            .with_for_update()
+        )).all()
+        for row in waiting:
+            if room() <= 0:
+                break
+            if outbox.rewrap_direct(row, old, target):
+                count += 1
         await session.flush()
     return count

@@ -26,7 +26,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.crypto import DataKey, DecryptionError, new_data_key, open_field, seal_field
+from bot.crypto import (
+    DataKey,
+    DecryptionError,
+    MasterKeyring,
+    new_data_key,
+    open_field,
+    seal_field,
+)
 from bot.db.models import Case, Member, OutboxMessage
 from bot.services.vault import Vault
 
@@ -95,6 +102,23 @@ def _open_direct(vault: Vault, row: OutboxMessage) -> bytes:
     key = DataKey(vault.keyring.unwrap(wrapped, kek_id, f"outbox/{row.id}"))
     return open_field(key, blob[1 + _KEK_ID_BYTES + _WRAPPED_BYTES:], table="outbox",
                       row=str(row.id), field="payload")
+
+
+def rewrap_direct(row: OutboxMessage, old: MasterKeyring, new: MasterKeyring) -> bool:
+    """Rewrap the data key inside a direct row's payload under `new` (master key rotation);
+    False when it already is, or the row has no key of its own."""
+    blob = row.payload_enc
+    if blob[:1] != _DIRECT or len(blob) < 1 + _KEK_ID_BYTES + _WRAPPED_BYTES:
+        return False
+    kek_id = blob[1:1 + _KEK_ID_BYTES].decode()
+    if kek_id == new.current.key_id:
+        return False
+    context = f"outbox/{row.id}"
+    wrapped = blob[1 + _KEK_ID_BYTES:1 + _KEK_ID_BYTES + _WRAPPED_BYTES]
+    rewrapped, new_id = new.wrap(old.unwrap(wrapped, kek_id, context), context)
+    row.payload_enc = (_DIRECT + new_id.encode() + rewrapped
+                       + blob[1 + _KEK_ID_BYTES + _WRAPPED_BYTES:])
+    return True
 
 
 def open_payload(
