@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Case, CaseMessage, Member, Region, Relay
 from bot.domain import Author, CaseStatus, ContentKind, Role
-from bot.services import audit, codes, deadlines, notify, outbox, routing
+from bot.services import audit, codes, deadlines, notify, outbox, routing, text_parts
 from bot.services.cases import IncomingContent
 from bot.services.errors import ServiceError
 from bot.services.labels import OUTCOME_LABELS
@@ -32,7 +32,6 @@ from bot.services.queue import (
 from bot.services.runtime import Runtime
 from bot.services.vault import CaseShredded
 
-CHUNK = 3900  # below Telegram's 4096, room for a header
 MEDIA_RESENT = 10
 MEDIA_METHODS = notify.MEDIA_METHODS
 NO_CAPTION = notify.NO_CAPTION
@@ -88,21 +87,18 @@ async def answer_student(
     message = _store(rt, case, Author.PSYCHOLOGIST, member, content, now)
     session.add(message)
     label = rt.tr(case.language, "💬 The psychologist:")
-    if content.kind == ContentKind.TEXT:
-        outbox.enqueue(session, rt.vault, case, "sendMessage",
-                       {"text": f"{label}\n{content.text}"}, now=now)
-    else:
-        params: dict[str, Any] = {
+    media: text_parts.Call | None = None
+    if content.kind != ContentKind.TEXT:
+        media = ("copyMessage", {
             "from_chat_id": outbox.FROM_MEMBER,
             "$member_id": member.id,
             "message_id": content.source_message_id,
-        }
-        if content.kind in NO_CAPTION:
-            outbox.enqueue(session, rt.vault, case, "sendMessage", {"text": label}, now=now)
-        else:
-            params["caption"] = f"{label}\n{content.text}".strip()[:1024]
-        # A later timestamp than the label's, so the outbox keeps the two in order.
-        outbox.enqueue(session, rt.vault, case, "copyMessage", params, now=rt.now())
+        })
+    # Whole, in numbered parts when long; a caption too long for the file goes on in text
+    # messages. One timestamp: the outbox sends one instant's rows in the order queued.
+    for method, params in text_parts.messages(content.text, header=label, media=media,
+                                              captioned=content.kind not in NO_CAPTION):
+        outbox.enqueue(session, rt.vault, case, method, params, now=now)
     if case.first_answer_at is None:
         case.first_answer_at = now
     case.awaiting_since = None
@@ -131,21 +127,6 @@ def _zone(region: Region | None) -> ZoneInfo:
         return ZoneInfo(region.timezone if region else "Asia/Almaty")
     except ZoneInfoNotFoundError:
         return ZoneInfo("UTC")
-
-
-def _chunks(lines: list[str]) -> list[str]:
-    chunks: list[str] = []
-    current = ""
-    for line in lines:
-        line = line if len(line) <= CHUNK else line[: CHUNK - 1] + "…"
-        if current and len(current) + 1 + len(line) > CHUNK:
-            chunks.append(current)
-            current = line
-        else:
-            current = f"{current}\n{line}" if current else line
-    if current:
-        chunks.append(current)
-    return chunks
 
 
 def _author(rt: Runtime, lang: str, message: CaseMessage, viewer: Member) -> str:
@@ -204,9 +185,13 @@ async def show_history(session: AsyncSession, rt: Runtime, member: Member, case:
             lines.append(f"[{when}] {_author(rt, lang, message, member)}: {body}")
         if not messages:
             lines.append(rt.tr(lang, "No messages yet."))
-        for chunk in _chunks(lines):
-            outbox.enqueue(session, rt.vault, member, "sendMessage", {"text": chunk},
-                           now=rt.now(), relay_case_id=case.id)
+        # Every word, in pages numbered under the case code: whole entries per page, an
+        # entry longer than a page split at paragraphs, sentences or words, never cut off.
+        # One timestamp: the outbox sends one instant's rows in the order queued.
+        at = rt.now()
+        for page in text_parts.pack(lines, header=codes.display(case.code)):
+            outbox.enqueue(session, rt.vault, member, "sendMessage", {"text": page},
+                           now=at, relay_case_id=case.id)
         for message, when in media[-MEDIA_RESENT:]:
             file_id = rt.vault.open_text_for_case(case, f"msg/{message.id}", "file_id",
                                                   message.file_id_enc)

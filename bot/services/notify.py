@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Case, CaseMessage, Member, Region
 from bot.domain import EMERGENCY_NUMBERS, CaseStatus, ContentKind, Country, Priority, Role
-from bot.services import codes, outbox, pool_policy, routing
+from bot.services import codes, outbox, pool_policy, routing, text_parts
 from bot.services.hours import after_hours_note
 from bot.services.labels import (
     CATEGORY_LABELS,
@@ -59,9 +59,9 @@ def format_wait(rt: Runtime, lang: str, case: Case, now: datetime) -> str:
 def preview(rt: Runtime, lang: str, content: IncomingContent | None) -> str:
     if content is None:
         return ""
-    text = " ".join(content.text.split())
-    if len(text) > PREVIEW_CHARS:
-        text = text[: PREVIEW_CHARS - 1] + "…"
+    # A glimpse for the card (the whole text arrives with /take): cut at a sentence or a
+    # word, counted in UTF-16 units like everything Telegram measures.
+    text = text_parts.shorten(" ".join(content.text.split()), PREVIEW_CHARS)
     if content.kind != ContentKind.TEXT:
         media = rt.tr(lang, "[attachment: {kind}]",
                       kind=rt.tr(lang, CONTENT_LABELS[content.kind]))
@@ -131,25 +131,26 @@ async def relay_to_psychologist(
     session: AsyncSession, rt: Runtime, case: Case, member: Member, message: CaseMessage,
     content: IncomingContent,
 ) -> None:
-    now = rt.now()
+    """The student's message, whole, to the psychologist holding the case: under the label,
+    in numbered parts when it does not fit one message (a long caption continues in text
+    messages after its file). Every part is a relay: a reply to any of them reaches the
+    case."""
     lang = member.language
     label = rt.tr(lang, "💬 {code} — the student writes:", code=codes.display(case.code))
-    if content.kind == ContentKind.TEXT or not content.file_id:
-        params: dict[str, Any] = {"text": f"{label}\n{content.text}"}
-        method = "sendMessage"
-    else:
+    media: text_parts.Call | None = None
+    if content.kind != ContentKind.TEXT and content.file_id:
         # Sent again by file id rather than copied from the student's chat: no request to a
         # staff chat ever names the student's chat, and it still works after /forget.
         method, field = MEDIA_METHODS[content.kind]
-        params = {field: content.file_id}
-        if content.kind in NO_CAPTION:
-            outbox.enqueue(session, rt.vault, member, "sendMessage", {"text": label}, now=now,
-                           relay_case_id=case.id)
-        else:
-            params["caption"] = f"{label}\n{content.text}".strip()[:1024]
-    # rt.now() again: later than the label's, so the outbox keeps the two in order.
-    outbox.enqueue(session, rt.vault, member, method, params, now=rt.now(),
-                   relay_case_id=case.id)
+        media = (method, {field: content.file_id})
+    calls = text_parts.messages(content.text, header=label, media=media,
+                                captioned=content.kind not in NO_CAPTION)
+    # One timestamp for all: the outbox sends a chat's rows of one instant in id order,
+    # which is the order they are queued in.
+    now = rt.now()
+    for method, params in calls:
+        outbox.enqueue(session, rt.vault, member, method, params, now=now,
+                       relay_case_id=case.id)
 
 
 async def after_student_message(

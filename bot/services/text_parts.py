@@ -8,7 +8,9 @@ surrogate pair, and not before a combining mark or a zero-width joiner). The whi
 cut is the only thing dropped, so the parts put back together give the text again.
 
 Parts carry their header (a label such as "💬 The psychologist:") and, when there are
-several, their number, "(2/3)", inside the limit. Pure functions, no I/O.
+several, their number, "(2/3)", inside the limit. `messages` turns a text (with or without a
+file) into the Bot API calls that carry it whole, to be queued in order. Pure functions, no
+I/O.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import unicodedata
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 TEXT_LIMIT = 4096  # sendMessage, editMessageText
 CAPTION_LIMIT = 1024  # sendPhoto, sendDocument, copyMessage... (bots are never Premium)
@@ -157,6 +160,16 @@ def split(text: str, limit: int = TEXT_LIMIT, first_limit: int | None = None) ->
     return [piece.body for piece in pieces(text, limit, first_limit)]
 
 
+def shorten(text: str, limit: int) -> str:
+    """The start of `text` within `limit` units, cut where `split` would cut and ended with
+    "…" when something is left out. For a preview only, never for what a message carries."""
+    if utf16_len(text) <= limit:
+        return text.strip()
+    # Only the first part is wanted: a head one character past the limit decides it.
+    head = pieces(text[: limit + 1], limit - 1)
+    return f"{head[0].body}…" if head else ""
+
+
 def _numbered(header: str, number: int, total: int) -> str:
     if total == 1:
         return header
@@ -264,3 +277,27 @@ def _pack_bodies(blocks: Sequence[str], room: int, joiner: str) -> list[str]:
             current = part
     close_page()
     return pages
+
+
+Call = tuple[str, dict[str, Any]]  # a Bot API method and its parameters
+
+
+def messages(
+    text: str, *, header: str = "", media: Call | None = None, captioned: bool = True,
+) -> list[Call]:
+    """The calls, in order, that deliver `text` whole under `header`.
+
+    Without `media`: numbered `sendMessage` parts. With `media` (a method and its
+    parameters, e.g. ("sendPhoto", {"photo": file_id})): the file carries the first part as
+    its caption (within 1024 units) and the rest follow as text messages; a file that takes
+    no caption (`captioned` False: a sticker, a video note) comes after the text parts, or
+    after the header alone."""
+    if media is None:
+        return [("sendMessage", {"text": part}) for part in compose(text, header=header)]
+    method, params = media
+    if not captioned:
+        texts = [("sendMessage", {"text": part}) for part in compose(text, header=header)]
+        return [*texts, (method, dict(params))]
+    parts = compose(text, TEXT_LIMIT, header=header, first_limit=CAPTION_LIMIT)
+    first = {**params, "caption": parts[0]} if parts else dict(params)
+    return [(method, first), *(("sendMessage", {"text": part}) for part in parts[1:])]
