@@ -61,7 +61,7 @@ def explain(exc: ServiceError) -> str:
         return _("This Telegram account is already registered. The invite was not used, so "
                  "it can still be given to someone else.")
     if isinstance(exc, members.MemberNotFound):
-        return _("There is no active member with this number in your area.")
+        return _("There is no active account with this number in your area.")
     if isinstance(exc, members.OutOfScope):
         return _("This is outside your area.")
     if isinstance(exc, InvalidInput):

@@ -10,6 +10,8 @@ from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import CallbackQuery, ErrorEvent, Message
 from aiogram.utils.i18n import gettext as _
 
+from bot.db.models import Member
+from bot.domain import Role
 from bot.services.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -23,13 +25,21 @@ async def ignore_group_message(message: Message) -> None:
 
 
 @router.edited_message()
-async def edited_message(message: Message) -> None:
+async def edited_message(
+    message: Message, member: Member | None = None, inactive_member: Member | None = None
+) -> None:
     if message.chat.type != ChatType.PRIVATE:
         return
-    await message.answer(
-        _("Edited messages are not passed on to the psychologist. If you want to add or "
-          "correct something, just write a new message.")
-    )
+    if member is None and inactive_member is None:
+        text = _("Edited messages are not passed on to the psychologist. If you want to add "
+                 "or correct something, just write a new message.")
+    elif member is not None and member.role == Role.PSYCHOLOGIST:
+        text = _("Edited messages are not passed on to the student. To correct something, "
+                 "send a new message.")
+    else:
+        text = _("The bot does not read edited messages. Send the command again as a new "
+                 "message.")
+    await message.answer(text)
 
 
 @router.errors(ExceptionTypeFilter(ServiceError))

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from typing import Any
 
 from aiogram import F, Router
 from aiogram.enums import ChatType
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, CommandStart
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyKeyboardMarkup,
+)
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.models import Student
 from bot.domain import ContentKind, Language
 from bot.i18n import language_from_telegram
-from bot.services import cases, places, posters
+from bot.services import cases, helplines, places, posters, safety
 from bot.services.cases import IncomingContent
 from bot.services.runtime import Runtime
 from handlers.common import stale_button
@@ -46,14 +56,38 @@ def language_keyboard() -> InlineKeyboardMarkup:
     )
 
 
+class SafetyAnswer(CallbackData, prefix="safe"):
+    """The answer to "are you in danger right now?" (bot.services.safety.ask_if_unsure)."""
+
+    answer: str  # "danger" or "ok"
+    code: str  # the case asked about
+
+
+def sos_markup(rt: Runtime, lang: str) -> ReplyKeyboardMarkup:
+    """The persistent 🆘 button, in the student's language."""
+    return ReplyKeyboardMarkup.model_validate(safety.sos_keyboard(rt, lang))
+
+
+def question_buttons(rt: Runtime) -> safety.QuestionButtons:
+    def buttons(lang: str, code: str) -> dict[str, Any]:
+        return {"inline_keyboard": [
+            [{"text": rt.tr(lang, "I'm in danger now"),
+              "callback_data": SafetyAnswer(answer="danger", code=code).pack()}],
+            [{"text": rt.tr(lang, "I'm safe now"),
+              "callback_data": SafetyAnswer(answer="ok", code=code).pack()}],
+        ]}
+    return buttons
+
+
 def greeting() -> str:
     return _(
         "Hello! This is a trust line for students. You can write here about anything that "
         "worries you: bullying, violence, trouble at home or at school, or just a heavy heart."
         "\n\nNobody will know who wrote: not your school, not your teachers, not the "
         "psychologist. A psychologist from the education department reads your messages and "
-        "answers right here.\n\nIf you are in danger right now, call 111 (free, around the "
-        "clock).\n\nJust write what happened. You can also send a photo or a voice message."
+        "answers right here.\n\nIf you are in danger right now, press the 🆘 button below or "
+        "call 111 (free, around the clock).\n\nJust write what happened. You can also send a "
+        "photo or a voice message."
     )
 
 
@@ -98,9 +132,45 @@ async def start(
             _("This link looks damaged, but that does not matter: you can write to us right "
               "here.")
         )
-    await message.answer(greeting())
+    await message.answer(greeting(), reply_markup=sos_markup(rt, student.language))
     if student.school_id is None and student.district_id is None:
         await ask_region(message, session)
+
+
+@router.message(Command("sos"))
+@router.message(F.text.func(safety.is_sos))
+async def sos(
+    message: Message, session: AsyncSession, rt: Runtime, student: Student | None, i18n: I18n
+) -> None:
+    """The 🆘 button or /sos: urgent at once, even before anything was written. The button's
+    words are not stored as a message (bot.services.safety)."""
+    assert message.from_user is not None
+    student = await _student(session, rt, student, message.from_user.id)
+    if not student.language:
+        telegram_lang = language_from_telegram(message.from_user.language_code)
+        _set_language(i18n, student, telegram_lang or "ru")
+    source = "button" if safety.is_sos(message.text) else "command"
+    await safety.press_sos(session, rt, student, message.chat.id, source=source)
+
+
+@router.callback_query(SafetyAnswer.filter())
+async def safety_answer(
+    query: CallbackQuery, callback_data: SafetyAnswer, session: AsyncSession, rt: Runtime,
+    student: Student | None,
+) -> None:
+    if callback_data.answer not in ("danger", "ok") or not isinstance(query.message, Message):
+        await stale_button(query)
+        return
+    await query.answer()
+    with contextlib.suppress(TelegramBadRequest):  # answered once: the buttons go away
+        await query.message.edit_reply_markup(reply_markup=None)
+    student = await _student(session, rt, student, query.from_user.id)
+    if callback_data.answer == "danger":
+        await safety.press_sos(session, rt, student, query.message.chat.id, source="answer")
+    elif not await safety.answer_safe(session, rt, student, callback_data.code):
+        await query.message.answer(
+            _("Thank you for telling me. I am glad you are safe. Write whenever you want: a "
+              "psychologist will answer you here. If things change, press 🆘 or call 111."))
 
 
 async def ask_region(message: Message, session: AsyncSession) -> None:
@@ -130,7 +200,7 @@ async def choose_language(
     _set_language(i18n, student, lang)
     await query.answer()
     if isinstance(query.message, Message):
-        await query.message.answer(greeting())
+        await query.message.answer(greeting(), reply_markup=sos_markup(rt, lang))
         if student.school_id is None and student.district_id is None:
             await ask_region(query.message, session)
 
@@ -187,12 +257,22 @@ async def lang_command(message: Message) -> None:
 
 
 @router.message(Command("help"))
-async def help_command(message: Message) -> None:
+async def help_command(
+    message: Message, session: AsyncSession, rt: Runtime, student: Student | None, i18n: I18n
+) -> None:
+    lang = i18n.current_locale
+    country = None
+    if student is not None:
+        country = await helplines.country_of_place(
+            session, school_id=student.school_id, region_id=student.region_id)
+    numbers = helplines.format_numbers(rt, lang, helplines.numbers_for(country, lang))
     await message.answer(
-        _("Just write here what worries you, in any language you like. A psychologist will "
+        _("Just write here what worries you, in Kyrgyz, Kazakh or Russian. A psychologist will "
           "answer in this chat.\n\n/new: start a new conversation\n/lang: change the language"
           "\n/privacy: what we keep and who can read it\n/forget: unlink this chat from your "
-          "messages\n\nIn danger right now? Call 111 or 112.")
+          "messages\n\nIn danger right now? Press 🆘 or send /sos, or call one of these "
+          "numbers:\n{numbers}").format(numbers=numbers),
+        reply_markup=sos_markup(rt, lang),
     )
 
 
@@ -299,6 +379,8 @@ async def student_writes(
     result = await cases.submit_student_message(session, rt, student, message.chat.id, content)
     log.info("student_message case=%s opened=%s priority=%s", result.case_code, result.opened,
              result.assessment.priority.value)
+    await safety.ask_if_unsure(session, rt, result.case_id, result.assessment,
+                               question_buttons(rt))
     if result.opened and student.school_id is None and student.district_id is None \
             and telegram_lang_unknown(message):
         await message.answer(_("You can change the language at any time: /lang"))

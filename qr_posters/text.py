@@ -22,11 +22,29 @@ class Block:
         return self.leading * len(self.lines)
 
 
+# Kazakh writes its question particle apart from the word it asks about ("ұрды ма?",
+# "жүр ме?"), and "ше" likewise; a line never begins with one: it stays with the word before.
+_PARTICLES = frozenset({"ма", "ме", "ба", "бе", "па", "пе", "ше"})
+_AFTER_WORD = ".,!?;:…»\")"
+
+
+def units(text: str) -> list[str]:
+    """The words of `text`, with each particle joined to the word before it."""
+    found: list[str] = []
+    for word in text.split():
+        if found and word.rstrip(_AFTER_WORD).lower() in _PARTICLES:
+            found[-1] = f"{found[-1]} {word}"
+        else:
+            found.append(word)
+    return found
+
+
 def wrap(text: str, font: str, size: float, width: float) -> list[str] | None:
-    """Greedy word wrap to `width` points; None if a single word is wider than that."""
+    """Greedy word wrap to `width` points; None if a single word (with its particle) is
+    wider than that."""
     lines: list[str] = []
     current = ""
-    for word in text.split():
+    for word in units(text):
         if stringWidth(word, font, size) > width:
             return None
         candidate = f"{current} {word}" if current else word

@@ -221,6 +221,14 @@ class Case(Base):
     escalations: Mapped[int] = mapped_column(Integer, default=0)
     deadline_breaches: Mapped[int] = mapped_column(Integer, default=0)
     message_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Student safety (handlers/student.py, bot/services/safety.py): when the student's own
+    # urgent act (the 🆘 button, an urgent message) last alerted the holder or the pool, when
+    # the student last got the urgent reply, and when the bot last asked "are you in danger
+    # right now?". They rate-limit re-alerts (1 min), urgent replies (10 min) and the
+    # question (once a day).
+    urgent_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    urgent_replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    safety_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class CaseMessage(Base):

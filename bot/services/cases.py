@@ -203,11 +203,13 @@ async def submit_student_message(
     if case.awaiting_since is None:
         case.awaiting_since = now
     deadlines.schedule(case, rt.settings, now)
-    if admission.quiet and not (opened or became_urgent):
+    message_urgent = found.priority == Priority.URGENT
+    if admission.quiet and not (opened or became_urgent or message_urgent):
         await flood.answer_quietly(session, rt, case, admission)
     else:
         await notify.after_student_message(session, rt, case, message, content,
-                                           opened=opened, became_urgent=became_urgent)
+                                           opened=opened, became_urgent=became_urgent,
+                                           message_urgent=message_urgent)
     await audit.record(session, actor="student", event="student_message", now=now,
                        case_code=case.code, detail={"kind": content.kind})
     return SubmitResult(case.id, case.code, opened, became_urgent, found)

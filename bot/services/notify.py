@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Case, CaseMessage, Member, Region
-from bot.domain import EMERGENCY_NUMBERS, CaseStatus, ContentKind, Country, Priority, Role
-from bot.services import codes, outbox, pool_policy, routing, text_parts
+from bot.db.models import Case, CaseMessage, Member
+from bot.domain import CaseStatus, ContentKind, Priority, Role
+from bot.services import codes, helplines, outbox, pool_policy, routing, safety, text_parts
 from bot.services.hours import after_hours_note
 from bot.services.labels import (
     CATEGORY_LABELS,
@@ -120,11 +120,9 @@ async def notify_pool(
 
 
 async def emergency_numbers(session: AsyncSession, case: Case) -> tuple[str, ...]:
-    region = await session.get(Region, case.region_id) if case.region_id else None
-    if region is not None and region.country in {c.value for c in Country}:
-        return EMERGENCY_NUMBERS[Country(region.country)]
-    # Unknown country: both countries' numbers, without repeats.
-    return tuple(dict.fromkeys(n for c in Country for n in EMERGENCY_NUMBERS[c]))
+    """The numbers the case's student is told to call (labelled by bot.services.helplines:
+    per country, from the case's place, else from the student's language)."""
+    return tuple(n.number for n in await helplines.case_numbers(session, case))
 
 
 async def relay_to_psychologist(
@@ -156,60 +154,81 @@ async def relay_to_psychologist(
 async def after_student_message(
     session: AsyncSession, rt: Runtime, case: Case, message: CaseMessage,
     content: IncomingContent, *, opened: bool, became_urgent: bool,
+    message_urgent: bool = False,
 ) -> None:
+    """Relay or announce a student's message, then acknowledge it.
+
+    An urgent message in a case that was already urgent (`message_urgent` without
+    `became_urgent`) re-alerts the holder, else the pool, and gets the urgent reply again,
+    at most once in `safety.REPLY_EVERY`.
+    """
     now = rt.now()
+    followup = (message_urgent and not (opened or became_urgent)
+                and case.priority == Priority.URGENT and safety.may_repeat_reply(case, now))
+    alerted: list[Member] = []
     if case.status == CaseStatus.CLAIMED and case.psychologist_id is not None:
         member = await session.get(Member, case.psychologist_id)
-        if member is not None and member.active and not case.muted:
-            await relay_to_psychologist(session, rt, case, member, message, content)
-            if became_urgent:
+        if member is not None and member.active:
+            if not case.muted:
+                await relay_to_psychologist(session, rt, case, member, message, content)
+            if became_urgent or followup:  # even when muted: this is an alert, not a relay
+                notice = (N_("🔴 Case {code} is now urgent.") if became_urgent
+                          else N_("🔴 {code}: another urgent message from the student."))
                 outbox.enqueue(session, rt.vault, member, "sendMessage", {
-                    "text": rt.tr(member.language, "🔴 Case {code} is now urgent.",
-                                  code=codes.display(case.code))}, now=now,
-                    relay_case_id=case.id)
+                    "text": rt.tr(member.language, notice, code=codes.display(case.code))},
+                    now=now, relay_case_id=case.id)
+                alerted = [member]
     elif opened:
-        await notify_pool(session, rt, case, content, headline=N_("New case in your pool"))
+        alerted = await notify_pool(session, rt, case, content,
+                                    headline=N_("New case in your pool"))
     elif became_urgent:
-        await notify_pool(session, rt, case, content, headline=N_("A waiting case became urgent"))
-    await acknowledge(session, rt, case, opened=opened, urgent=case.priority == Priority.URGENT
-                      and (opened or became_urgent))
+        alerted = await notify_pool(session, rt, case, content,
+                                    headline=N_("A waiting case became urgent"))
+    elif followup:
+        alerted = await notify_pool(session, rt, case, content,
+                                    headline=N_("🔴 Another urgent message in a waiting case"))
+    urgent = case.priority == Priority.URGENT and (opened or became_urgent or followup)
+    if urgent:
+        case.urgent_alerted_at = now
+    await acknowledge(
+        session, rt, case, opened=opened, urgent=urgent,
+        alerted=any(m.role == Role.PSYCHOLOGIST for m in alerted),
+        urgent_again=message_urgent and not urgent and case.priority == Priority.URGENT,
+    )
 
 
 async def acknowledge(
-    session: AsyncSession, rt: Runtime, case: Case, *, opened: bool, urgent: bool
+    session: AsyncSession, rt: Runtime, case: Case, *, opened: bool, urgent: bool,
+    alerted: bool = False, urgent_again: bool = False,
 ) -> None:
+    """The student's answer to their message.
+
+    Urgent: the emergency reply (bot.services.safety), which says a psychologist was alerted
+    only when `alerted` (a psychologist really was told). `urgent_again`: a further urgent
+    message within ten minutes of the last urgent reply, pointed back to the numbers.
+    """
+    if urgent:
+        await safety.send_urgent_reply(session, rt, case, alerted=alerted)
+        return
     now = rt.now()
     lang = case.language
-    # Outside working hours the student hears when to expect an answer and that 111 is
-    # there; an urgent message at night leads with the numbers to call, not with a wait.
-    closed_note = await after_hours_note(session, rt, case, now) if (opened or urgent) else ""
-    if urgent:
-        numbers = ", ".join(await emergency_numbers(session, case))
-        if closed_note:
-            text = rt.tr(
-                lang,
-                "I hear you, and I am worried about you. Please call {numbers} right now: they "
-                "answer day and night, and the call is free.\nYour message is saved and the "
-                "psychologists have been alerted; one of them will write to you here as soon "
-                "as possible.",
-                numbers=numbers,
-            )
-        else:
-            text = rt.tr(
-                lang,
-                "I hear you, and I am worried about you. A psychologist has been alerted right "
-                "now and will write to you here.\nIf you are in danger or might hurt yourself, "
-                "call now: {numbers}. The call is free.",
-                numbers=numbers,
-            )
-    elif opened:
+    params: dict[str, Any] = {}
+    if opened:
         text = rt.tr(
             lang,
             "Thank you for writing. Your message is saved safely. A psychologist will read it "
             "and answer you right here. You can keep writing.",
         )
+        # Outside working hours the student hears when to expect an answer and that 111 is
+        # there.
+        closed_note = await after_hours_note(session, rt, case, now)
         if closed_note:
             text = f"{text}\n\n{closed_note}"
+        # The 🆘 button, for a student who wrote without /start (no greeting, no keyboard).
+        params["reply_markup"] = safety.sos_keyboard(rt, lang)
+    elif urgent_again:
+        text = rt.tr(lang, "Received ✓ If you are in danger, calling one of the numbers above "
+                           "is the fastest help.")
     else:
         text = rt.tr(lang, "Received ✓")
-    outbox.enqueue(session, rt.vault, case, "sendMessage", {"text": text}, now=now)
+    outbox.enqueue(session, rt.vault, case, "sendMessage", {"text": text, **params}, now=now)

@@ -200,7 +200,7 @@ def poster_texts(rt: Runtime, languages: tuple[str, ...]) -> tuple[PosterText, .
                 rt.tr(lang, "Bullied, hurt, scared, or just feeling low? Write to us."),
                 rt.tr(
                     lang,
-                    "Nobody will know who wrote. A psychologist answers right here in the chat.",
+                    "Nobody will know who wrote. A psychologist answers in Telegram.",
                 ),
             ),
             scan_hint=rt.tr(
