@@ -12,15 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import random
 import signal
-import socket
-import subprocess
-import sys
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -33,85 +28,14 @@ from bot.config import Settings
 from bot.db.models import Case, CaseMessage, Member, OutboxMessage
 from bot.services import audit, outbox
 from tests.fake_bot_api import FakeBotAPI, TgUser
+from tests.faults.processes import Runner, bot_env, free_port, runner_fixture  # noqa: F401
 from tests.faults.support import add_member, case_of, command, eventually, settled, stored_texts
 
 pytestmark = pytest.mark.faults
 
-ROOT = Path(__file__).resolve().parent.parent
 PAIRS = 20
 ROUNDS = 10  # PAIRS * ROUNDS = 200 student messages and 200 answers
 KILLS = 5
-
-
-class Runner:
-    """The fork server of tests/faults/runner.py: starts bots, the test kills them."""
-
-    def __init__(self, process: subprocess.Popen[bytes], workdir: Path) -> None:
-        self.process = process
-        self.workdir = workdir
-        self.log = workdir / "bots.log"
-        self.bot: int | None = None
-
-    def start(self, env: dict[str, str], *args: str) -> int:
-        """Fork a bot (a fork answers at once; the first import took its time earlier)."""
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(f"start {json.dumps({**env, 'ARGS': list(args)})}\n".encode())
-        self.process.stdin.flush()
-        line = self.process.stdout.readline()
-        assert line, f"the runner died:\n{self.tail()}"
-        self.bot = int(line)
-        return self.bot
-
-    def kill(self) -> None:
-        if self.bot is not None:
-            try:
-                os.kill(self.bot, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.bot = None
-
-    def tail(self) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
-
-
-@pytest.fixture(scope="module")
-def runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runner]:
-    workdir = tmp_path_factory.mktemp("bots")  # where the bots keep their sent notes
-    log = workdir / "bots.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRUSTLINE_")}
-    env["PYTHONPATH"] = str(ROOT)
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tests.faults.runner"], cwd=workdir, env=env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=sink)
-    found = Runner(process, workdir)
-    try:
-        yield found
-    finally:
-        found.kill()
-        assert process.stdin is not None
-        process.stdin.write(b"quit\n")
-        process.stdin.close()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        if process.stdout is not None:
-            process.stdout.close()
-
-
-def bot_env(settings: Settings) -> dict[str, str]:
-    assert settings.master_key is not None and settings.bot_token is not None
-    return {
-        "TRUSTLINE_BOT_TOKEN": settings.bot_token.get_secret_value(),
-        "TRUSTLINE_DATABASE_URL": settings.database_url,
-        "TRUSTLINE_MASTER_KEY": settings.master_key.get_secret_value(),
-        "TRUSTLINE_TELEGRAM_API": settings.telegram_api,
-        "TRUSTLINE_BOT_USERNAME": "trustline_test_bot",
-        # Telegram's pace has its own tests; here it would only make the suite slow.
-        "TRUSTLINE_SEND_PER_SECOND": "300",
-        "TRUSTLINE_SEND_PER_CHAT_PER_SECOND": "30",
-    }
 
 
 async def in_doubt(app: App) -> list[tuple[int, str]]:
@@ -221,12 +145,6 @@ async def check(app: App, api: FakeBotAPI, students: list[TgUser], psys: list[Tg
         total = await session.scalar(select(func.count()).select_from(CaseMessage))
         assert total == len(students) * (2 * ROUNDS + 1)
         assert (await audit.verify(session)).ok  # the chain survived every kill
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # More chats than one sender works at once (bot.delivery.MAX_ACTIVE_CHATS): the second

@@ -6,8 +6,10 @@ process that runs `trustline run` exactly as the console script does (`bot.cli.m
 its own event loop, connections and memory, and that the test kills with SIGKILL.
 
 One line in, one line out: `start {"TRUSTLINE_...": "...", "ARGS": [...]}` (environment
-and `trustline run` arguments for that bot) → the new bot's pid; `quit` → exit. Bots log
-to this process's stderr and keep their sent notes in its working directory.
+and `trustline run` arguments for that bot) → the new bot's pid; `status PID` → the bot's
+exit code once it ended (negative: the signal that killed it), else `running`; `quit` →
+exit. Bots log to this process's stderr and keep their sent notes in its working
+directory.
 
     python -m tests.faults.runner
 """
@@ -28,11 +30,28 @@ def main() -> int:
     import handlers  # noqa: F401
     from bot.cli import main as trustline
 
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps killed bots
+    exited: dict[int, int] = {}
+
+    def reap(_signum: int, _frame: object) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            exited[pid] = os.waitstatus_to_exitcode(status)
+
+    signal.signal(signal.SIGCHLD, reap)  # bots are reaped as they end, their codes kept
     for line in sys.stdin:
         command, _, argument = line.strip().partition(" ")
         if command == "quit":
             break
+        if command == "status":
+            reap(signal.SIGCHLD, None)
+            code = exited.get(int(argument))
+            print("running" if code is None else code, flush=True)
+            continue
         if command != "start":
             continue
         pid = os.fork()
