@@ -151,6 +151,11 @@ async def sos(
         _set_language(i18n, student, telegram_lang or "ru")
     source = "button" if safety.is_sos(message.text) else "command"
     await safety.press_sos(session, rt, student, message.chat.id, source=source)
+    words = safety.words_beside_button(rt, message.text or "")
+    if words:  # "🆘 меня бьют": the press, and the words kept for the psychologist
+        await cases.submit_student_message(
+            session, rt, student, message.chat.id,
+            IncomingContent(ContentKind.TEXT, words, None, message.message_id))
 
 
 @router.callback_query(SafetyAnswer.filter())

@@ -320,6 +320,9 @@ async def test_question_once_a_day_for_a_high_message_and_both_answers(
     fake_api.callback_query(user, f"safe:ok:{case.code}", message=asked.message)
     thanks = await fake_api.wait_for_send(user.id, "Спасибо", start=start)
     assert "🆘" in (thanks.text or "")
+    # Answered: the two buttons are taken off the question.
+    await fake_api.wait_for(lambda c: c.method.lower() == "editmessagereplymarkup"
+                            and c.chat_id == user.id, start=start)
     events = [event for event, _ in await audit_events(app, case.code)]
     assert events.count("safety_asked") == 1 and events.count("student_safe_now") == 1
     assert (await reload(app, case.id)).priority == Priority.HIGH
@@ -491,3 +494,33 @@ async def test_edited_message_notice_is_worded_for_who_edited(
     # Nobody on the staff side is told that something "did not reach the psychologist".
     assert "психолог" not in (texts[psychologist.id] or "")
     assert "психолог" not in (texts[supervisor.id] or "")
+
+
+async def test_words_typed_after_sos_are_kept_as_a_message(
+    app: App, fake_api: FakeBotAPI
+) -> None:
+    """A child who types "🆘" and then what is happening: the press, and the words kept for the
+    psychologist (only the button's own words are not stored)."""
+    user = TgUser(7701, "P", language_code="ru")
+    words = "🆘 отчим бьёт маму, я закрылась в ванной"
+    fake_api.text_message(user, words)
+    await fake_api.wait_for_send(user.id, "Мы очень")
+    await fake_api.wait_for_send(user.id, app.rt.tr("ru", "Received ✓"))
+    case = await student_case(app, user.id)
+    assert case.priority == Priority.URGENT
+    async with app.sessionmaker() as session:
+        stored = (await session.scalars(
+            select(CaseMessage).where(CaseMessage.case_id == case.id))).all()
+    assert len(stored) == 1 and stored[0].body_enc is not None
+    assert app.rt.vault.open_text_for_case(case, f"msg/{stored[0].id}", "body",
+                                           stored[0].body_enc) == words
+    # /sos with words after it keeps the words, not the command.
+    other = TgUser(7702, "Q", language_code="ru")
+    command(fake_api, other, "/sos мне страшно")
+    await fake_api.wait_for_send(other.id, "Мы очень")
+    other_case = await student_case(app, other.id)
+    async with app.sessionmaker() as session:
+        kept = (await session.scalars(
+            select(CaseMessage).where(CaseMessage.case_id == other_case.id))).all()
+    assert [app.rt.vault.open_text_for_case(other_case, f"msg/{m.id}", "body", m.body_enc)
+            for m in kept if m.body_enc is not None] == ["мне страшно"]

@@ -32,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Case, Member, Student
-from bot.domain import CaseStatus, Category, Priority, Role
+from bot.domain import CaseStatus, Category, Language, Priority, Role
 from bot.services import (
     audit,
     cases,
@@ -67,6 +67,18 @@ SOURCES = ("button", "command", "answer")
 def is_sos(text: str | None) -> bool:
     """The 🆘 button's text in any of our languages (a student may have changed /lang)."""
     return bool(text) and text.lstrip().startswith(SOS_PREFIX)  # type: ignore[union-attr]
+
+
+def words_beside_button(rt: Runtime, text: str) -> str:
+    """What the student wrote besides pressing: "" for the button's own words (in any of
+    our languages) or a bare /sos; otherwise the words, to be kept as a message ("🆘 меня
+    бьют" is both a press and something the psychologist must read)."""
+    stripped = text.strip()
+    if stripped.startswith("/"):
+        parts = stripped.split(maxsplit=1)
+        return parts[1].strip() if len(parts) > 1 else ""
+    labels = {rt.tr(lang.value, SOS_LABEL) for lang in Language} | {SOS_LABEL, SOS_PREFIX}
+    return "" if stripped in labels else stripped
 
 
 def sos_keyboard(rt: Runtime, lang: str) -> dict[str, Any]:
