@@ -13,8 +13,10 @@ from bot.services.text_parts import (
     CAPTION_LIMIT,
     TEXT_LIMIT,
     compose,
+    messages,
     pack,
     pieces,
+    shorten,
     split,
     utf16_len,
 )
@@ -203,3 +205,33 @@ def test_short_blocks_stay_whole_on_pages() -> None:
     bodies = [page.split("\n", 1)[1] for page in pages]
     assert [line for body in bodies for line in body.split("\n")] == blocks
     assert len(pages) > 1
+
+
+def test_messages_for_a_text_a_captioned_file_and_a_sticker() -> None:
+    label = "💬 #7KQ2-M9XD — the student writes:"
+    assert messages("Салам", header=label) == [("sendMessage", {"text": f"{label}\nСалам"})]
+    long = "Мен қорқамын. " * 400  # 5,600 units
+    calls = messages(long, header=label)
+    assert [m for m, _p in calls] == ["sendMessage", "sendMessage"]
+    photo = ("sendPhoto", {"photo": "file-1"})
+    calls = messages(long[:2800], header=label, media=photo)
+    assert [m for m, _p in calls] == ["sendPhoto", "sendMessage"]
+    assert calls[0][1]["photo"] == "file-1" and utf16_len(calls[0][1]["caption"]) <= 1024
+    assert calls[0][1]["caption"].startswith(f"{label} (1/2)\n")
+    assert calls[1][1]["text"].startswith(f"{label} (2/2)\n")
+    assert photo == ("sendPhoto", {"photo": "file-1"})  # the caller's parameters untouched
+    assert messages("", header=label, media=photo) == [
+        ("sendPhoto", {"photo": "file-1", "caption": label})]
+    assert messages("", media=photo) == [("sendPhoto", {"photo": "file-1"})]
+    sticker = ("sendSticker", {"sticker": "file-2"})
+    assert messages("", header=label, media=sticker, captioned=False) == [
+        ("sendMessage", {"text": label}), sticker]
+
+
+def test_a_preview_is_cut_at_a_word_and_marked() -> None:
+    text = "Мен мектепте қорқамын және ешкімге айтпадым " * 10
+    short = shorten(text, 60)
+    assert short.endswith("…") and utf16_len(short) <= 60
+    assert text.startswith(short[:-1]) and text[len(short) - 1] == " "
+    assert shorten("😢" * 100, 21) == "😢" * 10 + "…"
+    assert shorten("  Салам  ", 60) == "Салам"
