@@ -19,6 +19,7 @@ from bot.triage import Assessment, assess, assess_many
 from bot.triage.lexicon import RULES
 from bot.triage.model import MODEL_PATH, Model, load_model, word_buckets
 from bot.triage.patterns import Kind, compile_slots
+from bot.triage.scoring import rules_reading
 
 EVAL_SET = Path(__file__).with_name("triage_eval.jsonl")
 # Written blind before the rule changes of the lexicon_ideas commit, then tuned on: part of
@@ -28,6 +29,7 @@ HOLDOUT = Path(__file__).with_name("triage_holdout.jsonl")
 HOLDOUT2 = Path(__file__).with_name("triage_holdout2.jsonl")
 # Written blind after the learned second opinion was trained, committed before it was scored.
 HOLDOUT3 = Path(__file__).with_name("triage_holdout3.jsonl")
+CORPUS_DIR = Path(__file__).with_name("triage_data")
 ZERO_WIDTH = ("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad")
 # Latin letters that look like Cyrillic ones (the ones the issue names, and a few more).
 HOMOGLYPHS = {"а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "х": "x", "у": "y"}
@@ -98,7 +100,11 @@ def _urgent_figures(
 
 
 def test_blind_holdout2_is_a_regression_guard() -> None:
-    """Messages written after the last rule change and never tuned on.
+    """Messages written after the last rule change and, until issue 13, never tuned on.
+
+    Issue 13 made it a development set (the model trains on it; rules were not written for
+    its rows): what is blind now is tests/triage_data/holdout.jsonl, which only the lead
+    measures, with ``python -m benchmarks.triage_confusion``.
 
     Measured when it was first scored (commit after 058c91d): urgent recall 0.466 (27/58),
     precision 0.871 (27/31); the engine before the lexicon_ideas commit scored 0.328 and
@@ -135,14 +141,20 @@ def test_blind_holdout3_is_a_regression_guard() -> None:
     assert precision >= 0.80
 
 
-# --- the learned second opinion (bot/triage/model.py, off by default) ---------------------
+# --- the learned second opinion (bot/triage/model.py, on by default) ----------------------
+# Since issue 13 the model is trained on every development set (these files and
+# tests/triage_data/corpus*.jsonl) and may raise a message to URGENT where cross-validation
+# showed it pays (``urgent_allowed`` in model.json); see bot/triage/__init__.py.
+
+_MODEL_SIGNAL = re.compile(r"^model: [a-z -]+ \(p=[01]\.\d\d\)$")
 
 
 def test_the_model_file_loads_and_is_small() -> None:
     model = load_model()
     assert model is not None
-    assert MODEL_PATH.stat().st_size < 500_000
+    assert MODEL_PATH.stat().st_size < 1_000_000  # three heads over 2**18 buckets
     assert 0.5 <= model.threshold < 1
+    assert 0 < model.flag_threshold < 1
     assert set(model.categories) <= set(Category)
 
 
@@ -158,19 +170,9 @@ def test_the_model_scores_deterministically() -> None:
     tokens = ["жашагим", "жок", "такир"]
     first = model.score(tokens)
     assert model.score(tokens) == first
-    assert Model(json.loads(MODEL_PATH.read_text(encoding="utf-8"))).score(tokens) == first
-
-
-def test_the_second_opinion_is_on_by_default() -> None:
-    assert assess("жашагым жок такыр").priority is Priority.HIGH
-    assert assess("жашагым жок такыр", second_opinion=False).priority is Priority.NORMAL
-
-
-@pytest.mark.parametrize("text", ["помогите", "ты меня слышишь?"])
-def test_a_short_message_the_model_suspects_becomes_high_not_urgent(text: str) -> None:
-    found = assess(text)
-    assert found.priority is Priority.HIGH
-    assert found.signals and found.signals[0].startswith("model: urgent-like wording")
+    fresh = Model(json.loads(MODEL_PATH.read_text(encoding="utf-8")))
+    assert fresh.score(tokens) == first
+    assert fresh.head_probabilities(tokens) == model.head_probabilities(tokens)
 
 
 @pytest.mark.parametrize(
@@ -180,10 +182,32 @@ def test_a_short_message_the_model_suspects_becomes_high_not_urgent(text: str) -
 def test_the_second_opinion_raises_a_missed_wording(text: str) -> None:
     assert assess(text, second_opinion=False).priority is Priority.NORMAL
     found = assess(text)
-    assert found.priority is Priority.HIGH
+    assert found.priority is not Priority.NORMAL
     assert found.category is Category.SUICIDE_SELF_HARM
-    assert re.fullmatch(r"model: urgent-like wording \(p=[01]\.\d\d\)", found.signals[0])
+    assert _MODEL_SIGNAL.fullmatch(found.signals[0]), found.signals
     assert all(word not in signal for signal in found.signals for word in text.split())
+
+
+def test_the_model_makes_urgent_only_where_cross_validation_allowed_it() -> None:
+    model = load_model()
+    assert model is not None
+    raised = 0
+    # every development set (never tests/triage_data/holdout.jsonl, the blind one)
+    corpus = sorted(CORPUS_DIR.glob("corpus*.jsonl"))
+    rows = ROWS + _load(HOLDOUT2) + _load(HOLDOUT3) + [r for p in corpus for r in _load(p)]
+    for row in rows:
+        rules_found, tokens, cancelled = rules_reading(row["text"])
+        if cancelled or not tokens or rules_found.priority is not Priority.NORMAL:
+            continue
+        p_urgent, p_flag = model.probabilities(tokens)
+        shipped = assess(row["text"]).priority
+        if p_urgent >= model.threshold:
+            raised += 1
+            expected = Priority.URGENT if model.urgent_allowed else Priority.HIGH
+            assert shipped is expected, row["text"]
+        elif p_flag < model.flag_threshold:
+            assert shipped is Priority.NORMAL, row["text"]
+    assert raised > 0
 
 
 @pytest.mark.parametrize(
@@ -193,25 +217,6 @@ def test_the_second_opinion_raises_a_missed_wording(text: str) -> None:
 )  # fmt: skip
 def test_idiom_game_and_song_cancellations_veto_the_model(text: str) -> None:
     assert assess(text, second_opinion=True).priority is Priority.NORMAL
-
-
-def _flagged(rows: list[dict[str, str]], second_opinion: bool) -> float:
-    """Share of the urgent messages that end up HIGH or URGENT (noticed within the hour)."""
-    urgent = [row["text"] for row in rows if row["priority"] == "urgent"]
-    found = assess_many(urgent, second_opinion=second_opinion)
-    return sum(a.priority is not Priority.NORMAL for a in found) / len(urgent)
-
-
-def test_second_opinion_regression_guard_on_the_blind_sets() -> None:
-    """The model raises to HIGH only, so urgent figures are the rules' own; what it adds is
-    urgent messages noticed within the hour: holdout2 0.517 -> 0.776, holdout3 0.650 ->
-    0.850 (cross-validated threshold, never tuned on these files)."""
-    for path, floor in ((HOLDOUT2, 0.74), (HOLDOUT3, 0.82)):
-        rows = _load(path)
-        assert _urgent_figures(rows, second_opinion=True) == _urgent_figures(rows)
-        before, after = _flagged(rows, False), _flagged(rows, True)
-        print(f"\n{path.name}: urgent noticed within the hour {before:.3f} -> {after:.3f}")
-        assert after >= floor and after > before
 
 
 def test_second_opinion_keeps_the_eval_set_requirements() -> None:
@@ -362,7 +367,9 @@ HARD_NEGATIVES = [
 
 @pytest.mark.parametrize("text", HARD_NEGATIVES)
 def test_hard_negatives_stay_normal(text: str) -> None:
-    assert assess(text).priority is Priority.NORMAL, assess(text)
+    assert assess(text, second_opinion=False).priority is Priority.NORMAL, assess(text)
+    # the model may ask "are you safe?" (HIGH) about a wording like this, never alarm
+    assert assess(text).priority is not Priority.URGENT, assess(text)
 
 
 @pytest.mark.parametrize(
@@ -476,6 +483,8 @@ _SIGNAL = re.compile(r"^[a-z ]+(?: \(weak\))?: '(?P<label>.+)'(?: \+ now)?$")
 def test_signals_are_lexicon_labels_never_message_text() -> None:
     for row in ROWS:
         for signal in assess(row["text"]).signals:
+            if _MODEL_SIGNAL.fullmatch(signal):
+                continue  # the model's signal: a probability, no text
             match = _SIGNAL.match(signal)
             assert match, signal
             # a combination of weak signals lists their labels joined by " + "
@@ -490,7 +499,7 @@ def test_nothing_matched_is_normal_other_without_signals() -> None:
 
 
 def test_a_lone_weak_hint_names_no_category_but_is_listed() -> None:
-    found = assess("таблетки от головы не помогают")
+    found = assess("таблетки от головы не помогают", second_opinion=False)
     assert (found.priority, found.category) == (Priority.NORMAL, Category.OTHER)
     assert found.signals == ("suicide (weak): 'таблетки'",)
 

@@ -9,9 +9,11 @@ buckets. A message's features are its n-gram counts divided by the square root o
 n-gram total (a word-additive stand-in for L2 normalisation), so each word's contribution
 can be cached: scoring is a dict lookup per word, a sum and a sigmoid.
 
-Two heads share the features: ``urgent`` (is the message urgent?) and ``category`` (which
-urgent category, for when the rules name none). Weights come from ``train_model.py``
-(scikit-learn, development only) and live quantised in ``model.json`` beside this module.
+Three heads share the features: ``urgent`` (is the message urgent?), ``flag`` (is it urgent
+or high: should someone read it within the hour?) and ``category`` (which urgent category, for
+when the rules name none). Weights and thresholds come from ``train_model.py`` (scikit-learn,
+development only, thresholds chosen by cross-validation) and live quantised in ``model.json``
+beside this module. What the bot lets the model decide is the policy in ``__init__``.
 Feature extraction here is the single definition used by both training and scoring.
 """
 
@@ -78,7 +80,7 @@ class ModelOpinion:
 
 
 class Model:
-    """Quantised weights of both heads; ``score`` is pure Python and deterministic."""
+    """Quantised weights of the heads; scoring is pure Python and deterministic."""
 
     def __init__(self, data: dict[str, object]) -> None:
         if data.get("hash") != "crc32" or data.get("bucket_bits") != BUCKET_BITS:
@@ -86,13 +88,22 @@ class Model:
         if data.get("ngram") != [MIN_N, MAX_N]:
             raise ValueError("model.json was built for other n-gram sizes")
         self.threshold = float(data["threshold"])  # type: ignore[arg-type]
-        # Below the urgent threshold, the model may still raise a message to HIGH.
-        self.high_threshold = float(data.get("high_threshold", self.threshold))  # type: ignore[arg-type]
+        # May the urgent head make a message URGENT, or only HIGH? Cross-validation decides.
+        self.urgent_allowed = bool(data.get("urgent_allowed", False))
+        # The flag head (urgent or high) raises a message to HIGH at or above this.
+        self.flag_threshold = float(data.get("flag_threshold", 2.0))  # type: ignore[arg-type]
         self.categories = tuple(Category(name) for name in data["categories"])  # type: ignore[attr-defined]
         scale = float(data["scale"])  # type: ignore[arg-type]
         self.bias = float(data["bias"])  # type: ignore[arg-type]
+        self.head_names = tuple(data.get("heads", ["urgent"]))  # type: ignore[arg-type]
+        biases = data.get("head_bias", [data["bias"]])  # type: ignore[arg-type]
+        self.head_bias = tuple(float(b) for b in biases)  # type: ignore[union-attr]
+        # A lower urgent threshold for messages already flagged (HIGH by the rules or the
+        # flag head): among risks, the urgent head separates "now" from "this hour".
+        self.flagged_threshold = float(data.get("flagged_threshold", 2.0))  # type: ignore[arg-type]
         self.category_bias = tuple(float(b) for b in data["category_bias"])  # type: ignore[attr-defined]
-        width = 1 + len(self.categories)
+        heads = len(self.head_names)
+        width = heads + len(self.categories)
         buckets: list[int] = []
         position = 0
         for delta in data["buckets"]:  # type: ignore[attr-defined]
@@ -101,47 +112,64 @@ class Model:
         flat: list[int] = data["weights"]  # type: ignore[assignment]
         if len(flat) != width * len(buckets):
             raise ValueError("model.json weights do not match its buckets")
-        self.urgent: dict[int, float] = {}
+        self._zero = (0.0,) * heads
+        self.heads: dict[int, tuple[float, ...]] = {}  # bucket -> one weight per head
         self.category_weights: dict[int, tuple[float, ...]] = {}
         for k, bucket in enumerate(buckets):
             row = flat[k * width : (k + 1) * width]
-            if row[0]:
-                self.urgent[bucket] = row[0] * scale
-            if any(row[1:]):
-                self.category_weights[bucket] = tuple(q * scale for q in row[1:])
-        self._word_cache: dict[str, tuple[int, float]] = {}
+            if any(row[:heads]):
+                self.heads[bucket] = tuple(q * scale for q in row[:heads])
+            if any(row[heads:]):
+                self.category_weights[bucket] = tuple(q * scale for q in row[heads:])
+        self._word_cache: dict[str, tuple[int, tuple[float, ...]]] = {}
 
-    def _word(self, word: str) -> tuple[int, float]:
+    def _word(self, word: str) -> tuple[int, tuple[float, ...]]:
         cached = self._word_cache.get(word)
         if cached is not None:
             return cached
         # Not word_buckets(): its cache would only duplicate this one on the hot path.
         padded = f" {word} "
         size = len(padded)
-        get = self.urgent.get
+        get = self.heads.get
         count = 0
-        total = 0.0
+        sums = list(self._zero)
         for n in range(MIN_N, MAX_N + 1):
             for i in range(size - n + 1):
-                total += get(crc32(padded[i : i + n].encode()) & _MASK, 0.0)
+                weights = get(crc32(padded[i : i + n].encode()) & _MASK)
+                if weights is not None:
+                    for k, weight in enumerate(weights):
+                        sums[k] += weight
                 count += 1
         if len(self._word_cache) >= _WORD_CACHE:
             self._word_cache.clear()  # bounded memory; the common words come back at once
-        result = (count, total)
+        result = (count, tuple(sums))
         self._word_cache[word] = result
         return result
 
-    def p_urgent(self, tokens: list[str]) -> float:
-        """Urgent probability of skeleton ``tokens`` (cached per word: a few lookups)."""
+    def head_probabilities(self, tokens: list[str]) -> dict[str, float]:
+        """Each head's probability for skeleton ``tokens`` (cached per word: a few lookups)."""
         count = 0
-        total = 0.0
+        sums = list(self._zero)
         word = self._word
         for token in tokens:
-            n, value = word(token)
+            n, values = word(token)
             count += n
-            total += value
-        z = self.bias + (total / math.sqrt(count) if count else 0.0)
-        return 1 / (1 + math.exp(-z)) if z > -700 else 0.0
+            for k, value in enumerate(values):
+                sums[k] += value
+        norm = 1 / math.sqrt(count) if count else 0.0
+        return {
+            name: _sigmoid(bias + total * norm)
+            for name, bias, total in zip(self.head_names, self.head_bias, sums, strict=True)
+        }
+
+    def probabilities(self, tokens: list[str]) -> tuple[float, float]:
+        """(urgent, urgent-or-high) probabilities; a model without a flag head gives 0."""
+        heads = self.head_probabilities(tokens)
+        return heads["urgent"], heads.get("flag", 0.0)
+
+    def p_urgent(self, tokens: list[str]) -> float:
+        """Urgent probability of skeleton ``tokens``."""
+        return self.probabilities(tokens)[0]
 
     def category(self, tokens: list[str]) -> Category:
         """The most likely urgent category (computed only for messages the model raises)."""
@@ -156,6 +184,10 @@ class Model:
     def score(self, tokens: list[str]) -> ModelOpinion:
         """Urgent probability of skeleton ``tokens`` and the model's urgent category."""
         return ModelOpinion(self.p_urgent(tokens), self.category(tokens))
+
+
+def _sigmoid(z: float) -> float:
+    return 1 / (1 + math.exp(-z)) if z > -700 else 0.0
 
 
 @lru_cache(maxsize=1)

@@ -7,13 +7,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from bot.domain import Category, Priority
+from bot.domain import PRIORITY_RANK, Category, Priority
 from bot.triage.lexicon import RULES
-from bot.triage.model import load_model
+from bot.triage.model import Model, load_model
 from bot.triage.normalize import QUOTE, tokenize
 from bot.triage.patterns import Hit, Kind, Level, Matcher, Rule
 
-__all__ = ["Assessment", "assess", "assess_many", "model_priority"]
+__all__ = ["Assessment", "assess", "assess_many", "model_priority", "rules_reading"]
 
 # When two findings have the same level, the more specific category names the case.
 # Extortion comes before violence because "угрожает выложить фото" is both.
@@ -84,24 +84,28 @@ class _Finding(NamedTuple):
 _NOTHING = Assessment(Priority.NORMAL, Category.OTHER, ())
 
 
-# The learned second opinion (``model.py``) is on, and raises to HIGH only. Above the
-# threshold cross-validated on the training sets it would have made blind urgent recall
-# 0.466 -> 0.759 (holdout2) and 0.650 -> 0.850 (holdout3), at blind precision 0.815 /
-# 0.756; as URGENT it also fired on everyday wishes ("Тағы бір нәрсе айтқым келеді"), so
-# those messages become HIGH: escalated within the hour, with the model's signal shown.
-SECOND_OPINION = True
-
-
 def assess(text: str, *, second_opinion: bool | None = None) -> Assessment:
     """Score one student message for risk (pure, no I/O; any length, any characters).
 
-    ``second_opinion`` (default ``SECOND_OPINION``) lets the learned model raise a message
-    the rules left below URGENT, unless an idiom, game or song cancellation fired.
+    ``second_opinion`` (default on) lets the learned model raise a message the rules left
+    below URGENT, unless an idiom, game or song cancellation fired (see ``_second_opinion``).
     """
-    use_model = SECOND_OPINION if second_opinion is None else second_opinion
+    use_model = True if second_opinion is None else second_opinion
+    decided, tokens, cancelled = rules_reading(text)
+    if cancelled or not use_model or not tokens or decided.priority is Priority.URGENT:
+        return decided
+    return _second_opinion(decided, tokens)
+
+
+def rules_reading(text: str) -> tuple[Assessment, list[str], bool]:
+    """The rules' decision, the message's tokens, and whether a cancellation fired.
+
+    A cancellation is an idiom, a game, study or song context, or another ``unless``
+    context explaining a signal away; it vetoes the learned model.
+    """
     tokens, quoted = _split_quotes(tokenize(text))
     if not tokens:
-        return _NOTHING
+        return _NOTHING, tokens, False
     hits = _MATCHER.find(tokens)
     signals: list[Hit] = []
     covered: list[bool] | None = None  # tokens inside a harmless idiom
@@ -117,9 +121,7 @@ def assess(text: str, *, second_opinion: bool | None = None) -> Assessment:
         else:
             contexts.setdefault(hit.rule.context, []).append(hit.start)
     if not signals:
-        if covered is not None or not use_model:
-            return _NOTHING
-        return _second_opinion(_NOTHING, tokens)
+        return _NOTHING, tokens, covered is not None
     # Hits come in order of their first token; any-order rules can start a little earlier.
     for positions in contexts.values():
         positions.sort()
@@ -135,10 +137,7 @@ def assess(text: str, *, second_opinion: bool | None = None) -> Assessment:
             cancelled = True
         elif previous is None or finding.level > previous.level:
             findings[hit.rule] = finding
-    decided = _decide(list(findings.values()))
-    if cancelled or not use_model or decided.priority is Priority.URGENT:
-        return decided
-    return _second_opinion(decided, tokens)
+    return _decide(list(findings.values())), tokens, cancelled
 
 
 def assess_many(
@@ -151,44 +150,57 @@ def assess_many(
 def model_priority(text: str) -> Priority:
     """The learned model's decision alone (for evaluation: the bot never uses it alone).
 
-    URGENT at or above the model's urgent threshold, HIGH at or above its high threshold.
+    URGENT at or above the urgent head's threshold, HIGH at or above the flag head's.
     """
     model = load_model()
     tokens, _ = _split_quotes(tokenize(text))
     if model is None or not tokens:
         return Priority.NORMAL
-    p_urgent = model.p_urgent(tokens)
+    return _model_decision(model, tokens, Priority.NORMAL)[0]
+
+
+def _model_decision(model: Model, tokens: list[str], rules: Priority) -> tuple[Priority, str]:
+    """What the model makes of a message the rules put at ``rules`` (below URGENT).
+
+    URGENT when the urgent head passes its threshold and cross-validation allowed it to
+    decide (``urgent_allowed``), or when the message is flagged (by the rules as HIGH or by
+    the flag head) and the urgent head passes the lower threshold for flagged messages;
+    HIGH when the urgent or the flag head passes its threshold.
+    """
+    heads = model.head_probabilities(tokens)
+    p_urgent = heads["urgent"]
+    p_flag = heads.get("flag", 0.0)
+    flagged = rules is Priority.HIGH or p_flag >= model.flag_threshold
+    if p_urgent >= model.threshold and model.urgent_allowed:
+        return Priority.URGENT, f"model: urgent wording (p={p_urgent:.2f})"
+    if flagged and p_urgent >= model.flagged_threshold:
+        return Priority.URGENT, f"model: urgent among risks (p={p_urgent:.2f})"
     if p_urgent >= model.threshold:
-        return Priority.URGENT
-    if p_urgent >= model.high_threshold:
-        return Priority.HIGH
-    return Priority.NORMAL
+        return Priority.HIGH, f"model: urgent-like wording (p={p_urgent:.2f})"
+    if p_flag >= model.flag_threshold:
+        return Priority.HIGH, f"model: risk wording (p={p_flag:.2f})"
+    return Priority.NORMAL, ""
 
 
 def _second_opinion(decided: Assessment, tokens: list[str]) -> Assessment:
-    """Raise to URGENT when the learned model (``model.py``) finds urgent-like wording.
+    """Raise a message the rules left below URGENT when the learned model says so.
 
     Only called when the rules stopped short of URGENT and cancelled nothing as an idiom,
-    a game or a song: their cancellations veto the model. The category stays the rules'
-    when they named one, else it is the model's. The signal carries a probability, never
-    message text.
+    a game or a song: their cancellations veto the model. ``_model_decision`` says how far
+    it raises; cross-validation (``train_model``) set the thresholds and whether the model
+    may make a message URGENT at all. The category
+    stays the rules' when they named one, else it is the model's. The signal carries a
+    probability, never message text.
     """
     model = load_model()
     if model is None:
         return decided
-    p_urgent = model.p_urgent(tokens)
-    if p_urgent < model.threshold:
-        return decided
-    # The model alone never declares a case urgent: its false alarms are everyday wishes
-    # ("айтқым келеді", "ты меня слышишь?"). It makes the case HIGH (escalated within the
-    # hour instead of a day) and shows the psychologist why.
-    priority = Priority.HIGH
-    if priority is Priority.HIGH and decided.priority is Priority.HIGH:
+    priority, signal = _model_decision(model, tokens, decided.priority)
+    if PRIORITY_RANK[priority] >= PRIORITY_RANK[decided.priority]:
         return decided
     category = (
         decided.category if decided.category is not Category.OTHER else model.category(tokens)
     )
-    signal = f"model: urgent-like wording (p={p_urgent:.2f})"
     signals = (signal, *decided.signals)[:_MAX_SIGNALS]
     return Assessment(priority, category, signals)
 
@@ -244,6 +256,7 @@ def _read(
     if rule.fiction and (
         _near(contexts.get("game"), hit, _FICTION_REACH)
         or _near(contexts.get("study"), hit, _FICTION_REACH)
+        or _near(contexts.get("joke"), hit, _FICTION_REACH)
     ):
         return None
     if "song" in contexts and all(quoted[span]):
