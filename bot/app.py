@@ -326,6 +326,12 @@ async def handle_update(
             failed = exc
         log.warning("update_retry update=%s attempt=%s error=%s", update.update_id, attempt,
                     type(failed).__name__)
+        if attempt == 1 and missing_master_key(failed):
+            # The master key was rotated and this process cannot follow (a key given in
+            # TRUSTLINE_MASTER_KEY is never read again): only a restart with the new key
+            # helps, and until then every case rewrapped under it fails here.
+            log.error("master_key_not_loaded update=%s: restart the bot with the current "
+                      "master key", update.update_id)
         if attempt >= MAX_ATTEMPTS:
             if await _set_aside(app, update, raw, failed, attempt):
                 return True

@@ -152,6 +152,35 @@ async def test_with_the_database_away_it_answers_500_and_telegram_delivers_again
     assert await stored_texts(app, case.id) == ["вы здесь?"]
 
 
+async def test_an_update_that_fails_every_time_is_set_aside_and_answered_200(
+    hooked: tuple[App, str], fake_api: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
+):
+    """Telegram would deliver a failing update again and again; after MAX_ATTEMPTS tries
+    within the request it is a dead letter, confirmed with 200, and the next one goes on."""
+    app, url = hooked
+    monkeypatch.setattr(app_module, "RETRY_CAP_SECONDS", 0.05)
+    real = cases.submit_student_message
+    poisoned = TgUser(7006, "Poison", language_code="ru")
+
+    async def broken_for_one_chat(session: Any, rt: Any, student: Any, chat_id: int,
+                                  content: Any) -> Any:
+        if chat_id == poisoned.id:
+            raise RuntimeError("a bug")
+        return await real(session, rt, student, chat_id, content)
+
+    monkeypatch.setattr(cases, "submit_student_message", broken_for_one_chat)
+    poison = student_update(fake_api, poisoned, "это не пройдёт")
+    assert await fake_api.deliver_webhook(url, poison, secret_token=SECRET) == 200
+    async with app.sessionmaker() as session:
+        letter = (await session.scalars(select(DeadLetter))).one()
+    assert (letter.update_id, letter.error, letter.attempts) == (
+        poison["update_id"], "RuntimeError", app_module.MAX_ATTEMPTS)
+    other = TgUser(7007, "Other", language_code="ru")
+    assert await fake_api.deliver_webhook(url, student_update(fake_api, other, "а это да"),
+                                          secret_token=SECRET) == 200
+    assert await stored_texts(app, (await case_of(app, other)).id) == ["а это да"]
+
+
 async def test_updates_that_cannot_be_handled_do_not_block_the_line(
     hooked: tuple[App, str], fake_api: FakeBotAPI, recwarn: pytest.WarningsRecorder
 ):

@@ -69,6 +69,8 @@ def cmd_rotate(args: argparse.Namespace) -> int:
         keys.write_key_file(key_file, [new])
         print(f"Master key rotated: {count} keys rewrapped; the new key is in {key_file}.")
     else:
-        print(f"Master key rotated: {count} keys rewrapped. Set TRUSTLINE_MASTER_KEY to the "
-              f"key in {key_file} before the next start.")
+        print(f"Master key rotated: {count} keys rewrapped. A bot running with the old key "
+              "cannot follow: restart it now with TRUSTLINE_MASTER_KEY set to the key in "
+              f"{key_file}, then a comma and the old key (what the bot wrapped until its "
+              "restart opens only with the old one).")
     return 0

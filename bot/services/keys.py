@@ -67,9 +67,18 @@ def write_key_file(path: Path, keys: list[MasterKey]) -> None:
 
 
 def load_master_keyring(settings: Settings) -> MasterKeyring:
-    """From TRUSTLINE_MASTER_KEY, else the key file (generated on first run, loudly)."""
+    """From TRUSTLINE_MASTER_KEY, else the key file (generated on first run, loudly).
+
+    Like the key file, TRUSTLINE_MASTER_KEY may name older keys after the current one
+    (comma-separated): a bot that ran on through `keys rotate` with the old key in its
+    environment cannot follow the rotation, and what it wrapped meanwhile opens only
+    with the old key."""
     if settings.master_key is not None:
-        return MasterKeyring(_decode_key(settings.master_key.get_secret_value(), "MASTER_KEY"))
+        given = [p for p in settings.master_key.get_secret_value().split(",") if p.strip()]
+        if not given:
+            raise ConfigError("TRUSTLINE_MASTER_KEY is empty.")
+        found = [_decode_key(part, "MASTER_KEY") for part in given]
+        return MasterKeyring(found[0], tuple(found[1:]))
     path = settings.key_file
     if not path.exists():
         if settings.master_key_file is not None:
