@@ -38,7 +38,7 @@ import logging
 import random
 import time
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -126,6 +126,9 @@ def missing_master_key(exc: BaseException) -> bool:
     return isinstance(exc, DecryptionError) and str(exc).startswith("no master key")
 
 
+# Undelivered messages remembered so that their other parts are not reported again.
+TOLD_REMEMBERED = 1000
+
 # Why a row is dropped at send time (the row's `error`, the counters' and the log's reason).
 MEMBER_DEACTIVATED = "member_deactivated"
 STUDENT_FORGOT = "student_forgot"
@@ -196,6 +199,9 @@ class OutboxSender:
         # Rows dropped unsent and rows Telegram refused for good, per reason (_count).
         self.dropped: Counter[str] = Counter()
         self.failures: Counter[str] = Counter()
+        # Messages already reported as not delivered: the parts of one long message share
+        # their chat and creation time, and one notice speaks for all of them.
+        self._told: OrderedDict[tuple[Any, ...], None] = OrderedDict()
         # Rows this sender holds a committed claim on and has no outcome for yet: row id ->
         # claim token. Released on stop; a row Telegram accepted leaves it at once (its
         # sent note covers it), so a release never makes an accepted message go again.
@@ -606,6 +612,12 @@ class OutboxSender:
         """Telegram refused a row for good: whoever wrote it is told, through the outbox
         (a student that blocked the bot also marks their case unreachable)."""
         assert outcome.reason is not None and row.created_at is not None
+        message = (row.case_id, row.member_id, row.relay_case_id, row.created_at)
+        if message in self._told:
+            return
+        self._told[message] = None
+        if len(self._told) > TOLD_REMEMBERED:
+            self._told.popitem(last=False)
         request = row.request
         head = getattr(request, "text", None) or getattr(request, "caption", None) or ""
         refused = undelivered.Refused(
