@@ -135,13 +135,20 @@ def compile_slots(pattern: str, *, fuzzy: bool = True) -> tuple[Slot, ...]:
 
 
 def signal(
-    label: str, pattern: str, category: Category, level: Level, **options: Any
+    label: str,
+    pattern: str,
+    category: Category,
+    level: Level,
+    *,
+    fuzzy: bool = True,
+    **options: Any,
 ) -> Rule:
     """A risk signal: ``pattern`` found means ``category`` at ``level``.
 
-    Sexual-abuse signals are never matched with one-typo tolerance (see the module docstring).
+    Sexual-abuse signals are never matched with one-typo tolerance (see the module
+    docstring); ``fuzzy=False`` turns it off for others too.
     """
-    fuzzy = category is not Category.SEXUAL_ABUSE
+    fuzzy = fuzzy and category is not Category.SEXUAL_ABUSE
     return Rule(
         label, compile_slots(pattern, fuzzy=fuzzy), Kind.SIGNAL, category, level, **options
     )

@@ -259,8 +259,8 @@ def _read(
         or _near(contexts.get("joke"), hit, _FICTION_REACH)
     ):
         return None
-    if "song" in contexts and all(quoted[span]):
-        return None
+    if ("song" in contexts or "joke" in contexts) and all(quoted[span]):
+        return None  # a quoted line of a song, or a quoted joke ("өлгүм келет" деп тамаша)
     for name in rule.unless:
         if _near(contexts.get(name), hit, _FICTION_REACH):
             return None
