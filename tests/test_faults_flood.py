@@ -43,9 +43,14 @@ async def test_over_the_minute_limit_everything_is_kept_and_answered_like_anyone
     texts = [f"сообщение {i}" for i in range(1, 9)]
     for text in texts:
         fake_api.text_message(user, text)
-    # 3 more within the limit, then one acknowledgement for everything over it
-    acks = await fake_api.wait_for_count(lambda c: c.chat_id == user.id and c.is_send, 4,
-                                         start=start, timeout=15)
+    # 3 more within the limit, then one acknowledgement for everything over it. A message
+    # the triage reads as high risk may also bring, once a day, the question "are you in
+    # danger right now?" (bot.services.safety): it is not an acknowledgement.
+    question = app.rt.tr("ru", "Can I ask you something important? Are you in danger right "
+                               "now, or are you thinking of hurting yourself?")
+    acks = await fake_api.wait_for_count(
+        lambda c: c.chat_id == user.id and c.is_send and c.text != question, 4,
+        start=start, timeout=15)
     note = await fake_api.wait_for(lambda c: c.chat_id == psy.id and "/mute" in (c.text or ""),
                                    start=start, timeout=15)
     await eventually(lambda: _stored(app, case.id, 9), what="every message stored")
@@ -57,7 +62,9 @@ async def test_over_the_minute_limit_everything_is_kept_and_answered_like_anyone
     relayed = [t for t in texts if any(t in line.split("\n") for line in to_psy)]
     assert relayed == texts[:3]  # within the limit one by one, the rest only kept
     assert sum("/mute" in line for line in to_psy) == 1
-    assert len(sent_to(fake_api, user.id, start)) == 4
+    to_student = [c.text for c in sent_to(fake_api, user.id, start)]
+    assert len([t for t in to_student if t != question]) == 4
+    assert to_student.count(question) <= 1
 
     clock.advance(seconds=61)  # a new window: relayed and acknowledged one by one again
     start = len(fake_api.calls)
