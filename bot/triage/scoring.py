@@ -122,6 +122,8 @@ def rules_reading(text: str) -> tuple[Assessment, list[str], bool]:
             contexts.setdefault(hit.rule.context, []).append(hit.start)
     if not signals:
         return _NOTHING, tokens, covered is not None
+    if "notjoke" in contexts:  # "это не шутка": nothing is read as a joke
+        contexts.pop("joke", None)
     # Hits come in order of their first token; any-order rules can start a little earlier.
     for positions in contexts.values():
         positions.sort()

@@ -1,7 +1,7 @@
 """Train the learned second opinion and write ``bot/triage/model.json`` (development only).
 
     pip install -e '.[train]'
-    python -m bot.triage.train_model [--check] [--exclude-validation] [PATH.jsonl ...]
+    python -m bot.triage.train_model [--check] [--exclude-validation] [--output PATH] [PATH ...]
 
 Trains on the development sets (``DEVELOPMENT_SETS``: the old evaluation and holdout sets and
 the corpus tests/triage_data/corpus*.jsonl). The blind holdout tests/triage_data/holdout.jsonl
@@ -215,7 +215,10 @@ def _quantise(matrix: np.ndarray) -> tuple[float, np.ndarray]:
 
 
 def train(
-    paths: Sequence[Path] | None = None, write: bool = True, exclude_validation: bool = False
+    paths: Sequence[Path] | None = None,
+    write: bool = True,
+    exclude_validation: bool = False,
+    output: Path = MODEL_PATH,
 ) -> dict[str, object]:
     sets = list(paths) if paths else development_sets()
     rows = load(sets, exclude_validation)
@@ -285,8 +288,8 @@ def train(
     text = json.dumps(model, separators=(",", ":"))
     print(f"{len(keep)} non-zero buckets, model.json {len(text) / 1024:.0f} KiB")
     if write:
-        MODEL_PATH.write_text(text + "\n", encoding="utf-8")
-        print(f"wrote {MODEL_PATH}")
+        output.write_text(text + "\n", encoding="utf-8")
+        print(f"wrote {output}")
     return model
 
 
@@ -296,8 +299,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--check", action="store_true", help="print figures, write nothing")
     parser.add_argument("--exclude-validation", action="store_true",
                         help="leave a fixed quarter of the corpus out (to validate on it)")
+    parser.add_argument("--output", type=Path, default=MODEL_PATH, help="where to write")
     args = parser.parse_args(argv)
-    train(args.paths or None, write=not args.check, exclude_validation=args.exclude_validation)
+    train(
+        args.paths or None,
+        write=not args.check,
+        exclude_validation=args.exclude_validation,
+        output=args.output,
+    )
 
 
 if __name__ == "__main__":
