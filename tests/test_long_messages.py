@@ -253,3 +253,26 @@ async def test_a_10000_character_paste_arrives_whole_and_case_shows_it_all(
     for written in [*messages, *answer_pieces]:
         assert _BLANKS.sub("", written) in shown
     assert_nothing_refused(fake_api, start)
+
+
+async def test_parts_keep_their_order_when_telegram_says_wait(
+    app: App, fake_api: FakeBotAPI
+) -> None:
+    places = await seed_places(app)
+    psy, student = TgUser(7501, "Psy", language_code="ru"), TgUser(7502, "S", language_code="ru")
+    code = await _taken_case(app, fake_api, places, psy, student)
+    label = app.rt.tr("ru", STUDENT_WRITES, code=codes.display(code))
+    caption = long_text(4000, EMOJI_SENTENCES + SENTENCES, seed=2)  # a Premium caption
+    text = long_text(4096, SENTENCES, seed=3)
+    start = len(fake_api.calls)
+    # The first two sends (the heads of the two chats: the student's "received" and the
+    # first part) are told to wait; the later parts must not overtake the first.
+    fake_api.fail_next(2, status=429, retry_after=1, methods=["sendMessage", "sendPhoto"])
+    fake_api.photo_message(student, caption=caption)
+    fake_api.text_message(student, text)
+    first = await parts_to(fake_api, psy.id, start, label)
+    assert [c for c in fake_api.calls[start:] if c.status == 429 and c.chat_id == psy.id]
+    second = await parts_to(fake_api, psy.id, fake_api.calls.index(first[-1]) + 1, label)
+    assert [c.method for c in first] == ["sendPhoto", "sendMessage"]
+    assert_whole(caption, bodies_of(first, label))
+    assert_whole(text, bodies_of(second, label))
