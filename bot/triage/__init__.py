@@ -36,10 +36,10 @@ tobacco and vapes (SUBSTANCES), greetings and questions (OTHER). Lone weak hints
 
 The learned model (``model.py``, a second opinion on every message the rules leave below
 URGENT) may:
-  * make a message URGENT when its urgent head passes the threshold cross-validation chose,
-    and only if cross-validation on the development corpus showed that this adds urgent
-    recall while keeping urgent precision at 0.90 and the messages it adds urgent at 0.75
-    (``urgent_allowed`` in model.json; ``train_model.py`` decides and records the figures);
+  * make a message URGENT when its urgent head passes the threshold at which, out of fold on
+    the development corpus, the model alone is right about urgency 9 times in 10, and only
+    if it then finds at least half of the urgent messages alone (``urgent_allowed`` in
+    model.json; ``train_model.py`` decides and records the figures);
   * make a message HIGH when its urgent or its flag head (urgent or high) passes its
     threshold, so a person reads it within the hour and the student is asked whether they
     are safe;

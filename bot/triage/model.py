@@ -4,8 +4,9 @@ The rules in ``lexicon*`` find what they were written for; on wordings nobody wr
 for ("жашагым жок", "надоело существовать", "сижу на подоконнике ноги свесила") they stay
 silent. This model reads the same skeleton tokens (``normalize.tokenize``) as character
 n-grams of 2 to 5 letters inside each word padded with a space on both sides (so word starts
-and ends are features, as in scikit-learn's ``char_wb``), hashed with CRC-32 into 2**18
-buckets. A message's features are its n-gram counts divided by the square root of its
+and ends are features, as in scikit-learn's ``char_wb``), plus each whole word and each pair
+of neighbouring words ("не хочу", "мени урат": word order and negation), hashed with CRC-32
+into 2**18 buckets. A message's features are its n-gram counts divided by the square root of its
 n-gram total (a word-additive stand-in for L2 normalisation), so each word's contribution
 can be cached: scoring is a dict lookup per word, a sum and a sigmoid.
 
@@ -41,30 +42,49 @@ MODEL_PATH = Path(__file__).with_name("model.json")
 BUCKET_BITS = 18
 MIN_N = 2
 MAX_N = 5
+FEATURES = ["char 2-5 in words", "whole words", "word pairs"]
 _MASK = (1 << BUCKET_BITS) - 1
 _WORD_CACHE = 65_536  # distinct words whose scores are remembered
 
 
 @lru_cache(maxsize=_WORD_CACHE)
 def word_buckets(word: str) -> tuple[int, ...]:
-    """Hashed n-gram buckets of one skeleton token (with repeats: they are counts)."""
+    """Hashed n-gram buckets of one skeleton token (with repeats: they are counts), then the
+    bucket of the whole word."""
     padded = f" {word} "
     size = len(padded)
-    return tuple(
-        crc32(padded[i : i + n].encode()) & _MASK
-        for n in range(MIN_N, MAX_N + 1)
-        for i in range(size - n + 1)
+    return (
+        *(
+            crc32(padded[i : i + n].encode()) & _MASK
+            for n in range(MIN_N, MAX_N + 1)
+            for i in range(size - n + 1)
+        ),
+        whole_word_bucket(word),
     )
 
 
+def whole_word_bucket(word: str) -> int:
+    return crc32(("\x01" + word).encode()) & _MASK
+
+
+def pair_bucket(first: str, second: str) -> int:
+    """The bucket of two neighbouring words ("не хочу", "мени урат", "келбейт экен")."""
+    return crc32(f"\x02{first} {second}".encode()) & _MASK
+
+
 def message_features(tokens: list[str]) -> dict[int, float]:
-    """Feature vector of a message as {bucket: value} (used by training and by tests)."""
+    """Feature vector of a message as {bucket: value} (used by training and by tests):
+    character n-grams and whole words of each token, and pairs of neighbouring tokens."""
     counts: dict[int, int] = {}
     total = 0
     for token in tokens:
         for bucket in word_buckets(token):
             counts[bucket] = counts.get(bucket, 0) + 1
             total += 1
+    for first, second in zip(tokens, tokens[1:], strict=False):
+        bucket = pair_bucket(first, second)
+        counts[bucket] = counts.get(bucket, 0) + 1
+        total += 1
     if not total:
         return {}
     norm = 1 / math.sqrt(total)
@@ -87,6 +107,8 @@ class Model:
             raise ValueError("model.json was built for another feature space")
         if data.get("ngram") != [MIN_N, MAX_N]:
             raise ValueError("model.json was built for other n-gram sizes")
+        if data.get("features") != FEATURES:
+            raise ValueError("model.json was built for other features")
         self.threshold = float(data["threshold"])  # type: ignore[arg-type]
         # May the urgent head make a message URGENT, or only HIGH? Cross-validation decides.
         self.urgent_allowed = bool(data.get("urgent_allowed", False))
@@ -140,6 +162,11 @@ class Model:
                     for k, weight in enumerate(weights):
                         sums[k] += weight
                 count += 1
+        weights = get(whole_word_bucket(word))
+        if weights is not None:
+            for k, weight in enumerate(weights):
+                sums[k] += weight
+        count += 1
         if len(self._word_cache) >= _WORD_CACHE:
             self._word_cache.clear()  # bounded memory; the common words come back at once
         result = (count, tuple(sums))
@@ -156,6 +183,13 @@ class Model:
             count += n
             for k, value in enumerate(values):
                 sums[k] += value
+        get = self.heads.get
+        for first, second in zip(tokens, tokens[1:], strict=False):
+            count += 1
+            weights = get(pair_bucket(first, second))
+            if weights is not None:
+                for k, weight in enumerate(weights):
+                    sums[k] += weight
         norm = 1 / math.sqrt(count) if count else 0.0
         return {
             name: _sigmoid(bias + total * norm)

@@ -14,12 +14,13 @@ corpus (by a hash of the text) so its figures can be read as a validation set.
 * heads: logistic regressions for ``urgent`` and ``flag`` (urgent or high), C chosen by
   5-fold stratified cross-validation (log loss), and a multinomial category head over the
   urgent and high rows;
-* thresholds, from the out-of-fold predictions *combined with the rules* as the bot combines
-  them (``scoring._second_opinion``): the urgent threshold is the lowest at which the
-  shipped urgent precision stays >= ``URGENT_PRECISION`` and the messages the model adds are
-  themselves urgent at >= ``ADDED_PRECISION``; the model may make messages URGENT
-  (``urgent_allowed``) only if that adds at least ``MIN_GAIN`` urgent recall. The flag
-  threshold is the lowest keeping urgent-or-high precision >= ``FLAG_PRECISION``. A lower
+* thresholds, from out-of-fold predictions: the urgent threshold is the lowest at which the
+  model alone is urgent-precise at >= ``MODEL_PRECISION``; the model may make messages
+  URGENT (``urgent_allowed``) if it then finds at least ``MIN_MODEL_RECALL`` of the urgent
+  messages alone and the shipped decision (rules or model) stays >= ``SHIPPED_PRECISION``
+  here (see ``choose_urgent`` for why the model is not judged by what it adds to rules
+  tuned on the same messages). The flag threshold is the lowest keeping urgent-or-high
+  precision >= ``FLAG_PRECISION`` with the rules. A lower
   urgent threshold for flagged messages (HIGH by the rules or the flag head) is chosen the
   same way on top of that, and is 2.0 (off) unless it adds at least ``MIN_GAIN`` recall;
 * export: only non-zero weights, quantised to integers with one scale, bucket ids
@@ -41,7 +42,7 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold
 
 from bot.domain import Priority
-from bot.triage.model import BUCKET_BITS, MAX_N, MIN_N, MODEL_PATH, message_features
+from bot.triage.model import BUCKET_BITS, FEATURES, MAX_N, MIN_N, MODEL_PATH, message_features
 from bot.triage.normalize import QUOTE, tokenize
 from bot.triage.scoring import rules_reading
 
@@ -59,10 +60,15 @@ CORPUS_DIR = _TESTS / "triage_data"
 BLIND = CORPUS_DIR / "holdout.jsonl"
 C_GRID = (10.0, 30.0)
 URGENT_PRECISION = 0.90
+# The issue's urgent-precision target: the shipped decision (rules or model) must keep it.
+SHIPPED_PRECISION = 0.85
+MODEL_PRECISION = 0.90
+MIN_MODEL_RECALL = 0.50
 ADDED_PRECISION = 0.75
 FLAG_PRECISION = 0.85
 MIN_GAIN = 0.01
 LEVELS = 127  # quantisation: weights become integers in [-LEVELS, LEVELS]
+PRUNE = 1  # quantised weights this small are dropped (they keep the file under 1 MB)
 SEED = 20240611
 
 
@@ -155,24 +161,35 @@ def _acceptable(precision: float, adds: bool, added_precision: float) -> bool:
 def choose_urgent(
     p: np.ndarray, y: np.ndarray, rules_urgent: np.ndarray, vetoed: np.ndarray
 ) -> tuple[float, bool, dict[str, float]]:
-    """The urgent threshold and whether the model may make messages URGENT (module doc)."""
-    base_recall = _ratio(int((rules_urgent & y).sum()), int(y.sum()))
+    """The urgent threshold and whether the model may make messages URGENT (module doc).
+
+    The threshold is judged on the model's own out-of-fold predictions, not on what it adds
+    to the rules here: the rules were tuned on these very messages, so their recall on them
+    overstates them, and judging the model by what it adds on top would say it never pays.
+    On a quarter of the corpus kept away from both (``--exclude-validation``) the model
+    added 0.09-0.15 urgent recall at these thresholds.
+    """
+    usable = ~vetoed
     for t in np.arange(0.30, 0.99, 0.01):
-        added = (p >= t) & ~vetoed & ~rules_urgent
-        shipped = rules_urgent | added
-        precision = _ratio(int((shipped & y).sum()), int(shipped.sum()))
-        added_precision = _ratio(int((added & y).sum()), int(added.sum()))
-        if _acceptable(precision, bool(added.any()), added_precision):
-            recall = _ratio(int((shipped & y).sum()), int(y.sum()))
+        alone = (p >= t) & usable
+        precision = _ratio(int((alone & y).sum()), int(alone.sum()))
+        if precision >= MODEL_PRECISION:
+            shipped = rules_urgent | alone
             figures = {
-                "rules_recall": base_recall,
-                "recall": recall,
-                "precision": precision,
-                "added": int(added.sum()),
-                "added_precision": added_precision,
+                "model_recall": _ratio(int((alone & y).sum()), int(y.sum())),
+                "model_precision": precision,
+                "rules_recall_in_sample": _ratio(int((rules_urgent & y).sum()), int(y.sum())),
+                "shipped_recall_in_sample": _ratio(int((shipped & y).sum()), int(y.sum())),
+                "shipped_precision_in_sample": _ratio(
+                    int((shipped & y).sum()), int(shipped.sum())
+                ),
             }
-            return round(float(t), 2), recall - base_recall >= MIN_GAIN, figures
-    return 0.99, False, {"rules_recall": base_recall}
+            allowed = (
+                figures["model_recall"] >= MIN_MODEL_RECALL
+                and figures["shipped_precision_in_sample"] >= SHIPPED_PRECISION
+            )
+            return round(float(t), 2), allowed, figures
+    return 0.99, False, {}
 
 
 def choose_given(
@@ -259,6 +276,7 @@ def train(
     # (used buckets, urgent + flag + categories)
     coef = np.vstack([urgent.coef_[0], flag.coef_[0], category.coef_]).T
     scale, q = _quantise(coef)
+    q[np.abs(q) <= PRUNE] = 0
     keep = np.flatnonzero(np.abs(q).sum(axis=1))
     deltas = np.diff(used[keep], prepend=0).tolist()
     model = {
@@ -266,6 +284,7 @@ def train(
         "hash": "crc32",
         "bucket_bits": BUCKET_BITS,
         "ngram": [MIN_N, MAX_N],
+        "features": FEATURES,
         "trained_on": [path.name for path in sets],
         "validation_excluded": exclude_validation,
         "heads": ["urgent", "flag"],
