@@ -280,3 +280,48 @@ def test_sexual_abuse_stems_are_never_fuzzy() -> None:
 )
 def test_last_day_of_holidays_or_school_is_not_urgent(text: str) -> None:
     assert rules(text)[0] is not U
+
+
+# --- now, soon and past ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "priority"),
+    [
+        ("агам мени бөлмөгө камап урду азыр", U),  # ky: hit me just now
+        ("ағам мені қазір ұрып жатыр", U),  # kk
+        ("меня сейчас бьют", U),  # ru
+        ("кечээ мени сабап кетишти, азыр ооруканадан чыктым", H),  # ky: yesterday
+        ("кеше мені ұрып кетті, қазір үйдемін", H),  # kk
+        ("вчера меня избили, сейчас я в больнице", H),  # ru
+        ("сабактан кийин урабыз дешти", U),  # ky: planned for after lessons
+        ("сабақтан кейін ұрамыз деді", U),  # kk
+        ("после уроков меня побьют", U),  # ru
+    ],
+)
+def test_now_beats_past_only_when_nearer(text: str, priority: Priority) -> None:
+    check(text, priority)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "досум «сени өлтүрөм» деп тамашалады 😂",  # ky: a joke
+        "досым «сені өлтіремін» деп әзілдеді 😂",  # kk
+        "мама сказала «прибью», но смеялась",  # ru
+        "ала качуу жөнүндө сочинение жазып жатам",  # an essay
+        "алып қашу туралы эссе жазып жатырмын",
+        "пишу эссе про похищение невест",
+        "пияз туурап жатып колумду кесип алдым",  # cooking
+        "пиязды турап жатып қолымды кесіп алдым",
+        "резала лук и порезалась",
+    ],
+)
+def test_jokes_essays_and_cooking_are_not_urgent(text: str) -> None:
+    assert rules(text)[0] is not U, assess(text, second_opinion=False)
+
+
+def test_not_a_joke_keeps_the_threat() -> None:
+    assert rules("«после уроков ты труп», это не шутка")[0] is U
+    assert rules("«эртең сени өлтүрөм» деди, бул тамаша эмес")[0] is U
+    assert rules("«ертең сені өлтіремін» деді, бұл әзіл емес")[0] is U

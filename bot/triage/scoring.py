@@ -239,12 +239,33 @@ def _near(positions: list[int] | None, hit: Hit, reach: int) -> bool:
 
 
 def _happening(hit: Hit, contexts: dict[str, list[int]]) -> bool:
-    """A beating is now or imminent: "сейчас", or "сегодня"/"после уроков" not in the past."""
-    if _near(contexts.get("now"), hit, _NOW_REACH):
+    """A beating is now or imminent: "сейчас" nearer than any past marker ("кечээ сабап
+    кетти, азыр ооруканадан чыктым" was yesterday), or "сегодня"/"после уроков" with no
+    past marker near."""
+    past = _distance(contexts.get("past"), hit)
+    now = _distance(contexts.get("now"), hit)
+    if now is not None and now <= _NOW_REACH and (past is None or now < past):
         return True
-    return _near(contexts.get("soon"), hit, _NOW_REACH) and not _near(
-        contexts.get("past"), hit, _NOW_REACH
-    )
+    if _near(contexts.get("soon"), hit, _NOW_REACH):
+        return past is None or past > _NOW_REACH
+    return False
+
+
+def _distance(positions: list[int] | None, hit: Hit) -> int | None:
+    """Tokens between ``hit`` and the nearest of ``positions`` (0 inside it), or None."""
+    if not positions:
+        return None
+    index = bisect_left(positions, hit.start)
+    best: int | None = None
+    for position in positions[max(0, index - 1) : index + 2]:
+        if position < hit.start:
+            gap = hit.start - position
+        elif position > hit.end:
+            gap = position - hit.end
+        else:
+            gap = 0
+        best = gap if best is None else min(best, gap)
+    return best
 
 
 def _read(
