@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
@@ -42,10 +45,25 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
+@dataclass(frozen=True, slots=True)
+class HeldCall:
+    """A Bot API call made inside an update, with when it was made: as an outbox row it
+    takes its place among the rows services queued around it, in the order things were
+    said (rows are ordered by creation time, then by their time-ordered id)."""
+
+    method: TelegramMethod[Any]
+    at: datetime
+    row_id: uuid.UUID
+
+
+@dataclass(slots=True)
+class HeldCalls:
+    now: Callable[[], datetime]
+    calls: list[HeldCall] = field(default_factory=list)
+
+
 # Bot API calls made by a handler while its update's transaction is open, in order.
-_held_calls: ContextVar[list[TelegramMethod[Any]] | None] = ContextVar(
-    "trustline_held_calls", default=None
-)
+_held_calls: ContextVar[HeldCalls | None] = ContextVar("trustline_held_calls", default=None)
 # For what is not a message (answerCallbackQuery, sendChatAction): made after commit.
 HELD_CALL_ATTEMPTS = 3
 
@@ -74,7 +92,7 @@ class RepliesAfterCommit(BaseRequestMiddleware):
         held = _held_calls.get()
         if held is None or type(method).__name__.startswith("Get"):
             return await make_request(bot, method)
-        held.append(method)
+        held.calls.append(HeldCall(method, held.now(), outbox.ordered_id()))
         return True if method.__returning__ is bool else HeldReply()
 
 
@@ -105,8 +123,7 @@ async def make_held_calls(bot: Bot, calls: list[TelegramMethod[Any]]) -> None:
 
 
 async def hold_in_outbox(
-    session: AsyncSession, rt: Runtime, bot: Bot, data: dict[str, Any],
-    held: list[TelegramMethod[Any]],
+    session: AsyncSession, rt: Runtime, bot: Bot, data: dict[str, Any], held: list[HeldCall],
 ) -> list[TelegramMethod[Any]]:
     """Turn the messages a handler sent into outbox rows of its update's transaction, in
     order; return the calls that are not messages (made after commit).
@@ -116,23 +133,23 @@ async def hold_in_outbox(
     case's other messages, and /forget stops it), anyone else by `outbox.Chat`.
     """
     chat: Chat | None = data.get("event_chat")
-    messages = [c for c in held if is_message(c)]
-    if not messages:
-        return held
+    if not any(is_message(h.method) for h in held):
+        return [h.method for h in held]
     if chat is None:
         log.warning("reply_without_chat")
-        return held
+        return [h.method for h in held]
     target = await _reply_target(session, rt, data, chat.id)
-    now = rt.now()
     rest: list[TelegramMethod[Any]] = []
-    for call in held:
+    for h in held:
+        call = h.method
         if not is_message(call) or getattr(call, "chat_id", None) != chat.id:
             if is_message(call):  # no flow does this; a message elsewhere has no target
                 log.warning("reply_to_other_chat method=%s", call.__api_method__)
             rest.append(call)
             continue
         params = await _params_of(bot, call)
-        outbox.enqueue(session, rt.vault, target, call.__api_method__, params, now=now)
+        outbox.enqueue(session, rt.vault, target, call.__api_method__, params, now=h.at,
+                       row_id=h.row_id)
     return rest
 
 
@@ -205,7 +222,8 @@ class TransactionMiddleware(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
         known = _known_type(event)
-        held: list[TelegramMethod[Any]] = []
+        held = HeldCalls(self.rt.now)
+        calls: list[TelegramMethod[Any]] = []
         token = _held_calls.set(held)
         try:
             async with self.sessionmaker() as session:
@@ -223,11 +241,12 @@ class TransactionMiddleware(BaseMiddleware):
                     result = await handler(event, data)
                     # Still in the transaction: what the handler said is written with
                     # what it did, and delivered by the outbox sender like everything else.
-                    held[:] = await hold_in_outbox(session, self.rt, data["bot"], data, held)
+                    calls = await hold_in_outbox(session, self.rt, data["bot"], data,
+                                                 held.calls)
         finally:
             _held_calls.reset(token)
         self.after_commit()
-        await make_held_calls(data["bot"], held)
+        await make_held_calls(data["bot"], calls)
         return result
 
     async def _first_time(self, session: AsyncSession, update_id: int) -> bool:

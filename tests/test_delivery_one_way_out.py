@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from aiogram.filters import Command
+from aiogram.types import Message
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,7 +23,7 @@ from bot.services.cases import IncomingContent
 from bot.services.vault import Vault
 from tests.conftest import FakeClock
 from tests.fake_bot_api import FakeBotAPI, TgUser
-from tests.faults.support import add_member, eventually, sent_to, settled
+from tests.faults.support import add_member, eventually, psychologist, sent_to, settled
 from tests.queue_helpers import (
     command,
     join,
@@ -295,3 +297,21 @@ async def test_a_waiting_direct_row_follows_a_master_key_rotation(app: App):
         stored = await session.get(OutboxMessage, row_id)
         assert stored is not None
         assert outbox.open_payload(only_new, stored, None)["chat_id"] == 4242
+
+
+async def test_replies_and_service_rows_go_out_in_the_order_they_were_made(
+    app: App, fake_api: FakeBotAPI
+):
+    psy = TgUser(6910, "Psy")
+    await psychologist(app, psy)
+
+    async def interleaved(message: Message, session: AsyncSession, member: Member) -> None:
+        await message.answer("one")
+        outbox.enqueue(session, app.rt.vault, member, "sendMessage", {"text": "two"},
+                       now=app.rt.now())
+        await message.answer("three")
+
+    app.dispatcher.message.register(interleaved, Command("interleave"))
+    command(fake_api, psy, "/interleave")
+    await settled(app, fake_api)
+    assert [c.text for c in sent_to(fake_api, psy.id)] == ["one", "two", "three"]

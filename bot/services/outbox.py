@@ -145,11 +145,13 @@ def enqueue(
     now: datetime,
     relay_case_id: int | None = None,
     not_before: datetime | None = None,
+    row_id: uuid.UUID | None = None,
 ) -> OutboxMessage:
     """Add one Bot API call for `target` (a case's student, a member, or a chat) to the
-    outbox."""
+    outbox. `row_id`, taken from `ordered_id()` when the call was made, keeps its place in
+    the chat's order (a reply held during an update)."""
     row = OutboxMessage(
-        id=ordered_id(),
+        id=row_id or ordered_id(),
         created_at=now,
         not_before=not_before or now,
         status="pending",
