@@ -19,8 +19,8 @@ corpus (by a hash of the text) so its figures can be read as a validation set.
   URGENT (``urgent_allowed``) if it then finds at least ``MIN_MODEL_RECALL`` of the urgent
   messages alone and the shipped decision (rules or model) stays >= ``SHIPPED_PRECISION``
   here (see ``choose_urgent`` for why the model is not judged by what it adds to rules
-  tuned on the same messages). The flag threshold is the lowest keeping urgent-or-high
-  precision >= ``FLAG_PRECISION`` with the rules. A lower
+  tuned on the same messages). The flag threshold is the highest keeping urgent-or-high
+  recall >= ``FLAG_RECALL`` (and precision >= ``FLAG_PRECISION``) with the rules. A lower
   urgent threshold for flagged messages (HIGH by the rules or the flag head) is chosen the
   same way on top of that, and is 2.0 (off) unless it adds at least ``MIN_GAIN`` recall;
 * export: only non-zero weights, quantised to integers with one scale, bucket ids
@@ -66,6 +66,7 @@ MODEL_PRECISION = 0.90
 MIN_MODEL_RECALL = 0.50
 ADDED_PRECISION = 0.75
 FLAG_PRECISION = 0.85
+FLAG_RECALL = 0.995
 MIN_GAIN = 0.01
 LEVELS = 127  # quantisation: weights become integers in [-LEVELS, LEVELS]
 PRUNE = 1  # quantised weights this small are dropped (they keep the file under 1 MB)
@@ -215,15 +216,19 @@ def choose_given(
 def choose_flag(
     p: np.ndarray, flagged: np.ndarray, rules_flagged: np.ndarray, vetoed: np.ndarray
 ) -> tuple[float, dict[str, float]]:
-    for t in np.arange(0.30, 0.99, 0.01):
+    """The highest flag threshold keeping out-of-fold urgent-or-high recall (rules or model)
+    >= ``FLAG_RECALL`` and precision >= ``FLAG_PRECISION``: every HIGH makes the bot ask
+    the student whether they are safe, so no more of them than that recall needs."""
+    best: tuple[float, dict[str, float]] = (0.99, {})
+    base = _ratio(int((rules_flagged & flagged).sum()), int(flagged.sum()))
+    for t in np.arange(0.20, 0.99, 0.01):
         shipped = rules_flagged | ((p >= t) & ~vetoed)
         precision = _ratio(int((shipped & flagged).sum()), int(shipped.sum()))
-        if precision >= FLAG_PRECISION:
-            recall = _ratio(int((shipped & flagged).sum()), int(flagged.sum()))
-            base = _ratio(int((rules_flagged & flagged).sum()), int(flagged.sum()))
-            return round(float(t), 2), {"rules_recall": base, "recall": recall,
-                                        "precision": precision}
-    return 0.99, {}
+        recall = _ratio(int((shipped & flagged).sum()), int(flagged.sum()))
+        if recall >= FLAG_RECALL and precision >= FLAG_PRECISION:
+            best = (round(float(t), 2), {"rules_recall": base, "recall": recall,
+                                         "precision": precision})
+    return best
 
 
 def _quantise(matrix: np.ndarray) -> tuple[float, np.ndarray]:
