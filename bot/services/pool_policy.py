@@ -136,6 +136,19 @@ _CASE = Side(
 )
 
 
+def _may_reach_duty() -> ColumnElement[bool]:
+    """A cheap test that a case may have reached the duty tiers: tiers 1 and 2 are empty
+    only if its region has no active psychologist at all, or someone stepped aside from it.
+
+    Implied by the exact test that follows it in `pool_clause`, so it changes no answer; it
+    spares the queue the correlated tests for the many cases of covered regions.
+    """
+    staffed = select(Member.region_id).where(
+        Member.active.is_(True), Member.role == Role.PSYCHOLOGIST, Member.region_id.is_not(None))
+    return or_(Case.pool_region_id.is_(None), Case.pool_region_id.not_in(staffed),
+               Case.id.in_(select(CaseRecusal.case_id)))
+
+
 def _eligible(c: Side, without: int | None = None) -> ColumnElement[bool]:
     """Psychologists (as columns) who count for case c: active, not stepped aside."""
     recused = (exists().where(CaseRecusal.case_id == c.id, CaseRecusal.member_id == Member.id)
@@ -194,18 +207,24 @@ def pool_clause(member: Member) -> ColumnElement[bool]:
               _region_country(member.region_id) if member.region_id is not None else None)
     mine = _tiers(me, _CASE)
     anyone = _tiers(_MEMBER, _CASE)
-    branches = []
-    for k, tier in enumerate(mine):
-        if isinstance(tier, False_):
-            continue
-        # In tier k, and nobody in the tiers before it.
-        earlier = [~exists(select(Member.id).where(_eligible(_CASE), anyone[j]))
-                   for j in range(k)]
-        branches.append(_and(tier, *earlier))
+    # In tier k and nobody in the tiers before it, for some k; nested from the last tier
+    # out (t0 or (empty0 and (t1 or (empty1 and ...)))), so each tier's emptiness is tested
+    # once per case.
+    visible: ColumnElement[bool] = false()
+    for k in reversed(range(len(mine))):
+        if k + 1 < len(mine):
+            empty = ~exists(select(Member.id).where(_eligible(_CASE), anyone[k]))
+            visible = _and(empty, visible)
+        visible = _or(mine[k], visible)
     recused = (exists().where(CaseRecusal.case_id == Case.id,
                               CaseRecusal.member_id == member.id)
                .correlate_except(CaseRecusal))
-    return _and(_or(*branches), ~recused)
+    # First, cheap and implied by the rest: the member's own region, or a case that may
+    # have reached the duty tiers; the correlated tests then run for those cases only.
+    territory = or_(Case.pool_region_id == member.region_id, _may_reach_duty())
+    if member.district_id is not None:
+        territory = or_(Case.pool_district_id == member.district_id, territory)
+    return _and(territory, visible, ~recused)
 
 
 async def escalation_supervisors(session: AsyncSession, case: Case) -> list[Member]:
