@@ -56,12 +56,23 @@ from aiogram.exceptions import (
 )
 from aiogram.types import BufferedInputFile, Message, MessageId
 from pydantic import ValidationError
-from sqlalchemy import CursorResult, Integer, and_, bindparam, func, or_, select, update
+from sqlalchemy import (
+    CursorResult,
+    Integer,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.crypto import DecryptionError
 from bot.db.models import Case, Member, OutboxMessage, Relay
+from bot.db.session import make_engine, make_sessionmaker
 from bot.ratelimit import RateLimiter
 from bot.sentlog import SentLog, SentNote
 from bot.services import outbox, undelivered
@@ -72,18 +83,21 @@ log = logging.getLogger(__name__)
 
 # A Bot API send gives up after SEND_TIMEOUT; a lease covers one whole call plus a margin
 # for the claim and outcome transactions. A row a dead process left `sending` is therefore
-# claimed again about LEASE after its last claim (a few seconds, not a minute), and a live
-# sender renews its lease before a call whenever what is left of it would not cover the
-# call (the rate limiter held the row), so no lease runs out while a send is in flight.
+# claimed again about LEASE after its last claim (seconds, not a minute). A live sender
+# keeps its leases: every KEEP_LEASES_SECONDS it renews all the claims it holds (a busy
+# process may take longer than one lease from claim to outcome), and before a call it
+# renews, fenced, a claim whose lease would not cover the call.
 SEND_TIMEOUT = 7
 LEASE = timedelta(seconds=SEND_TIMEOUT + 3)
 RENEW_AFTER_SECONDS = LEASE.total_seconds() - SEND_TIMEOUT - 1.0
+KEEP_LEASES_SECONDS = LEASE.total_seconds() / 4
 # On stop, sends in flight get this long to finish; what is left is released (back to
 # pending), so the next start sends it at once instead of after a lease.
 STOP_GRACE_SECONDS = 4.0
 RELEASE_SECONDS = 2.0
 # Heads claimed per look at the table, and chats worked at once by one instance.
 BATCH = 100
+CLAIM_BATCH = 25
 MAX_ACTIVE_CHATS = 200
 RETRY_CAP_SECONDS = 300
 IDLE_SECONDS = 1.0
@@ -202,10 +216,12 @@ class OutboxSender:
         # Messages already reported as not delivered: the parts of one long message share
         # their chat and creation time, and one notice speaks for all of them.
         self._told: OrderedDict[tuple[Any, ...], None] = OrderedDict()
-        # Rows this sender holds a committed claim on and has no outcome for yet: row id ->
-        # claim token. Released on stop; a row Telegram accepted leaves it at once (its
-        # sent note covers it), so a release never makes an accepted message go again.
+        # Rows this sender holds a committed claim on and has recorded no outcome for yet:
+        # row id -> claim token. Their leases are kept while the sender runs; on stop they
+        # are released, except those Telegram accepted (their sent notes cover them), so a
+        # release never makes an accepted message go again.
         self._held: dict[uuid.UUID, int] = {}
+        self._accepted: set[uuid.UUID] = set()
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -218,6 +234,7 @@ class OutboxSender:
 
     async def run(self) -> None:
         self.sent_log.open()
+        keeper = asyncio.create_task(self._keep_leases(), name="outbox-leases")
         try:
             await self._retry_db(self._apply_sent_notes)
             while not self._stopping:
@@ -248,14 +265,61 @@ class OutboxSender:
                 task.cancel()
             if cut:
                 await asyncio.wait(cut, timeout=1.0)
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
             await self._release_held()
             self.sent_log.close()
+
+    async def _keep_leases(self) -> None:
+        """Renew the leases of the claims this sender holds, until cancelled, over a
+        connection of its own: with every pooled connection busy sending, a renewal
+        queued behind them could come after the leases ran out."""
+        engine = None
+        own = self.sessionmaker  # SQLite: one writer at a time whatever the connection
+        if self.is_postgres:
+            bind = self.sessionmaker.kw["bind"]
+            engine = make_engine(bind.url.render_as_string(hide_password=False),
+                                 pool_size=1, max_overflow=0)
+            own = make_sessionmaker(engine)
+        try:
+            while True:
+                await asyncio.sleep(KEEP_LEASES_SECONDS)
+                try:
+                    await self.renew_held(own)
+                except Exception as exc:  # the leases may run out: at-least-once covers it
+                    log.warning("outbox_lease_renew_failed error=%s", type(exc).__name__)
+        finally:
+            if engine is not None:
+                await engine.dispose()
+
+    async def renew_held(self, sessionmaker: async_sessionmaker[AsyncSession] | None = None
+                         ) -> int:
+        """One round of lease keeping: every claim held is renewed, fenced by its token,
+        so a claim someone else took over is never renewed. How many were."""
+        held = list(self._held.items())
+        if not held:
+            return 0
+        o = OutboxMessage
+        ours = and_(tuple_(o.id, o.attempts).in_(held), o.status == "sending")
+        if self.is_postgres:
+            # A row locked right now is being recorded or renewed by this sender itself:
+            # waiting for it would hold up the renewal of all the others.
+            locked = select(o.id).where(ours).with_for_update(skip_locked=True)
+            ours = o.id.in_(locked.scalar_subquery())
+        async with (sessionmaker or self.sessionmaker)() as session, session.begin():
+            result = await session.execute(
+                update(o).where(ours)
+                .values(lease_until=self.rt.now() + LEASE)
+                .execution_options(synchronize_session=False)
+            )
+            return _rowcount(result)
 
     async def _release_held(self) -> None:
         """Claims this sender still holds go back to pending (fenced by their tokens), so
         a restart sends them at once. Best effort: if the database is away, the leases run
         out instead."""
-        held, self._held = self._held, {}
+        held = {i: t for i, t in self._held.items() if i not in self._accepted}
+        self._held, self._accepted = {}, set()
         if not held:
             return
         o = OutboxMessage
@@ -319,7 +383,10 @@ class OutboxSender:
         room = self.max_active_chats - len(self._active)
         if room <= 0:
             return 0
-        claimed = await self._claim_heads(exclude=set(self._active), limit=room)
+        # A few chats per claim: each claim builds its requests inside its transaction, and
+        # a big one would keep this process busy (its other leases unkept) for seconds.
+        claimed = await self._claim_heads(exclude=set(self._active),
+                                          limit=min(room, CLAIM_BATCH))
         for row in claimed:
             task = asyncio.create_task(self._work_chat(row), name="outbox-chat")
             self._active[row.queue] = task
@@ -351,6 +418,7 @@ class OutboxSender:
         queue: Queue | None = None,
     ) -> list[Claimed]:
         now = self.rt.now()
+        claimed_at = time.monotonic()  # the leases run from `now`, not from each build
         params = {"now": now, "limit": limit + len(exclude)}
         if queue is not None:
             params.update(case_id=queue[0], member_id=queue[1], chat_key=queue[2])
@@ -377,7 +445,7 @@ class OutboxSender:
             .execution_options(synchronize_session=False)
         )).all()
         await self._load_targets(session, rows)
-        return [await self._prepare(session, row) for row in rows]
+        return [await self._prepare(session, row, claimed_at) for row in rows]
 
     async def _load_targets(self, session: AsyncSession, rows: Sequence[OutboxMessage]) -> None:
         """The cases and members the rows go to, one query each for a whole batch; the
@@ -389,11 +457,13 @@ class OutboxSender:
                 kept.extend((await session.scalars(
                     select(model).where(model.id.in_(ids)))).all())
 
-    async def _prepare(self, session: AsyncSession, stored: OutboxMessage) -> Claimed:
+    async def _prepare(self, session: AsyncSession, stored: OutboxMessage,
+                       claimed_at: float) -> Claimed:
         """A claimed row with its request, or with the outcome that stands in for it."""
         claimed = functools.partial(Claimed, stored.id, stored.case_id, stored.member_id,
                                     stored.attempts, stored.relay_case_id,
-                                    chat_key=stored.chat_key, created_at=stored.created_at)
+                                    chat_key=stored.chat_key, created_at=stored.created_at,
+                                    claimed_at=claimed_at)
         try:
             request, method = await self._build(session, stored)
         except Dropped as exc:
@@ -423,15 +493,17 @@ class OutboxSender:
         while row is not None:
             try:
                 outcome = await self._deliver(row)
-                if outcome.status in ("lost", "sent"):
-                    self._held.pop(row.id, None)  # someone else's, or noted as sent
                 if outcome.status == "lost":
+                    self._held.pop(row.id, None)  # someone else's now
                     return sent
+                if outcome.status == "sent":
+                    self._accepted.add(row.id)  # noted: never released, still kept
                 if outcome.status == "sent":
                     sent += 1
                 more = outcome.status != "retry" and not self._stopping
                 done, row = row, await self._record(row, outcome, claim_next=more)
                 self._held.pop(done.id, None)
+                self._accepted.discard(done.id)
                 if row is not None:
                     self._hold([row])
                 if outcome.status == "sent":
@@ -443,8 +515,12 @@ class OutboxSender:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # A bug, not the database: the lease runs out and the row is tried again.
+                # A bug, not the database: the lease (no longer kept) runs out and the row
+                # is tried again.
                 log.exception("outbox_chat_interrupted")
+                if row is not None:
+                    self._held.pop(row.id, None)
+                    self._accepted.discard(row.id)
                 return sent
         return sent
 
