@@ -218,17 +218,23 @@ def choose_flag(
 ) -> tuple[float, dict[str, float]]:
     """The highest flag threshold keeping out-of-fold urgent-or-high recall (rules or model)
     >= ``FLAG_RECALL`` and precision >= ``FLAG_PRECISION``: every HIGH makes the bot ask
-    the student whether they are safe, so no more of them than that recall needs."""
-    best: tuple[float, dict[str, float]] = (0.99, {})
+    the student whether they are safe, so no more of them than that recall needs. When no
+    threshold reaches that recall, the lowest one keeping the precision."""
+    best: tuple[float, dict[str, float]] | None = None
+    fallback: tuple[float, dict[str, float]] | None = None
     base = _ratio(int((rules_flagged & flagged).sum()), int(flagged.sum()))
     for t in np.arange(0.20, 0.99, 0.01):
         shipped = rules_flagged | ((p >= t) & ~vetoed)
         precision = _ratio(int((shipped & flagged).sum()), int(shipped.sum()))
         recall = _ratio(int((shipped & flagged).sum()), int(flagged.sum()))
+        found = (round(float(t), 2), {"rules_recall": base, "recall": recall,
+                                      "precision": precision})
+        if precision >= FLAG_PRECISION and fallback is None:
+            fallback = found  # the most recall the precision floor allows
         if recall >= FLAG_RECALL and precision >= FLAG_PRECISION:
-            best = (round(float(t), 2), {"rules_recall": base, "recall": recall,
-                                         "precision": precision})
-    return best
+            best = found
+    # If no threshold reaches FLAG_RECALL, the lowest one that keeps the precision floor.
+    return best or fallback or (0.99, {})
 
 
 def _quantise(matrix: np.ndarray) -> tuple[float, np.ndarray]:
