@@ -136,7 +136,7 @@ async def test_psychologist_sees_only_own_workload(app: App, fake_api: FakeBotAP
     start = len(fake_api.calls)
     command(fake_api, PSYCHOLOGIST, "/stats")
     refusal = await fake_api.wait_for_send(PSYCHOLOGIST.id, "/mystats", start=start)
-    assert "кураторлары" in (refusal.text or "")
+    assert "супервизорлары" in (refusal.text or "")
     assert not [c for c in fake_api.calls[start:] if c.method.lower() == "sendphoto"]
 
 
