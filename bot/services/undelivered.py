@@ -8,8 +8,8 @@ and through the outbox:
   the message (it stays in the case, where the psychologist can read it);
 - a psychologist's answer that did not reach the student: the psychologist, with the case
   code; the first 403 of a case also marks it unreachable (once, as before);
-- a new case's card that did not reach a psychologist of the pool: the supervisors of the
-  case's district, else of its region, else of the whole country.
+- a new case's card that did not reach a psychologist of the pool: the supervisors the
+  routing policy escalates to (bot.services.pool_policy.escalation_supervisors).
 
 Messages nobody wrote (an acknowledgement, a notice) are only counted by the sender.
 """
@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Case, Member, Region
-from bot.domain import CaseStatus, Role
-from bot.services import audit, codes, outbox
+from bot.domain import CaseStatus
+from bot.services import audit, codes, outbox, pool_policy
 from bot.services.labels import N_
 from bot.services.runtime import Runtime
 
@@ -137,7 +136,7 @@ async def _to_member_refused(session: AsyncSession, rt: Runtime, refused: Refuse
         return None
     now = rt.now()
     if refused.card:
-        told = await _supervisors_of(session, case)
+        told = await pool_policy.escalation_supervisors(session, case)
         for supervisor in told:
             lang = supervisor.language
             # The card is the bot's own text: "send it shorter" would mean nothing here.
@@ -156,25 +155,6 @@ async def _to_member_refused(session: AsyncSession, rt: Runtime, refused: Refuse
                  why=rt.tr(case.language, ABOUT_PSYCHOLOGIST[refused.reason]))
     outbox.enqueue(session, rt.vault, case, "sendMessage", {"text": text}, now=now)
     return "student"
-
-
-async def _supervisors_of(session: AsyncSession, case: Case) -> list[Member]:
-    """The supervisors closest to the case: its district's, else its region's, else those
-    of the whole country (a supervisor with no region)."""
-    base = select(Member).where(Member.active.is_(True), Member.role == Role.SUPERVISOR)
-    district_id = case.pool_district_id or case.district_id
-    region_id = case.pool_region_id or case.region_id
-    tiers = []
-    if district_id is not None:
-        tiers.append(base.where(Member.district_id == district_id))
-    if region_id is not None:
-        tiers.append(base.where(Member.region_id == region_id, Member.district_id.is_(None)))
-    tiers.append(base.where(Member.region_id.is_(None), Member.district_id.is_(None)))
-    for query in tiers:
-        found = list((await session.scalars(query.order_by(Member.id))).all())
-        if found:
-            return found
-    return []
 
 
 async def _local_time(session: AsyncSession, case: Case, at: datetime) -> str:
