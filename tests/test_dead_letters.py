@@ -69,7 +69,11 @@ async def test_a_poison_update_is_set_aside_and_fifty_others_are_answered(
     await eventually(all_answered, timeout=30, what="all fifty answered")
     await eventually(lambda: _set_aside(app), timeout=30, what="the dead letter")
     assert calls["poison"] == 5  # bot.app.MAX_ATTEMPTS tries, then set aside
-    assert fake_api.pending_updates == 0  # the offset moved on past it
+
+    async def confirmed() -> bool:  # the next getUpdates confirms the batch's offset
+        return fake_api.pending_updates == 0
+
+    await eventually(confirmed, timeout=10, what="the offset moved on past it")
     assert not sent_to(fake_api, poisoned.id)
 
     async with app.sessionmaker() as session:
