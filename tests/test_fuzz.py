@@ -177,9 +177,15 @@ async def check_whole(app: App) -> None:
             assert case.message_count == len(students)
         for row in (await session.scalars(select(OutboxMessage).where(
                 OutboxMessage.status.in_(("pending", "sending"))))).all():
-            target = (await session.get(Case, row.case_id)) if row.case_id else \
-                await session.get(Member, row.member_id)
-            assert target is not None
+            target: Case | Member | None = None  # None: a direct row, sealed on its own
+            if row.case_id is not None:
+                target = await session.get(Case, row.case_id)
+                assert target is not None
+            elif row.member_id is not None:
+                target = await session.get(Member, row.member_id)
+                assert target is not None
+            else:
+                assert row.chat_key is not None  # a direct row is queued by its chat's key
             assert outbox.open_payload(vault, row, target)["method"]
         for student in (await session.scalars(select(Student))).all():
             assert len(student.pseudonym) == 32
