@@ -371,3 +371,65 @@ MORE_URGENT = [
 @pytest.mark.parametrize("text", MORE_URGENT)
 def test_more_urgent_classes(text: str) -> None:
     check(text, U)
+
+
+# --- precision classes (issue 13, second round): homographs across the three languages ----
+# Each pair: an everyday message the rules used to alarm on, and the risk the same rule class
+# must still find, in Kyrgyz, Kazakh and Russian.
+
+EVERYDAY = [
+    # Kyrgyz long vowels fold to one letter: "тээп" (kicking) is not a prefix of "теперь",
+    # "өөп" (kissing) not of "опаздываю"/"опять", "кууп" (chasing) not of "куплю"
+    "друзья бросили меня и теперь дружат с новенькой",
+    "опаздываю в школу, учитель ругает, всегда",
+    "агай опять үй тапшырма берди, тепер эмне кылам",
+    # the Russian preposition "у" is not the Kyrgyz/Kazakh "уу"/"у" (poison)
+    "привет. просто хочу поговорить. как у вас дела",
+    "хочу узнать, у кого можно спросить про олимпиаду",
+    # "чыгара албайм" (cannot solve) is not "чыга албай жатам" (cannot get out)
+    "жардам бер математикадан плиз, эртең контрольная, пропорция чыгара албайм",
+    "есепті шығара алмай жатырмын, көмектесші",
+    # the child waiting (for the bot) is not someone waiting outside for the child
+    "неге бот тез жауап бермейді? мен күтіп тұрмын",
+    "мен күтүп турам, качан жооп бересиздер",
+    # Kazakh "ұрланып" (stolen) is not "урганы" (hit); Kazakh "отырам" (I sit) is not
+    # "отбирают" (take away)
+    "менің итім ұрланып кетті, қатты жылап жүрмін",
+    "жалғызбын, досым жоқ. үзілісте телефонға қарап отырам",
+    # cooking in Kazakh and Kyrgyz: meat, a kitchen knife
+    "тамақ пісіріп жатырмын, етті кесіп жатырмын, пышақ өткір емес, кеңес беріңізші",
+    "ашкана бычагын кантип курчутса болот, апам сурады",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", EVERYDAY)
+def test_homographs_of_risk_words_stay_normal(text: str) -> None:
+    check(text, N)
+
+
+@pytest.mark.parametrize(
+    ("text", "priority"),
+    [
+        ("апам мени тээп жиберди", H), ("анам мені теуіп жіберді", H),
+        ("мама меня пинает", H),
+        ("агам мени өөп, эч кимге айтпа деди", U), ("ағам мені сүйіп, ешкімге айтпа деді", U),
+        ("уу ичем", U), ("у ішемін", U), ("хочу выпить таблетки и умереть", U),
+        ("сыртта күтүп турушат, чыга албай жатам", H),
+        ("сыртта күтіп тұр, шыға алмай жатырмын", H),
+        ("они ждут у подъезда, выйти не могу", H),
+        ("ата-энем кечиргиле, катты жаздыктын алдына койдум", U),
+        ("бычак менен колумду кестим", U), ("пышақпен қолымды кестім", U),
+        ("я порезала руку лезвием", U),
+    ],
+)  # fmt: skip
+def test_the_narrowed_classes_still_find_the_risk(text: str, priority: Priority) -> None:
+    got, _ = rules(text)
+    assert got is not N, (text, assess(text, second_opinion=False))
+    if priority is U:
+        assert got is U, (text, assess(text, second_opinion=False))
+
+
+def test_a_long_vowel_stem_matches_whole_words_only() -> None:
+    (slot,) = compile_slots("тээп|өөп|кууп|жаап")
+    assert not slot.prefixes
+    assert {"теп", "оп", "куп", "жап"} <= slot.exact

@@ -36,8 +36,9 @@ OTHER: tuple[Rule, ...] = (
     signal("угрожает фото", f"{_MATERIAL} угрож|гроз|коркут|қорқыт", _E, _HI, any_order=True,
            window=5),
     # --- bullying: normal, high with money taken or threats (see lexicon_harm for beatings) ---
+    # "^": one letter from Kazakh "отырам" (I am sitting), which a fuzzy "отбира" would match.
     signal("отбирают деньги",
-           "отбира|отнима|отобрал|отняли|отнял|забира|забрал|вымога|требу "
+           "^отбира|^отнима|отобрал|отняли|отнял|забира|забрал|вымога|требу "
            "деньг|денег|телефон|карманн",
            _B, _HI, any_order=True),
     signal("акча талап кылышат", "акча|ақша талап|тартып|сура|сұра", _B, _HI, window=1),

@@ -30,10 +30,15 @@ with the exact matches.
 
 Prefix stems must normalise to at least three letters in the first slot and two elsewhere:
 a shorter prefix would match half the dictionary, and the check makes that a build error.
+Kyrgyz long vowels fold to one letter, so a stem such as "тээп" (kicking), "өөп" (kissing),
+"кууп" (chasing) or "саат" (hour) becomes a three-letter prefix of everyday words ("теперь",
+"опаздываю", "сатып"): a stem written with a doubled vowel that folds to fewer than
+``LONG_VOWEL_MIN`` letters matches the whole token only, as if written ``=stem``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Any, NamedTuple
@@ -98,6 +103,10 @@ class Hit(NamedTuple):
 _NEGATIVE = tuple(c + v for c in "бпм" for v in "аео")
 
 
+LONG_VOWEL_MIN = 4
+_LONG_VOWEL = re.compile(r"([аеэиоуыөүәіұ])\1")
+
+
 def _expand(alternative: str) -> list[str]:
     if not alternative.startswith("~"):
         return [alternative]
@@ -120,6 +129,8 @@ def compile_slots(pattern: str, *, fuzzy: bool = True) -> tuple[Slot, ...]:
             if len(tokens) != 1:
                 raise ValueError(f"stem {alternative!r} normalises to {tokens!r}")
             token = tokens[0]
+            if len(token) < LONG_VOWEL_MIN and _LONG_VOWEL.search(stem.lower()):
+                whole = True  # "тээп" is "теп": not a prefix of "теперь" (module docstring)
             shortest = 3 if position == 0 else 2
             if not whole and len(token) < shortest and token not in SIGNAL_EMOJI:
                 raise ValueError(f"prefix stem {alternative!r} is too short; use '={stem}'")
