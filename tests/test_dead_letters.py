@@ -16,7 +16,7 @@ from bot.app import App
 from bot.cli import main as trustline
 from bot.config import Settings
 from bot.db.models import DeadLetter, ProcessedUpdate
-from bot.services import cases, deadletters
+from bot.services import cases, deadletters, retention
 from tests.fake_bot_api import FakeBotAPI, TgUser
 from tests.faults.support import case_of, eventually, sent_to, stored_texts
 
@@ -130,3 +130,28 @@ async def _set_aside(app: App) -> bool:
 
 async def _answered(api: FakeBotAPI, user: TgUser) -> bool:
     return bool(sent_to(api, user.id))
+
+
+async def test_retention_erases_a_dead_letters_copy_nobody_retried(app: App, clock):
+    """The sealed update is a child's words outside any case: kept for an operator's retry
+    for `SEALED_COPY_DAYS`, then erased by retention (the row of where and how stays)."""
+    failure = deadletters.Failure("student.py:1", "RuntimeError", 5)
+    raw = {"update_id": 901, "message": {"text": POISON_TEXT}}
+    async with app.sessionmaker() as session, session.begin():
+        await deadletters.record(session, app.rt.vault, 901, raw, failure, now=app.rt.now())
+    clock.advance(days=deadletters.SEALED_COPY_DAYS - 1)
+    await retention.run_retention(app.sessionmaker, app.rt)
+    async with app.sessionmaker() as session, session.begin():  # still retryable
+        assert await deadletters.sealed_update(session, app.rt.vault, 1) == raw
+        await deadletters.record(session, app.rt.vault, 902, raw, failure, now=app.rt.now())
+    clock.advance(days=2)
+    # (Not the report's count: the app's own retention worker may run the pass first.)
+    await retention.run_retention(app.sessionmaker, app.rt)
+    async with app.sessionmaker() as session:
+        old = await session.scalar(select(DeadLetter).where(DeadLetter.update_id == 901))
+        young = await session.scalar(select(DeadLetter).where(DeadLetter.update_id == 902))
+        assert old is not None and young is not None
+        assert (old.status, old.update_enc, old.wrapped_key) == ("expired", None, None)
+        assert young.status == "open" and young.update_enc is not None  # a day old
+        with pytest.raises(deadletters.DeadLetterGone):
+            await deadletters.sealed_update(session, app.rt.vault, old.id)

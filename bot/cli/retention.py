@@ -37,6 +37,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(
         f"Retention: {report.cases_shredded} closed cases older than "
         f"{settings.retention_days} days shredded; {report.updates_forgotten} update ids "
-        f"and {report.outbox_rows_purged} delivered outbox rows forgotten."
+        f"and {report.outbox_rows_purged} delivered outbox rows forgotten; "
+        f"{report.dead_letter_copies_erased} dead letters' sealed copies erased."
     )
     return 0

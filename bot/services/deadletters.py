@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import DeadLetter, ProcessedUpdate
@@ -23,6 +23,10 @@ from bot.services.vault import Vault
 
 OPEN = "open"
 HANDLED = "handled"
+EXPIRED = "expired"  # never handled; its sealed copy was erased by retention
+# How long an operator has to retry a dead letter before its sealed copy is erased: the
+# message in it is a child's words, kept outside any case (so outside /forget and shredding).
+SEALED_COPY_DAYS = 14
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,3 +109,16 @@ async def count_failed_retry(session: AsyncSession, letter_id: int, failure: Fai
     letter.place = failure.place[:200]
     letter.error = failure.error[:100]
     letter.attempts += failure.attempts
+
+
+async def erase_old_copies(session: AsyncSession, now: datetime) -> int:
+    """Erase the sealed copy of every dead letter left open for `SEALED_COPY_DAYS`; the
+    row (where and how it failed) stays, marked expired. Called by retention."""
+    cutoff = now - timedelta(days=SEALED_COPY_DAYS)
+    result = await session.execute(
+        update(DeadLetter)
+        .where(DeadLetter.status == OPEN, DeadLetter.at < cutoff)
+        .values(status=EXPIRED, wrapped_key=None, kek_id=None, update_enc=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

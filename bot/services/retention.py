@@ -8,6 +8,9 @@ and without them a leaked backup of the key changes nothing. What stays is what 
 need and nothing that could be read: the case row's category, priority, place, outcome and
 dates, and each message's kind, author and time. The link to the student's pseudonym is
 cut as well.
+
+The sealed copy of a dead letter nobody retried is erased after
+`deadletters.SEALED_COPY_DAYS`: it holds a child's message outside any case.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Case, CaseMessage, Member, OutboxMessage, ProcessedUpdate, Relay, Student
 from bot.domain import CaseStatus
-from bot.services import audit
+from bot.services import audit, deadletters
 from bot.services.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -41,6 +44,7 @@ class RetentionReport:
     cases_shredded: int = 0
     updates_forgotten: int = 0
     outbox_rows_purged: int = 0
+    dead_letter_copies_erased: int = 0
 
 
 async def shred_case(session: AsyncSession, rt: Runtime, case: Case) -> None:
@@ -132,7 +136,8 @@ async def run_retention(
         now = rt.now()
         forgotten = await forget_processed_updates(session, now)
         purged = await purge_finished_outbox(session, now)
-    return RetentionReport(shredded, forgotten, purged)
+        erased = await deadletters.erase_old_copies(session, now)
+    return RetentionReport(shredded, forgotten, purged, erased)
 
 
 async def retention_worker(
