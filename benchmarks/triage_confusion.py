@@ -7,8 +7,8 @@ With files: for the labelled messages in them (one JSON object a line with ``tex
 ``language``, ``priority`` and ``category``), three variants side by side:
 
 * ``rules`` — the lexicon alone (``assess(text, second_opinion=False)``);
-* ``model`` — the learned model alone (``scoring.model_priority``: URGENT at or above the
-  model's urgent threshold, HIGH at or above its high threshold);
+* ``model`` — the learned model alone (``scoring.model_priority``: read as if the rules had
+  found nothing, with the thresholds for that case and the shortest-message gate);
 * ``shipped`` — what the bot decides (``assess(text)``: the rules, and the model where the
   policy in ``bot/triage/__init__.py`` lets it raise a message).
 

@@ -188,7 +188,10 @@ def test_the_second_opinion_raises_a_missed_wording(text: str) -> None:
     assert all(word not in signal for signal in found.signals for word in text.split())
 
 
-def test_the_model_makes_urgent_only_where_cross_validation_allowed_it() -> None:
+def test_the_model_decides_with_the_thresholds_of_what_the_rules_found() -> None:
+    """Each message the rules leave NORMAL is raised exactly as model.json says: thresholds
+    for messages with no rule signal or with weak hints; under ``min_words`` words, no flag
+    head without a rule signal, and HIGH rather than URGENT with weak hints."""
     model = load_model()
     assert model is not None
     raised = 0
@@ -201,13 +204,35 @@ def test_the_model_makes_urgent_only_where_cross_validation_allowed_it() -> None
             continue
         p_urgent, p_flag = model.probabilities(tokens)
         shipped = assess(row["text"]).priority
-        if p_urgent >= model.threshold:
+        short = len(tokens) < model.min_words
+        if rules_found.signals:
+            urgent_at, flag_at = model.hinted_threshold, model.hinted_flag_threshold
+        else:
+            urgent_at = model.threshold
+            flag_at = 2.0 if short else model.flag_threshold
+        if p_urgent >= urgent_at:
             raised += 1
-            expected = Priority.URGENT if model.urgent_allowed else Priority.HIGH
-            assert shipped is expected, row["text"]
-        elif p_flag < model.flag_threshold:
+            urgent = model.urgent_allowed and not (short and rules_found.signals)
+            assert shipped is (Priority.URGENT if urgent else Priority.HIGH), row["text"]
+        elif p_flag >= flag_at:
+            assert shipped is Priority.HIGH, row["text"]
+        else:
             assert shipped is Priority.NORMAL, row["text"]
     assert raised > 0
+
+
+EVERYDAY = [
+    "сообщение 1", "второе сообщение", "помогите с домашкой", "математикадан жардам бергилечи",
+    "сабаққа көмектесіңдерші", "привет", "салам", "сәлем", "как дела", "тест",
+    "привет, у меня вопрос",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", EVERYDAY)
+def test_everyday_messages_are_not_raised_by_the_model(text: str) -> None:
+    # Issue 13, second round: "сообщение 1" was HIGH suicide through the model's flag head,
+    # so the bot asked a child who wrote it whether they were in danger.
+    assert assess(text).priority is Priority.NORMAL, assess(text)
 
 
 @pytest.mark.parametrize(

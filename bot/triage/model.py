@@ -120,9 +120,18 @@ class Model:
         self.head_names = tuple(data.get("heads", ["urgent"]))  # type: ignore[arg-type]
         biases = data.get("head_bias", [data["bias"]])  # type: ignore[arg-type]
         self.head_bias = tuple(float(b) for b in biases)  # type: ignore[union-attr]
-        # A lower urgent threshold for messages already flagged (HIGH by the rules or the
-        # flag head): among risks, the urgent head separates "now" from "this hour".
+        # The urgent threshold for messages the rules made HIGH: among risks, the urgent head
+        # separates "now" from "this hour" (2.0: off).
         self.flagged_threshold = float(data.get("flagged_threshold", 2.0))  # type: ignore[arg-type]
+        # Thresholds for messages in which the rules found only weak hints (NORMAL with
+        # signals): such words ("таблетки", "прощайте") sit in many innocent messages too.
+        self.hinted_threshold = float(data.get("hinted_threshold", self.threshold))  # type: ignore[arg-type]
+        self.hinted_flag_threshold = float(
+            data.get("hinted_flag_threshold", self.flag_threshold)  # type: ignore[arg-type]
+        )
+        # With no rule signal at all, the model raises no message shorter than this many
+        # words: "сообщение 1", "помогите с домашкой" carry too little to judge.
+        self.min_words = int(data.get("min_words", 1))  # type: ignore[call-overload]
         self.category_bias = tuple(float(b) for b in data["category_bias"])  # type: ignore[attr-defined]
         heads = len(self.head_names)
         width = heads + len(self.categories)

@@ -152,34 +152,47 @@ def assess_many(
 def model_priority(text: str) -> Priority:
     """The learned model's decision alone (for evaluation: the bot never uses it alone).
 
-    URGENT at or above the urgent head's threshold, HIGH at or above the flag head's.
+    Read as if the rules had found nothing: the thresholds for messages with no rule signal
+    and the shortest-message gate (``_model_decision``).
     """
     model = load_model()
     tokens, _ = _split_quotes(tokenize(text))
     if model is None or not tokens:
         return Priority.NORMAL
-    return _model_decision(model, tokens, Priority.NORMAL)[0]
+    return _model_decision(model, tokens, Priority.NORMAL, hinted=False)[0]
 
 
-def _model_decision(model: Model, tokens: list[str], rules: Priority) -> tuple[Priority, str]:
+def _model_decision(
+    model: Model, tokens: list[str], rules: Priority, *, hinted: bool
+) -> tuple[Priority, str]:
     """What the model makes of a message the rules put at ``rules`` (below URGENT).
 
-    URGENT when the urgent head passes its threshold and cross-validation allowed it to
-    decide (``urgent_allowed``), or when the message is flagged (by the rules as HIGH or by
-    the flag head) and the urgent head passes the lower threshold for flagged messages;
-    HIGH when the urgent or the flag head passes its threshold.
+    The thresholds depend on what the rules found, each chosen on out-of-fold predictions
+    (``train_model``): HIGH by the rules (``flagged_threshold``: may the urgent head make it
+    URGENT?), NORMAL with weak hints (``hinted``: the ``hinted_*`` thresholds), or nothing at
+    all (``threshold`` and ``flag_threshold``). URGENT when the urgent head passes its
+    threshold and cross-validation allowed it to decide (``urgent_allowed``, else HIGH);
+    HIGH when the flag head (urgent or high) passes its threshold. A message shorter than
+    ``min_words`` words carries too little for the weaker calls: with no rule signal the
+    flag head does not raise it ("сообщение 1"), with weak hints the urgent head makes it
+    HIGH, not URGENT ("мне страшно": the student is asked whether they are safe).
     """
+    short = len(tokens) < model.min_words
+    if rules is Priority.HIGH:
+        urgent_threshold, flag_threshold = model.flagged_threshold, 2.0
+    elif hinted:
+        urgent_threshold, flag_threshold = model.hinted_threshold, model.hinted_flag_threshold
+    else:
+        urgent_threshold = model.threshold
+        flag_threshold = 2.0 if short else model.flag_threshold
     heads = model.head_probabilities(tokens)
     p_urgent = heads["urgent"]
-    p_flag = heads.get("flag", 0.0)
-    flagged = rules is Priority.HIGH or p_flag >= model.flag_threshold
-    if p_urgent >= model.threshold and model.urgent_allowed:
-        return Priority.URGENT, f"model: urgent wording (p={p_urgent:.2f})"
-    if flagged and p_urgent >= model.flagged_threshold:
-        return Priority.URGENT, f"model: urgent among risks (p={p_urgent:.2f})"
-    if p_urgent >= model.threshold:
+    if p_urgent >= urgent_threshold:
+        if model.urgent_allowed and not (hinted and short):
+            return Priority.URGENT, f"model: urgent wording (p={p_urgent:.2f})"
         return Priority.HIGH, f"model: urgent-like wording (p={p_urgent:.2f})"
-    if p_flag >= model.flag_threshold:
+    p_flag = heads.get("flag", 0.0)
+    if p_flag >= flag_threshold:
         return Priority.HIGH, f"model: risk wording (p={p_flag:.2f})"
     return Priority.NORMAL, ""
 
@@ -197,7 +210,9 @@ def _second_opinion(decided: Assessment, tokens: list[str]) -> Assessment:
     model = load_model()
     if model is None:
         return decided
-    priority, signal = _model_decision(model, tokens, decided.priority)
+    priority, signal = _model_decision(
+        model, tokens, decided.priority, hinted=bool(decided.signals)
+    )
     if PRIORITY_RANK[priority] >= PRIORITY_RANK[decided.priority]:
         return decided
     category = (
