@@ -433,3 +433,15 @@ def test_a_long_vowel_stem_matches_whole_words_only() -> None:
     (slot,) = compile_slots("тээп|өөп|кууп|жаап")
     assert not slot.prefixes
     assert {"теп", "оп", "куп", "жап"} <= slot.exact
+
+
+@pytest.mark.parametrize(
+    ("text", "priority"),
+    [
+        ("кой союп жатышат тойго, карап турдум, кан көп экен ыя", N),
+        ("қой сойып жатыр, тойға дайындық", N), ("завтра зарежем барана на курбан айт", N),
+        ("сени союп салам", U), ("сені сойып тастаймын", U), ("я тебя зарежу", U),
+    ],
+)  # fmt: skip
+def test_slaughtering_livestock_is_not_a_threat(text: str, priority: Priority) -> None:
+    check(text, priority)
