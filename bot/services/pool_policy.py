@@ -131,7 +131,10 @@ _CASE = Side(
     Case.id, Case.pool_district_id, Case.pool_region_id,
     sql_case(
         (Case.pool_region_id.is_not(None), _region_country(Case.pool_region_id)),
-        else_=sql_case(LANGUAGE_COUNTRY, value=Case.language, else_=literal(None)),
+        # plain strings, not the enums: a statement compiled with literal values (EXPLAIN in
+        # benchmarks/queue_scale.py) has no renderer for an enum member
+        else_=sql_case({str(lang): str(country) for lang, country in LANGUAGE_COUNTRY.items()},
+                       value=Case.language, else_=literal(None)),
     ),
 )
 
