@@ -273,7 +273,7 @@ async def _plans(app: App) -> dict[str, Any]:
         member = await session.scalar(select(Member).where(Member.district_id.is_not(None))
                                       .order_by(Member.id))
         assert member is not None
-        where = and_(Case.status == "open", queue.pool_clause(member))
+        where = and_(Case.status == "open", await queue.pool_clause(session, member))
         listing = select(Case.id).where(where).order_by(Case.priority_rank, Case.created_at)
         found = {}
         for name, stmt in (("count", select(func.count()).select_from(Case).where(where)),

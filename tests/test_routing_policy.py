@@ -120,7 +120,7 @@ async def may_take(app: App, case: Case) -> set[int]:
         everyone = (await session.scalars(select(Member))).all()
         return {m.id for m in everyone
                 if await session.scalar(select(Case.id).where(
-                    Case.id == case.id, queue.pool_clause(m))) is not None}
+                    Case.id == case.id, await queue.pool_clause(session, m))) is not None}
 
 
 async def agree(app: App, case: Case) -> set[int]:

@@ -40,7 +40,15 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, false, literal, or_, select, true
 from sqlalchemy import case as sql_case
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ClauseElement, False_, True_
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import (
+    BinaryExpression,
+    BindParameter,
+    BooleanClauseList,
+    ClauseElement,
+    False_,
+    True_,
+)
 
 from bot.db.models import Case, CaseRecusal, District, Member, Region, School, Student
 from bot.domain import Country, Language, Role
@@ -139,19 +147,6 @@ _CASE = Side(
 )
 
 
-def _may_reach_duty() -> ColumnElement[bool]:
-    """A cheap test that a case may have reached the duty tiers: tiers 1 and 2 are empty
-    only if its region has no active psychologist at all, or someone stepped aside from it.
-
-    Implied by the exact test that follows it in `pool_clause`, so it changes no answer; it
-    spares the queue the correlated tests for the many cases of covered regions.
-    """
-    staffed = select(Member.region_id).where(
-        Member.active.is_(True), Member.role == Role.PSYCHOLOGIST, Member.region_id.is_not(None))
-    return or_(Case.pool_region_id.is_(None), Case.pool_region_id.not_in(staffed),
-               Case.id.in_(select(CaseRecusal.case_id)))
-
-
 def _eligible(c: Side, without: int | None = None) -> ColumnElement[bool]:
     """Psychologists (as columns) who count for case c: active, not stepped aside."""
     recused = (exists().where(CaseRecusal.case_id == c.id, CaseRecusal.member_id == Member.id)
@@ -201,33 +196,136 @@ async def notified_members(session: AsyncSession, case: Case) -> list[Member]:
     return await pool_members(session, case) or await escalation_supervisors(session, case)
 
 
-def pool_clause(member: Member) -> ColumnElement[bool]:
-    """The cases (as columns) this psychologist may see and take: those whose pool, by the
-    same tiers as `pool_members`, contains them."""
-    if member.role != Role.PSYCHOLOGIST or not member.active:
+def _merged_or(parts: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    """The OR of parts, with the terms that differ only in one `column = value` merged into
+    `column IN (values)` (the same condition, shorter, and one an index can use)."""
+    groups: dict[tuple[str, ...], tuple[list[ColumnElement[bool]], Any, set[Any]]] = {}
+    others: list[ColumnElement[bool]] = []
+    for part in parts:
+        if isinstance(part, True_):
+            return true()
+        terms = (part.clauses if isinstance(part, BooleanClauseList)
+                 and part.operator is operators.or_ else [part])
+        for term in terms:
+            if isinstance(term, False_):
+                continue
+            atoms = (list(term.clauses) if isinstance(term, BooleanClauseList)
+                     and term.operator is operators.and_ else [term])
+            eqs = [a for a in atoms if isinstance(a, BinaryExpression)
+                   and a.operator is operators.eq and isinstance(a.right, BindParameter)]
+            if len(eqs) != 1:
+                others.append(term)
+                continue
+            eq = eqs[0]
+            rest = [a for a in atoms if a is not eq]
+            key = (str(eq.left), *sorted(str(a) for a in rest))
+            groups.setdefault(key, (rest, eq.left, set()))[2].add(eq.right.value)
+    merged = [_and(*rest, column.in_(sorted(values)))
+              for rest, column, values in groups.values()]
+    return _or(*merged, *others)
+
+
+def _not_true(a: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Not true (false or NULL): `NOT a` would drop the rows where a is NULL."""
+    if isinstance(a, True_):
         return false()
-    me = Side(member.id, member.district_id, member.region_id,
-              _region_country(member.region_id) if member.region_id is not None else None)
-    mine = _tiers(me, _CASE)
-    anyone = _tiers(_MEMBER, _CASE)
-    # In tier k and nobody in the tiers before it, for some k; nested from the last tier
-    # out (t0 or (empty0 and (t1 or (empty1 and ...)))), so each tier's emptiness is tested
-    # once per case.
+    if isinstance(a, False_):
+        return true()
+    return a.is_not(true())
+
+
+@dataclass(frozen=True, slots=True)
+class _Staff:
+    """The facts the tiers depend on that are not per case, read once per clause: each
+    region's country, and the places of the active psychologists."""
+
+    region_country: dict[int, str]
+    psychologists: list[Side]  # one per distinct place (district, region, country)
+
+    def _country_of(self, region_id: Any, else_: Any) -> Any:
+        """The country of a region column, from the regions read (no subquery per row)."""
+        by_country: dict[str, list[int]] = {}
+        for rid, country in sorted(self.region_country.items()):
+            by_country.setdefault(country, []).append(rid)
+        return sql_case(
+            *((region_id.in_(ids), literal(country))
+              for country, ids in sorted(by_country.items())),
+            (region_id.is_not(None), literal(None)),
+            else_=else_,
+        )
+
+    def case_side(self) -> Side:
+        """A case as columns (as `_CASE`, its country without a subquery)."""
+        return Side(Case.id, Case.pool_district_id, Case.pool_region_id, self._country_of(
+            Case.pool_region_id,
+            sql_case({str(lang): str(c) for lang, c in LANGUAGE_COUNTRY.items()},
+                     value=Case.language, else_=literal(None))))
+
+    def member_side(self) -> Side:
+        """Any psychologist as columns (as `_MEMBER`, its country without a subquery)."""
+        return Side(Member.id, Member.district_id, Member.region_id,
+                    self._country_of(Member.region_id, literal(None)))
+
+
+async def _staff(session: AsyncSession) -> _Staff:
+    regions = {rid: str(country) for rid, country in
+               (await session.execute(select(Region.id, Region.country))).all()}
+    places = (await session.execute(
+        select(Member.district_id, Member.region_id).distinct()
+        .where(Member.active.is_(True), Member.role == Role.PSYCHOLOGIST)
+    )).all()
+    return _Staff(regions, [Side(None, d, r, regions.get(r) if r is not None else None)
+                            for d, r in sorted(places, key=lambda p: (p[1] or 0, p[0] or 0))])
+
+
+def _first_tier_with(mine: list[ColumnElement[bool]],
+                     empty: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    """In tier k and nobody in the tiers before it, for some k; nested from the last tier
+    out (t0 or (empty0 and (t1 or (empty1 and ...)))), so each emptiness is tested once."""
     visible: ColumnElement[bool] = false()
     for k in reversed(range(len(mine))):
         if k + 1 < len(mine):
-            empty = ~exists(select(Member.id).where(_eligible(_CASE), anyone[k]))
-            visible = _and(empty, visible)
+            visible = _and(empty[k], visible)
         visible = _or(mine[k], visible)
+    return visible
+
+
+async def pool_clause(session: AsyncSession, member: Member) -> ColumnElement[bool]:
+    """The cases (as columns) this psychologist may see and take: those whose pool, by the
+    same tiers as `pool_members`, contains them.
+
+    Whether a case's earlier tiers are empty is read once per call, not per case: the
+    active psychologists' places are read, and the tiers of each place, as conditions on
+    the case's columns, are joined into IN lists (`Case.pool_district_id IN (...)`, ...),
+    so the queue stays an index scan. Those facts do not know who stepped aside from which
+    case: the few cases with a recusal take the exact branch, with per-case subqueries.
+    """
+    if member.role != Role.PSYCHOLOGIST or not member.active:
+        return false()
+    staff = await _staff(session)
+    case = staff.case_side()
+    me = Side(member.id, member.district_id, member.region_id,
+              staff.region_country.get(member.region_id)
+              if member.region_id is not None else None)
+    mine = _tiers(me, case)
+    taken = [_tiers(p, case) for p in staff.psychologists]
+    empty = [_not_true(_merged_or([t[k] for t in taken])) for k in range(len(mine))]
+    fast = _first_tier_with(mine, empty)
+
+    # A case someone stepped aside from: the tiers' emptiness per case, without them.
+    anyone = _tiers(staff.member_side(), case)
+    exact = _first_tier_with(
+        mine, [~exists(select(Member.id).where(_eligible(case), tier)) for tier in anyone])
     recused = (exists().where(CaseRecusal.case_id == Case.id,
                               CaseRecusal.member_id == member.id)
                .correlate_except(CaseRecusal))
-    # First, cheap and implied by the rest: the member's own region, or a case that may
-    # have reached the duty tiers; the correlated tests then run for those cases only.
-    territory = or_(Case.pool_region_id == member.region_id, _may_reach_duty())
-    if member.district_id is not None:
-        territory = or_(Case.pool_district_id == member.district_id, territory)
-    return _and(territory, visible, ~recused)
+    with_recusal = Case.id.in_(select(CaseRecusal.case_id))
+    # Its own statement over the cases with a recusal, run once (not correlated with the
+    # caller's cases): its per-case subqueries then cost nothing for the other cases, and
+    # PostgreSQL's estimate stays small (a large one switches on JIT, ~70 ms per query).
+    exact_cases = (select(Case.id).where(with_recusal, exact, ~recused)
+                   .correlate(None).scalar_subquery())
+    return _or(_and(~with_recusal, fast), Case.id.in_(exact_cases))
 
 
 async def escalation_supervisors(session: AsyncSession, case: Case) -> list[Member]:

@@ -63,10 +63,11 @@ def _require_psychologist(member: Member) -> None:
         raise PsychologistsOnly()
 
 
-def pool_clause(member: Member) -> ColumnElement[bool]:
+async def pool_clause(session: AsyncSession, member: Member) -> ColumnElement[bool]:
     """Cases a psychologist may see and take: those whose pool (bot.services.pool_policy)
-    holds them. Recusals remove a case from that one psychologist's view."""
-    return pool_policy.pool_clause(member)
+    holds them. Recusals remove a case from that one psychologist's view. Reads who is
+    active once, so build it once per statement, not per case."""
+    return await pool_policy.pool_clause(session, member)
 
 
 async def find_case(session: AsyncSession, text: str) -> Case:
@@ -85,7 +86,7 @@ async def list_queue(
     """Open cases of the member's pool, urgent first, then the longest waiting (ix_cases_queue),
     and how many there are in all."""
     _require_psychologist(member)
-    where = and_(Case.status == CaseStatus.OPEN, pool_clause(member))
+    where = and_(Case.status == CaseStatus.OPEN, await pool_clause(session, member))
     total = await session.scalar(select(func.count()).select_from(Case).where(where)) or 0
     rows = await session.scalars(
         select(Case).where(where).order_by(Case.priority_rank, Case.created_at).limit(limit)
@@ -114,9 +115,10 @@ async def claim(session: AsyncSession, rt: Runtime, member: Member, code_text: s
         member.active_case_id = case.id  # taking your own case again makes it the active one
         return Claimed(case, already_yours=True)
     now = rt.now()
+    mine = await pool_clause(session, member)
     won = (await session.scalars(
         update(Case)
-        .where(Case.id == case.id, Case.status == CaseStatus.OPEN, pool_clause(member))
+        .where(Case.id == case.id, Case.status == CaseStatus.OPEN, mine)
         .values(status=CaseStatus.CLAIMED, psychologist_id=member.id, claimed_at=now)
         .returning(Case)  # the row as it now is, in the same round trip
         .execution_options(synchronize_session=False, populate_existing=True)
@@ -221,7 +223,7 @@ async def recuse(session: AsyncSession, rt: Runtime, member: Member, case: Case)
     if not held:
         visible = await session.scalar(
             select(Case.id).where(Case.id == case.id, Case.status == CaseStatus.OPEN,
-                                  pool_clause(member)))
+                                  await pool_clause(session, member)))
         if visible is None:
             raise NotYourCase(case.code)
     if await session.get(CaseRecusal, (case.id, member.id)) is None:
