@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, false, literal, or_, select, true
@@ -196,10 +197,18 @@ async def notified_members(session: AsyncSession, case: Case) -> list[Member]:
     return await pool_members(session, case) or await escalation_supervisors(session, case)
 
 
+def _shape(a: ClauseElement) -> Any:
+    """What identifies an expression, values included (cheaper than compiling it)."""
+    key = a._generate_cache_key()
+    if key is None:
+        return str(a)
+    return key.key, tuple(repr(b.value) for b in key.bindparams)
+
+
 def _merged_or(parts: list[ColumnElement[bool]]) -> ColumnElement[bool]:
     """The OR of parts, with the terms that differ only in one `column = value` merged into
     `column IN (values)` (the same condition, shorter, and one an index can use)."""
-    groups: dict[tuple[str, ...], tuple[list[ColumnElement[bool]], Any, set[Any]]] = {}
+    groups: dict[tuple[Any, ...], tuple[list[ColumnElement[bool]], Any, set[Any]]] = {}
     others: list[ColumnElement[bool]] = []
     for part in parts:
         if isinstance(part, True_):
@@ -218,7 +227,7 @@ def _merged_or(parts: list[ColumnElement[bool]]) -> ColumnElement[bool]:
                 continue
             eq = eqs[0]
             rest = [a for a in atoms if a is not eq]
-            key = (str(eq.left), *sorted(str(a) for a in rest))
+            key = (_shape(eq.left), frozenset(map(_shape, rest)))
             groups.setdefault(key, (rest, eq.left, set()))[2].add(eq.right.value)
     merged = [_and(*rest, column.in_(sorted(values)))
               for rest, column, values in groups.values()]
@@ -267,15 +276,38 @@ class _Staff:
                     self._country_of(Member.region_id, literal(None)))
 
 
-async def _staff(session: AsyncSession) -> _Staff:
-    regions = {rid: str(country) for rid, country in
-               (await session.execute(select(Region.id, Region.country))).all()}
+async def _facts(session: AsyncSession) -> tuple[tuple[tuple[int, str], ...],
+                                                  tuple[tuple[int | None, int | None], ...]]:
+    """Each region's country, and the places (district, region) of the active
+    psychologists: two small queries."""
+    regions = tuple(sorted((rid, str(country)) for rid, country in
+                           (await session.execute(select(Region.id, Region.country))).all()))
     places = (await session.execute(
         select(Member.district_id, Member.region_id).distinct()
         .where(Member.active.is_(True), Member.role == Role.PSYCHOLOGIST)
     )).all()
-    return _Staff(regions, [Side(None, d, r, regions.get(r) if r is not None else None)
-                            for d, r in sorted(places, key=lambda p: (p[1] or 0, p[0] or 0))])
+    return regions, tuple(sorted(((d, r) for d, r in places),
+                                 key=lambda p: (p[1] or 0, p[0] or 0)))
+
+
+@lru_cache(maxsize=8)
+def _shared(regions: tuple[tuple[int, str], ...],
+            places: tuple[tuple[int | None, int | None], ...]
+            ) -> tuple[_Staff, Side, tuple[ColumnElement[bool], ...],
+                       tuple[ColumnElement[bool], ...]]:
+    """The parts of the clause that are the same for every psychologist, built once for
+    given facts: the case as columns, each tier's emptiness from the facts (no recusal),
+    and each tier's exact emptiness per case (with recusals)."""
+    country = dict(regions)
+    staff = _Staff(country, [Side(None, d, r, country.get(r) if r is not None else None)
+                             for d, r in places])
+    case = staff.case_side()
+    anyone = _tiers(staff.member_side(), case)
+    taken = [_tiers(p, case) for p in staff.psychologists]
+    empty = tuple(_not_true(_merged_or([t[k] for t in taken])) for k in range(len(anyone)))
+    exact_empty = tuple(~exists(select(Member.id).where(_eligible(case), tier))
+                        for tier in anyone)
+    return staff, case, empty, exact_empty
 
 
 def _first_tier_with(mine: list[ColumnElement[bool]],
@@ -302,20 +334,15 @@ async def pool_clause(session: AsyncSession, member: Member) -> ColumnElement[bo
     """
     if member.role != Role.PSYCHOLOGIST or not member.active:
         return false()
-    staff = await _staff(session)
-    case = staff.case_side()
+    staff, case, empty, exact_empty = _shared(*await _facts(session))
     me = Side(member.id, member.district_id, member.region_id,
               staff.region_country.get(member.region_id)
               if member.region_id is not None else None)
     mine = _tiers(me, case)
-    taken = [_tiers(p, case) for p in staff.psychologists]
-    empty = [_not_true(_merged_or([t[k] for t in taken])) for k in range(len(mine))]
-    fast = _first_tier_with(mine, empty)
+    fast = _first_tier_with(mine, list(empty))
 
     # A case someone stepped aside from: the tiers' emptiness per case, without them.
-    anyone = _tiers(staff.member_side(), case)
-    exact = _first_tier_with(
-        mine, [~exists(select(Member.id).where(_eligible(case), tier)) for tier in anyone])
+    exact = _first_tier_with(mine, list(exact_empty))
     recused = (exists().where(CaseRecusal.case_id == Case.id,
                               CaseRecusal.member_id == member.id)
                .correlate_except(CaseRecusal))
