@@ -60,19 +60,9 @@ from typing import Any
 
 from bot.domain import Priority
 from bot.triage import assess
+from bot.triage.datasets import development_sets
 from bot.triage.scoring import model_priority
 
-_TESTS = Path(__file__).resolve().parent.parent / "tests"
-OLD_SETS = tuple(
-    _TESTS / name
-    for name in (
-        "triage_eval.jsonl",
-        "triage_holdout.jsonl",
-        "triage_holdout2.jsonl",
-        "triage_holdout3.jsonl",
-    )
-)
-CORPUS_DIR = _TESTS / "triage_data"
 ORDER = (Priority.URGENT, Priority.HIGH, Priority.NORMAL)
 LANGUAGES = ("ky", "kk", "ru", "mixed", "latin")
 _CORNER = "expected \\ predicted"
@@ -98,14 +88,6 @@ VARIANTS: dict[str, Callable[[str], Priority]] = {
     "model": model_priority,
     "shipped": lambda text: assess(text).priority,
 }
-
-
-def development_sets() -> list[Path]:
-    """The labelled sets one may tune on: never the blind tests/triage_data/holdout.jsonl."""
-    corpus = sorted(
-        path for path in CORPUS_DIR.glob("corpus*.jsonl") if path.name != "holdout.jsonl"
-    )
-    return [*OLD_SETS, *corpus]
 
 
 def load_rows(*paths: Path) -> list[dict[str, str]]:

@@ -41,21 +41,11 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import StratifiedKFold
 
 from bot.domain import Priority
+from bot.triage.datasets import CORPUS_DIR, development_sets, is_blind
 from bot.triage.model import BUCKET_BITS, FEATURES, MAX_N, MIN_N, MODEL_PATH, message_features
 from bot.triage.normalize import QUOTE, tokenize
 from bot.triage.scoring import rules_reading
 
-_TESTS = Path(__file__).resolve().parents[2] / "tests"
-OLD_SETS = tuple(
-    _TESTS / name
-    for name in (
-        "triage_eval.jsonl",
-        "triage_holdout.jsonl",
-        "triage_holdout2.jsonl",
-        "triage_holdout3.jsonl",
-    )
-)
-CORPUS_DIR = _TESTS / "triage_data"
 C_GRID = (30.0, 100.0)
 # Out-of-fold targets for the thresholds (``choose_thresholds``): above the targets
 # (urgent precision 0.85, urgent-or-high recall 0.97) because the rules were tuned on many
@@ -66,11 +56,6 @@ LEVELS = 127  # quantisation: weights become integers in [-LEVELS, LEVELS]
 PRUNE = 1  # quantised weights this small are dropped (they keep the file under 1 MB)
 MAX_BYTES = 950_000  # more pruning when the file would be larger
 SEED = 20240611
-
-
-def development_sets() -> list[Path]:
-    corpus = sorted(CORPUS_DIR.glob("corpus*.jsonl"))  # never the holdout*.jsonl sets
-    return [*OLD_SETS, *corpus]
 
 
 def is_validation(text: str, name: str = "corpus.jsonl") -> bool:
@@ -84,7 +69,7 @@ def is_validation(text: str, name: str = "corpus.jsonl") -> bool:
 def load(paths: Sequence[Path], exclude_validation: bool = False) -> list[dict[str, str]]:
     rows: list[dict[str, str]] = []
     for path in paths:
-        if path.parent.resolve() == CORPUS_DIR.resolve() and path.name.startswith("holdout"):
+        if is_blind(path):
             raise ValueError("a blind holdout is never used for training")
         corpus = path.parent.resolve() == CORPUS_DIR.resolve()
         with path.open(encoding="utf-8") as lines:
