@@ -55,12 +55,23 @@ def _fmt(value: float | None, unit: str = "") -> str:
 
 def _row(result: Result, figure: Figure) -> list[str]:
     met = {True: "yes", False: "MISSED", None: ""}[figure.met]
-    ref = f"{_fmt(figure.reference, figure.unit)} ({figure.reference_name})" \
-        if figure.reference is not None else "—"
+    ref = (
+        f"{_fmt(figure.reference, figure.unit)} ({figure.reference_name})"
+        if figure.reference is not None
+        else "—"
+    )
     ratio = f"{figure.ratio:.2f}" if figure.ratio is not None else "—"
     load = f"{result.load_before[0]:.1f}→{result.load_after[0]:.1f}"
-    return [result.name, figure.name, _fmt(figure.value, figure.unit), ref, ratio,
-            figure.target, met, load]
+    return [
+        result.name,
+        figure.name,
+        _fmt(figure.value, figure.unit),
+        ref,
+        ratio,
+        figure.target,
+        met,
+        load,
+    ]
 
 
 def table(results: list[Result], *, markdown: bool = False) -> str:
@@ -86,10 +97,18 @@ def load_results(path: str) -> list[Result]:
     report = json.loads(Path(path).read_text())
     results = []
     for raw in report["results"]:
-        figures = [Figure(**{k: v for k, v in f.items() if k != "ratio"})
-                   for f in raw["figures"]]
-        results.append(Result(raw["name"], figures, raw["details"], tuple(raw["load_before"]),
-                              tuple(raw["load_after"]), raw["seconds"], raw["error"]))
+        figures = [Figure(**{k: v for k, v in f.items() if k != "ratio"}) for f in raw["figures"]]
+        results.append(
+            Result(
+                raw["name"],
+                figures,
+                raw["details"],
+                tuple(raw["load_before"]),
+                tuple(raw["load_after"]),
+                raw["seconds"],
+                raw["error"],
+            )
+        )
     return results
 
 
@@ -111,10 +130,19 @@ async def run_one(name: str, smoke: bool) -> Result:
 async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="small sizes, for CI")
-    parser.add_argument("--only", nargs="+", choices=sorted(REGISTRY), metavar="NAME",
-                        help=f"run only these: {', '.join(REGISTRY)}")
-    parser.add_argument("--markdown", nargs="+", metavar="RESULTS.json",
-                        help="print earlier results as a markdown table, run nothing")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=sorted(REGISTRY),
+        metavar="NAME",
+        help=f"run only these: {', '.join(REGISTRY)}",
+    )
+    parser.add_argument(
+        "--markdown",
+        nargs="+",
+        metavar="RESULTS.json",
+        help="print earlier results as a markdown table, run nothing",
+    )
     args = parser.parse_args(argv)
     if args.markdown:
         for path in args.markdown:
@@ -129,13 +157,17 @@ async def main(argv: list[str] | None = None) -> int:
     for name in names:
         print(f"== {name}{' (smoke)' if args.smoke else ''} ...", flush=True)
         result = await run_one(name, args.smoke)
-        print(f"   {result.seconds} s, load {result.load_before[0]:.2f} → "
-              f"{result.load_after[0]:.2f}", flush=True)
+        print(
+            f"   {result.seconds} s, load {result.load_before[0]:.2f} → "
+            f"{result.load_after[0]:.2f}",
+            flush=True,
+        )
         results.append(result)
     report = {
         "started": started.isoformat(timespec="seconds"),
-        "command": " ".join(["python -m benchmarks", *(argv if argv is not None
-                                                         else sys.argv[1:])]),
+        "command": " ".join(
+            ["python -m benchmarks", *(argv if argv is not None else sys.argv[1:])]
+        ),
         "smoke": args.smoke,
         "machine": facts,
         "results": [r.as_json() for r in results],
@@ -146,8 +178,10 @@ async def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
     print()
     print(table(results))
-    print(f"\nmachine: {report['machine']['cpu']}, {report['machine']['cores']} cores, "
-          f"Python {report['machine']['python']}, PostgreSQL {report['machine']['postgresql']}")
+    print(
+        f"\nmachine: {report['machine']['cpu']}, {report['machine']['cores']} cores, "
+        f"Python {report['machine']['python']}, PostgreSQL {report['machine']['postgresql']}"
+    )
     print(f"results: {path}")
     return 1 if any(r.error for r in results) else 0
 

@@ -93,7 +93,10 @@ def _pg_version() -> str:
     try:
         out = subprocess.run(
             ["psql", "-h", "127.0.0.1", "-U", "postgres", "-Atc", "show server_version"],
-            capture_output=True, text=True, timeout=10, check=False,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
@@ -132,9 +135,25 @@ def machine() -> dict[str, Any]:
 
 def _git_modified() -> list[str]:
     try:
-        out = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "bot",
-                              "handlers", "migrations", "qr_posters", "locales"],
-                             capture_output=True, text=True, timeout=10, check=False)
+        out = subprocess.run(
+            [
+                "git",
+                "-C",
+                str(ROOT),
+                "status",
+                "--porcelain",
+                "--",
+                "bot",
+                "handlers",
+                "migrations",
+                "qr_posters",
+                "locales",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
         return [line[3:] for line in out.stdout.splitlines()]
     except (OSError, subprocess.SubprocessError):
         return []
@@ -142,8 +161,13 @@ def _git_modified() -> list[str]:
 
 def _git_head() -> str:
     try:
-        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=10, check=False)
+        out = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
@@ -239,8 +263,7 @@ class CpuWindow:
 
     def stop(self) -> dict[str, float]:
         self.wall = time.perf_counter() - self._t0
-        self.used = {name: cpu_seconds(pid) - self._start[name]
-                     for name, pid in self.pids.items()}
+        self.used = {name: cpu_seconds(pid) - self._start[name] for name, pid in self.pids.items()}
         self.used["postgresql"] = postgres_cpu_delta(self._pg, postgres_cpu())
         return self.used
 

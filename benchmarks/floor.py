@@ -66,8 +66,9 @@ async def _update_shape(session: AsyncSession, i: int) -> None:
     head.count += 1
 
 
-async def _cpu_ms_per_transaction(sessionmaker: async_sessionmaker[AsyncSession],
-                                  work: Any, n: int, first: int) -> float:
+async def _cpu_ms_per_transaction(
+    sessionmaker: async_sessionmaker[AsyncSession], work: Any, n: int, first: int
+) -> float:
     for i in range(first, first + n // 10):  # warm: statements prepared, caches filled
         async with sessionmaker() as session, session.begin():
             await work(session, i)
@@ -81,8 +82,9 @@ async def _cpu_ms_per_transaction(sessionmaker: async_sessionmaker[AsyncSession]
 async def measure(transactions: int) -> dict[str, Any]:
     name = fresh_database_name("floor")
     url = await create_database(name)
-    engine = create_async_engine(url, pool_pre_ping=False,
-                                 connect_args={"prepared_statement_cache_size": 1000})
+    engine = create_async_engine(
+        url, pool_pre_ping=False, connect_args={"prepared_statement_cache_size": 1000}
+    )
     try:
         async with engine.begin() as conn:
             await conn.run_sync(_Base.metadata.create_all)
@@ -90,8 +92,10 @@ async def measure(transactions: int) -> dict[str, Any]:
         async with sessionmaker() as session, session.begin():
             session.add_all([_Row(key="seed", body=BODY) for _ in range(4)])  # ids 1-4
         out = {}
-        for label, work, first in (("one_insert", _one_insert, 0),
-                                   ("update_shape", _update_shape, 10_000_000)):
+        for label, work, first in (
+            ("one_insert", _one_insert, 0),
+            ("update_shape", _update_shape, 10_000_000),
+        ):
             ms = await _cpu_ms_per_transaction(sessionmaker, work, transactions, first)
             out[label] = {"cpu_ms": round(ms, 3), "per_s_one_core": round(1000 / ms, 1)}
         out["transactions"] = transactions

@@ -75,15 +75,25 @@ class Workload:
 
 def workload(sizes: Sizes) -> Workload:
     writers = students(sizes.students)
-    newcomers = students(sum(n for _, n in sizes.latency) // sizes.new_every,
-                         first_id=11_000_000)
+    newcomers = students(sum(n for _, n in sizes.latency) // sizes.new_every, first_id=11_000_000)
     ingest = interleaved(writers, sizes.per_student, first_seq=1, seed=7)
     latency = []
     fresh, seq = list(newcomers), 1_000_000
     for rate, count in sizes.latency:
         share = count // sizes.new_every
-        latency.append((rate, conversation_load(writers, fresh[:share], count, first_seq=seq,
-                                                seed=seq, new_every=sizes.new_every)))
+        latency.append(
+            (
+                rate,
+                conversation_load(
+                    writers,
+                    fresh[:share],
+                    count,
+                    first_seq=seq,
+                    seed=seq,
+                    new_every=sizes.new_every,
+                ),
+            )
+        )
         fresh, seq = fresh[share:], seq + count
     return Workload(writers, newcomers, ingest, latency)
 
@@ -101,15 +111,21 @@ async def offer(api: FakeBotAPI, messages: list[Message], rate: float) -> dict[i
 
 
 def latencies_ms(api: FakeBotAPI, arrivals: Arrivals, ids: dict[int, int]) -> list[float]:
-    return [(arrivals.at[seq] - api.handed_out_at[uid]) * 1000
-            for seq, uid in ids.items() if seq in arrivals.at and uid in api.handed_out_at]
+    return [
+        (arrivals.at[seq] - api.handed_out_at[uid]) * 1000
+        for seq, uid in ids.items()
+        if seq in arrivals.at and uid in api.handed_out_at
+    ]
 
 
 def summary(samples: list[float], offered: int) -> dict[str, Any]:
-    return {"p50_ms": round(percentile(samples, 50), 1),
-            "p99_ms": round(percentile(samples, 99), 1),
-            "max_ms": round(max(samples), 1) if samples else None,
-            "samples": len(samples), "offered": offered}
+    return {
+        "p50_ms": round(percentile(samples, 50), 1),
+        "p99_ms": round(percentile(samples, 99), 1),
+        "max_ms": round(max(samples), 1) if samples else None,
+        "samples": len(samples),
+        "offered": offered,
+    }
 
 
 async def run_bare(sizes: Sizes, load: Workload) -> dict[str, Any]:
@@ -135,10 +151,13 @@ async def run_bare(sizes: Sizes, load: Workload) -> dict[str, Any]:
                 raise RuntimeError(f"bare relay lost {len(missing)} messages")
             t0 = min(api.handed_out_at[uid] for uid in ids.values())
             t_end = max(arrivals.at.values())
-            out["ingest"] = {"messages": len(ids), "seconds": round(t_end - t0, 3),
-                             "per_s": len(ids) / (t_end - t0),
-                             "bot_cpu_ms_per_message": cpu.cpu_ms_per("bot", len(ids)),
-                             "cpu_share_of_a_core": cpu.utilisation()}
+            out["ingest"] = {
+                "messages": len(ids),
+                "seconds": round(t_end - t0, 3),
+                "per_s": len(ids) / (t_end - t0),
+                "bot_cpu_ms_per_message": cpu.cpu_ms_per("bot", len(ids)),
+                "cpu_share_of_a_core": cpu.utilisation(),
+            }
             out["peak_rss_mb_after_ingest"] = bot.rss_peak()
 
             out["latency"] = {}
@@ -186,7 +205,8 @@ async def run_trustline(sizes: Sizes, load: Workload) -> dict[str, Any]:
         t_delivered = max(c.at for c in sends)
         n = len(ids)
         out["ingest"] = {
-            "messages": n, "sends": len(sends),
+            "messages": n,
+            "sends": len(sends),
             "committed_seconds": round(t_committed - t0, 3),
             "committed_per_s": n / (t_committed - t0),
             "delivered_seconds": round(t_delivered - t0, 3),
@@ -205,8 +225,9 @@ async def run_trustline(sizes: Sizes, load: Workload) -> dict[str, Any]:
             api.callback_query(user, f"take:{code}")
         await rig.settle()
         async with rig.a.sessionmaker() as session:
-            claimed = await session.scalar(select(func.count()).select_from(Case).where(
-                Case.status == CaseStatus.CLAIMED))
+            claimed = await session.scalar(
+                select(func.count()).select_from(Case).where(Case.status == CaseStatus.CLAIMED)
+            )
         out["cases_claimed"] = claimed
         out["latency"] = {}
         newcomers = {u.id for u in load.newcomers}
@@ -217,8 +238,13 @@ async def run_trustline(sizes: Sizes, load: Workload) -> dict[str, Any]:
     return out
 
 
-async def _latency(rig: TrustLineRig, key: Callable[[Call], int | None],
-                   messages: list[Message], rate: float, newcomers: set[int]) -> dict[str, Any]:
+async def _latency(
+    rig: TrustLineRig,
+    key: Callable[[Call], int | None],
+    messages: list[Message],
+    rate: float,
+    newcomers: set[int],
+) -> dict[str, Any]:
     """Offer `messages` at `rate`; latency to the psychologist's relay or card."""
     api = rig.api
     assert rig.bot is not None
@@ -238,9 +264,13 @@ async def _latency(rig: TrustLineRig, key: Callable[[Call], int | None],
             ms = (arrivals.at[message.seq] - api.handed_out_at[ids[message.seq]]) * 1000
             by_kind["new_case_card" if message.user.id in newcomers else "relay"].append(ms)
     last = max(arrivals.at.values(), default=offered_s)
-    return {**found, "missing": len(missing), "cpu_share_of_a_core": cpu.utilisation(),
-            "seconds_to_catch_up_after_the_last_offer": round(max(0.0, last - offered_s), 2),
-            "by_kind": {k: summary(v, len(v)) for k, v in by_kind.items()}}
+    return {
+        **found,
+        "missing": len(missing),
+        "cpu_share_of_a_core": cpu.utilisation(),
+        "seconds_to_catch_up_after_the_last_offer": round(max(0.0, last - offered_s), 2),
+        "by_kind": {k: summary(v, len(v)) for k, v in by_kind.items()},
+    }
 
 
 async def run(smoke: bool) -> Result:
@@ -250,14 +280,25 @@ async def run(smoke: bool) -> Result:
     bare = await run_bare(sizes, load)
     storage = await floor.measure(FLOOR_TRANSACTIONS_SMOKE if smoke else FLOOR_TRANSACTIONS)
     trustline = await run_trustline(sizes, load)
-    result.details = {"sizes": sizes.__dict__, "bare_relay": bare, "trustline": trustline,
-                      "storage_floor": storage}
+    result.details = {
+        "sizes": sizes.__dict__,
+        "bare_relay": bare,
+        "trustline": trustline,
+        "storage_floor": storage,
+    }
     b, t = bare["ingest"], trustline["ingest"]
-    committed = Figure("ingest, committed", t["committed_per_s"], "msg/s", b["per_s"],
-                       "bare relay", "≥ 0.7 × bare")
+    committed = Figure(
+        "ingest, committed",
+        t["committed_per_s"],
+        "msg/s",
+        b["per_s"],
+        "bare relay",
+        "≥ 0.7 × bare",
+    )
     committed.met = (committed.ratio or 0) >= 0.7
-    delivered = Figure("ingest, all sent", t["delivered_per_s"], "msg/s", b["per_s"],
-                       "bare relay", "≥ 0.7 × bare")
+    delivered = Figure(
+        "ingest, all sent", t["delivered_per_s"], "msg/s", b["per_s"], "bare relay", "≥ 0.7 × bare"
+    )
     delivered.met = (delivered.ratio or 0) >= 0.7
     result.add(committed, delivered)
     for rate, _count in sizes.latency:
@@ -265,24 +306,51 @@ async def run(smoke: bool) -> Result:
         graded = rate == TARGET_RATE
         result.add(
             Figure(f"latency p50 @ {rate:g}/s", tl["p50_ms"], "ms", bl["p50_ms"], "bare relay"),
-            Figure(f"latency p99 @ {rate:g}/s", tl["p99_ms"], "ms", bl["p99_ms"], "bare relay",
-                   "≤ 50 ms" if graded else "",
-                   met=(tl["p99_ms"] <= 50 and not tl["missing"]) if graded else None),
+            Figure(
+                f"latency p99 @ {rate:g}/s",
+                tl["p99_ms"],
+                "ms",
+                bl["p99_ms"],
+                "bare relay",
+                "≤ 50 ms" if graded else "",
+                met=(tl["p99_ms"] <= 50 and not tl["missing"]) if graded else None,
+            ),
         )
     # Where the time goes: CPU per message beside the bare relay's, and the floor one
     # durable ORM transaction per message sets (benchmarks/floor.py).
     bare_cpu = b["bot_cpu_ms_per_message"]
     result.add(
-        Figure("bot CPU per message", t["bot_cpu_ms_per_message_until_delivered"], "ms",
-               bare_cpu, "bare relay"),
-        Figure("floor: 1-insert transaction", storage["one_insert"]["cpu_ms"], "ms",
-               bare_cpu, "bare relay"),
-        Figure("floor: an update's statements", storage["update_shape"]["cpu_ms"], "ms",
-               bare_cpu, "bare relay"),
+        Figure(
+            "bot CPU per message",
+            t["bot_cpu_ms_per_message_until_delivered"],
+            "ms",
+            bare_cpu,
+            "bare relay",
+        ),
+        Figure(
+            "floor: 1-insert transaction",
+            storage["one_insert"]["cpu_ms"],
+            "ms",
+            bare_cpu,
+            "bare relay",
+        ),
+        Figure(
+            "floor: an update's statements",
+            storage["update_shape"]["cpu_ms"],
+            "ms",
+            bare_cpu,
+            "bare relay",
+        ),
     )
     rss = trustline["peak_rss_mb_after_ingest"]
-    memory = Figure("peak RSS during ingest", rss, "MB", bare["peak_rss_mb_after_ingest"],
-                    "bare relay", "≤ 200 MB")
+    memory = Figure(
+        "peak RSS during ingest",
+        rss,
+        "MB",
+        bare["peak_rss_mb_after_ingest"],
+        "bare relay",
+        "≤ 200 MB",
+    )
     memory.met = rss is not None and rss <= 200
     result.add(memory)
     return result

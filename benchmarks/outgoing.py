@@ -108,19 +108,31 @@ async def run(smoke: bool) -> Result:
         sends = [c for c in api.calls if c.is_send]
         result.details = {
             "sizes": sizes.__dict__,
-            "replies": sizes.replies, "delivered": len(arrivals.at), "missing": len(missing),
-            "drain_s": round(drain, 3), "floor_s": round(floor, 3),
+            "replies": sizes.replies,
+            "delivered": len(arrivals.at),
+            "missing": len(missing),
+            "drain_s": round(drain, 3),
+            "floor_s": round(floor, 3),
             "sends_per_s": round(len(arrivals.at) / drain, 2),
             "too_many_requests": api.too_many_requests,
-            "send_calls": len(sends), "other_sends": len(sends) - len(arrivals.at),
+            "send_calls": len(sends),
+            "other_sends": len(sends) - len(arrivals.at),
             "cpu_share_of_a_core": cpu.utilisation(),
             "updates_failed": bot.log_lines("update_failed"),
         }
     target_s = floor * SLACK
     result.add(
-        Figure(f"drain {sizes.replies} replies", drain, "s", floor, "floor (30/s)",
-               f"≤ {target_s:.1f} s", met=drain <= target_s and not missing),
-        Figure("429 answers", api.too_many_requests, "", target="0",
-               met=api.too_many_requests == 0),
+        Figure(
+            f"drain {sizes.replies} replies",
+            drain,
+            "s",
+            floor,
+            "floor (30/s)",
+            f"≤ {target_s:.1f} s",
+            met=drain <= target_s and not missing,
+        ),
+        Figure(
+            "429 answers", api.too_many_requests, "", target="0", met=api.too_many_requests == 0
+        ),
     )
     return result

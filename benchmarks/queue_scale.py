@@ -40,8 +40,16 @@ from bot.services import conversation, queue, routing
 
 TARGET_MS = 20.0
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-CATEGORIES = ("suicide_self_harm", "violence", "sexual_abuse", "home_abuse", "bullying",
-              "online_extortion", "substances", "distress")
+CATEGORIES = (
+    "suicide_self_harm",
+    "violence",
+    "sexual_abuse",
+    "home_abuse",
+    "bullying",
+    "online_extortion",
+    "substances",
+    "distress",
+)
 
 
 @dataclass(frozen=True)
@@ -58,8 +66,14 @@ class Sizes:
 
 FULL = Sizes(cases=1_000_000)
 # Fewer places, so that the 1 % of open cases still fill every measured queue.
-SMOKE = Sizes(cases=10_000, regions=2, districts_per_region=5, queue_calls=50, takes=40,
-              measured_psychologists=5)
+SMOKE = Sizes(
+    cases=10_000,
+    regions=2,
+    districts_per_region=5,
+    queue_calls=50,
+    takes=40,
+    measured_psychologists=5,
+)
 
 
 def _code_sql() -> str:
@@ -74,27 +88,37 @@ async def _drop_indexes(conn: asyncpg.Connection, table: str) -> list[str]:
     rows = await conn.fetch(
         "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.schemaname = 'public' "
         "AND i.tablename = $1 AND NOT EXISTS "
-        "(SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)", table)
+        "(SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)",
+        table,
+    )
     for row in rows:
         await conn.execute(f'DROP INDEX "{row["indexname"]}"')
     return [row["indexdef"] for row in rows]
 
 
-async def _load(conn: asyncpg.Connection, sizes: Sizes,
-                places: list[tuple[int, int, int, int]], timings: dict[str, float]) -> None:
+async def _load(
+    conn: asyncpg.Connection,
+    sizes: Sizes,
+    places: list[tuple[int, int, int, int]],
+    timings: dict[str, float],
+) -> None:
     """Bulk-load cases and messages in SQL, secondary indexes dropped and rebuilt after."""
     started = time.perf_counter()
     await conn.execute("SET session_replication_role = replica")  # no FK triggers
     await conn.execute(
         "CREATE TEMP TABLE bench_places (idx int PRIMARY KEY, district_id int, region_id int, "
-        "first_school int, member_id int)")
-    await conn.executemany("INSERT INTO bench_places VALUES ($1, $2, $3, $4, $5)",
-                           [(i, *place) for i, place in enumerate(places)])
+        "first_school int, member_id int)"
+    )
+    await conn.executemany(
+        "INSERT INTO bench_places VALUES ($1, $2, $3, $4, $5)",
+        [(i, *place) for i, place in enumerate(places)],
+    )
     case_indexes = await _drop_indexes(conn, "cases")
     message_indexes = await _drop_indexes(conn, "case_messages")
     pk = await conn.fetchrow(
         "SELECT conname, pg_get_constraintdef(oid) AS definition FROM pg_constraint "
-        "WHERE conrelid = 'case_messages'::regclass AND contype = 'p'")
+        "WHERE conrelid = 'case_messages'::regclass AND contype = 'p'"
+    )
     await conn.execute(f'ALTER TABLE case_messages DROP CONSTRAINT "{pk["conname"]}"')
     categories = "ARRAY[" + ",".join(f"'{c}'" for c in CATEGORIES) + "]"
     await conn.execute(f"""
@@ -135,7 +159,8 @@ async def _load(conn: asyncpg.Connection, sizes: Sizes,
             AS created_at) AS t
     """)
     await conn.execute(
-        "SELECT setval(pg_get_serial_sequence('cases', 'id'), (SELECT max(id) FROM cases))")
+        "SELECT setval(pg_get_serial_sequence('cases', 'id'), (SELECT max(id) FROM cases))"
+    )
     timings["cases_s"] = round(time.perf_counter() - started, 1)
     step = 100_000
     for low in range(1, sizes.cases + 1, step):
@@ -154,7 +179,8 @@ async def _load(conn: asyncpg.Connection, sizes: Sizes,
     timings["messages_s"] = round(time.perf_counter() - started - timings["cases_s"], 1)
     rebuilt = time.perf_counter()
     await conn.execute(
-        f'ALTER TABLE case_messages ADD CONSTRAINT "{pk["conname"]}" {pk["definition"]}')
+        f'ALTER TABLE case_messages ADD CONSTRAINT "{pk["conname"]}" {pk["definition"]}'
+    )
     for definition in case_indexes + message_indexes:
         await conn.execute(definition)
     await conn.execute("SET session_replication_role = origin")
@@ -174,21 +200,34 @@ async def _seed_places(app: App, sizes: Sizes) -> list[tuple[int, int, int, int]
     first school, psychologist) per district."""
     r, d, s = sizes.regions, sizes.districts_per_region, sizes.schools_per_district
     async with app.engine.begin() as conn:
-        await conn.execute(text(
-            "INSERT INTO regions (id, country, name, timezone, work_start_hour, work_end_hour) "
-            f"SELECT n, CASE WHEN n % 2 = 0 THEN 'KZ' ELSE 'KG' END, 'Region ' || n, "
-            f"'Asia/Almaty', 9, 18 FROM generate_series(1, {r}) n"))
-        await conn.execute(text(
-            f"INSERT INTO districts (id, region_id, name) SELECT n, 1 + (n - 1) / {d}, "
-            f"'District ' || n FROM generate_series(1, {r * d}) n"))
-        await conn.execute(text(
-            f"INSERT INTO schools (id, district_id, name, languages) SELECT n, "
-            f"1 + (n - 1) / {s}, 'School № ' || n, 'ky,ru' "
-            f"FROM generate_series(1, {r * d * s}) n"))
+        await conn.execute(
+            text(
+                "INSERT INTO regions"
+                " (id, country, name, timezone, work_start_hour, work_end_hour) "
+                f"SELECT n, CASE WHEN n % 2 = 0 THEN 'KZ' ELSE 'KG' END, 'Region ' || n, "
+                f"'Asia/Almaty', 9, 18 FROM generate_series(1, {r}) n"
+            )
+        )
+        await conn.execute(
+            text(
+                f"INSERT INTO districts (id, region_id, name) SELECT n, 1 + (n - 1) / {d}, "
+                f"'District ' || n FROM generate_series(1, {r * d}) n"
+            )
+        )
+        await conn.execute(
+            text(
+                f"INSERT INTO schools (id, district_id, name, languages) SELECT n, "
+                f"1 + (n - 1) / {s}, 'School № ' || n, 'ky,ru' "
+                f"FROM generate_series(1, {r * d * s}) n"
+            )
+        )
         for table in ("regions", "districts", "schools"):
-            await conn.execute(text(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                f"(SELECT max(id) FROM {table}))"))
+            await conn.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT max(id) FROM {table}))"
+                )
+            )
     places = []
     async with app.sessionmaker() as session, session.begin():
         for district in range(1, r * d + 1):
@@ -203,12 +242,19 @@ async def _seed_places(app: App, sizes: Sizes) -> list[tuple[int, int, int, int]
 
 
 def _psychologist(app: App, telegram_id: int, region: int, district: int | None) -> Member:
-    member = Member(pseudonym=app.rt.vault.pseudonyms.member_id(telegram_id),
-                    role=Role.PSYCHOLOGIST, region_id=region, district_id=district,
-                    language="ru", active=True, created_at=datetime.now(UTC))
+    member = Member(
+        pseudonym=app.rt.vault.pseudonyms.member_id(telegram_id),
+        role=Role.PSYCHOLOGIST,
+        region_id=region,
+        district_id=district,
+        language="ru",
+        active=True,
+        created_at=datetime.now(UTC),
+    )
     app.rt.vault.new_member_key(member)
-    member.chat_id_enc = app.rt.vault.seal_for_member(member, "member", "chat_id",
-                                                      str(telegram_id))
+    member.chat_id_enc = app.rt.vault.seal_for_member(
+        member, "member", "chat_id", str(telegram_id)
+    )
     return member
 
 
@@ -221,19 +267,21 @@ async def _prepare_takes(app: App, members: list[Member], per_member: int) -> li
         for member in members:
             # A region-wide psychologist sees the cases of the district ones: no case is
             # planned twice.
-            listed, _ = await queue.list_queue(session, member,
-                                               limit=per_member + len(planned))
+            listed, _ = await queue.list_queue(session, member, limit=per_member + len(planned))
             cases = [case for case in listed if case.id not in planned][:per_member]
             planned.update(case.id for case in cases)
             for case in cases:
                 app.rt.vault.new_case_key(case)
-                case.chat_id_enc = app.rt.vault.seal_for_case(case, "case", "chat_id",
-                                                              str(40_000_000 + case.id))
+                case.chat_id_enc = app.rt.vault.seal_for_case(
+                    case, "case", "chat_id", str(40_000_000 + case.id)
+                )
                 messages = await session.scalars(
-                    select(CaseMessage).where(CaseMessage.case_id == case.id))
+                    select(CaseMessage).where(CaseMessage.case_id == case.id)
+                )
                 for message in messages:
                     message.body_enc = app.rt.vault.seal_for_case(
-                        case, f"msg/{message.id}", "body", "мне страшно идти в школу")
+                        case, f"msg/{message.id}", "body", "мне страшно идти в школу"
+                    )
             plan.append([case.code for case in cases])
     return plan
 
@@ -270,14 +318,17 @@ async def _time_take(app: App, member_id: int, code: str) -> tuple[float, float,
 async def _plans(app: App) -> dict[str, Any]:
     """EXPLAIN ANALYZE of the two queue queries for one district psychologist."""
     async with app.sessionmaker() as session:
-        member = await session.scalar(select(Member).where(Member.district_id.is_not(None))
-                                      .order_by(Member.id))
+        member = await session.scalar(
+            select(Member).where(Member.district_id.is_not(None)).order_by(Member.id)
+        )
         assert member is not None
         where = and_(Case.status == "open", await queue.pool_clause(session, member))
         listing = select(Case.id).where(where).order_by(Case.priority_rank, Case.created_at)
         found = {}
-        for name, stmt in (("count", select(func.count()).select_from(Case).where(where)),
-                           ("page", listing.limit(queue.QUEUE_PAGE))):
+        for name, stmt in (
+            ("count", select(func.count()).select_from(Case).where(where)),
+            ("page", listing.limit(queue.QUEUE_PAGE)),
+        ):
             compiled = stmt.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
             rows = await session.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {compiled}"))
             found[name] = [row[0] for row in rows]
@@ -291,10 +342,13 @@ async def run(smoke: bool) -> Result:
     url = await create_database(name)
     timings: dict[str, float] = {}
     try:
-        settings = Settings(bot_token=BOT_TOKEN, database_url=url,
-                            telegram_api="http://127.0.0.1:9",
-                            master_key=base64.urlsafe_b64encode(os.urandom(32)).decode(),
-                            _env_file=None)
+        settings = Settings(
+            bot_token=BOT_TOKEN,
+            database_url=url,
+            telegram_api="http://127.0.0.1:9",
+            master_key=base64.urlsafe_b64encode(os.urandom(32)).decode(),
+            _env_file=None,
+        )
         app = await create_app(settings, migrate=False)
         try:
             places = await _seed_places(app, sizes)
@@ -302,34 +356,46 @@ async def run(smoke: bool) -> Result:
             try:
                 await _load(conn, sizes, places, timings)
                 size = await conn.fetchval(
-                    "SELECT pg_size_pretty(pg_database_size(current_database()))")
-                counts = dict(await conn.fetch(
-                    "SELECT status, count(*) FROM cases GROUP BY status"))
+                    "SELECT pg_size_pretty(pg_database_size(current_database()))"
+                )
+                counts = dict(
+                    await conn.fetch("SELECT status, count(*) FROM cases GROUP BY status")
+                )
             finally:
                 await conn.close()
             async with app.sessionmaker() as session:
-                district_members = list((await session.scalars(
-                    select(Member).where(Member.district_id.is_not(None))
-                    .order_by(Member.id))).all())
-                region_members = list((await session.scalars(
-                    select(Member).where(Member.district_id.is_(None)))).all())
+                district_members = list(
+                    (
+                        await session.scalars(
+                            select(Member)
+                            .where(Member.district_id.is_not(None))
+                            .order_by(Member.id)
+                        )
+                    ).all()
+                )
+                region_members = list(
+                    (
+                        await session.scalars(select(Member).where(Member.district_id.is_(None)))
+                    ).all()
+                )
             step = max(1, len(district_members) // sizes.measured_psychologists)
-            measured = district_members[::step][:sizes.measured_psychologists] + region_members
+            measured = district_members[::step][: sizes.measured_psychologists] + region_members
             per_member = -(-sizes.takes // len(measured))
             plan = await _prepare_takes(app, measured, per_member)
             settle_gc()  # as `trustline run` does after start
             for member in measured:  # warm: a running bot has its statements prepared
                 await _time_queue(app, member.id)
-            queue_ms = [await _time_queue(app, measured[i % len(measured)].id)
-                        for i in range(sizes.queue_calls)]
+            queue_ms = [
+                await _time_queue(app, measured[i % len(measured)].id)
+                for i in range(sizes.queue_calls)
+            ]
             take_ms, claim_ms, commit_ms = [], [], []
             for i in range(sizes.takes):
                 member = measured[i % len(measured)]
                 codes = plan[i % len(measured)]
                 if i // len(measured) >= len(codes):
                     continue
-                total, claim, commit = await _time_take(app, member.id,
-                                                        codes[i // len(measured)])
+                total, claim, commit = await _time_take(app, member.id, codes[i // len(measured)])
                 take_ms.append(total)
                 claim_ms.append(claim)
                 commit_ms.append(commit)
@@ -339,25 +405,41 @@ async def run(smoke: bool) -> Result:
     finally:
         await drop_database(name)
     result.details = {
-        "sizes": sizes.__dict__, "load_timings": timings, "database_size": size,
-        "cases_by_status": counts, "psychologists_measured": len(measured),
-        "queue_ms": {"p50": percentile(queue_ms, 50), "p99": percentile(queue_ms, 99),
-                     "slowest": sorted(queue_ms)[-5:], "n": len(queue_ms)},
-        "take_ms": {"p50": percentile(take_ms, 50), "p99": percentile(take_ms, 99),
-                    "slowest": sorted(take_ms)[-5:], "n": len(take_ms)},
+        "sizes": sizes.__dict__,
+        "load_timings": timings,
+        "database_size": size,
+        "cases_by_status": counts,
+        "psychologists_measured": len(measured),
+        "queue_ms": {
+            "p50": percentile(queue_ms, 50),
+            "p99": percentile(queue_ms, 99),
+            "slowest": sorted(queue_ms)[-5:],
+            "n": len(queue_ms),
+        },
+        "take_ms": {
+            "p50": percentile(take_ms, 50),
+            "p99": percentile(take_ms, 99),
+            "slowest": sorted(take_ms)[-5:],
+            "n": len(take_ms),
+        },
         "claim_only_ms": {"p50": percentile(claim_ms, 50), "p99": percentile(claim_ms, 99)},
-        "commit_only_ms": {"p50": percentile(commit_ms, 50), "p99": percentile(commit_ms, 99),
-                           "slowest": sorted(commit_ms)[-5:]},
+        "commit_only_ms": {
+            "p50": percentile(commit_ms, 50),
+            "p99": percentile(commit_ms, 99),
+            "slowest": sorted(commit_ms)[-5:],
+        },
         "plans": plans,
     }
     label = f"{sizes.cases:,} cases"
     q99, t99 = percentile(queue_ms, 99), percentile(take_ms, 99)
     result.add(
         Figure(f"/queue p50, {label}", percentile(queue_ms, 50), "ms"),
-        Figure(f"/queue p99, {label}", q99, "ms", target=f"≤ {TARGET_MS:g} ms",
-               met=q99 <= TARGET_MS),
+        Figure(
+            f"/queue p99, {label}", q99, "ms", target=f"≤ {TARGET_MS:g} ms", met=q99 <= TARGET_MS
+        ),
         Figure(f"/take p50, {label}", percentile(take_ms, 50), "ms"),
-        Figure(f"/take p99, {label}", t99, "ms", target=f"≤ {TARGET_MS:g} ms",
-               met=t99 <= TARGET_MS),
+        Figure(
+            f"/take p99, {label}", t99, "ms", target=f"≤ {TARGET_MS:g} ms", met=t99 <= TARGET_MS
+        ),
     )
     return result

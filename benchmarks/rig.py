@@ -64,7 +64,11 @@ class BotProcess:
         polls = api.polls
         log = self.log_path.open("wb")
         self.proc = await asyncio.create_subprocess_exec(
-            *self.argv, env=self.env, cwd=self.workdir, stdout=log, stderr=log,
+            *self.argv,
+            env=self.env,
+            cwd=self.workdir,
+            stdout=log,
+            stderr=log,
             stdin=asyncio.subprocess.DEVNULL,
         )
         log.close()
@@ -108,8 +112,17 @@ class BotProcess:
 
 
 def bare_relay(api: FakeBotAPI, staff_chat: int) -> BotProcess:
-    argv = [sys.executable, "-m", "benchmarks.bare_relay", "--api", api.base_url,
-            "--token", BOT_TOKEN, "--staff-chat", str(staff_chat)]
+    argv = [
+        sys.executable,
+        "-m",
+        "benchmarks.bare_relay",
+        "--api",
+        api.base_url,
+        "--token",
+        BOT_TOKEN,
+        "--staff-chat",
+        str(staff_chat),
+    ]
     return BotProcess(argv, {**os.environ, "PYTHONPATH": str(ROOT)}, "bare")
 
 
@@ -143,9 +156,14 @@ class TrustLineRig:
     async def __aenter__(self) -> TrustLineRig:
         self.database_url = await create_database(self.db_name)
         await self.api.serve()
-        settings = Settings(bot_token=BOT_TOKEN, database_url=self.database_url,
-                            master_key=self.master_key, telegram_api=self.api.base_url,
-                            bot_username=BOT_USERNAME, _env_file=None)
+        settings = Settings(
+            bot_token=BOT_TOKEN,
+            database_url=self.database_url,
+            master_key=self.master_key,
+            telegram_api=self.api.base_url,
+            bot_username=BOT_USERNAME,
+            _env_file=None,
+        )
         # Creates the pseudonym keys before the bot process starts, so both agree.
         self.app = await create_app(settings, migrate=False)
         return self
@@ -166,14 +184,16 @@ class TrustLineRig:
 
     def bot_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRUSTLINE_")}
-        env.update({
-            "TRUSTLINE_BOT_TOKEN": BOT_TOKEN,
-            "TRUSTLINE_DATABASE_URL": self.database_url,
-            "TRUSTLINE_MASTER_KEY": self.master_key,
-            "TRUSTLINE_TELEGRAM_API": self.api.base_url,
-            "TRUSTLINE_BOT_USERNAME": BOT_USERNAME,
-            "PYTHONPATH": str(ROOT),
-        })
+        env.update(
+            {
+                "TRUSTLINE_BOT_TOKEN": BOT_TOKEN,
+                "TRUSTLINE_DATABASE_URL": self.database_url,
+                "TRUSTLINE_MASTER_KEY": self.master_key,
+                "TRUSTLINE_TELEGRAM_API": self.api.base_url,
+                "TRUSTLINE_BOT_USERNAME": BOT_USERNAME,
+                "PYTHONPATH": str(ROOT),
+            }
+        )
         env.update(extra or {})
         return env
 
@@ -196,22 +216,29 @@ class TrustLineRig:
                 lines.append(f'KG,Бишкек,Район {d + 1},Школа № {d * 100 + s + 1},"ky,ru"')
         async with self.a.sessionmaker() as session, session.begin():
             await org.import_rows(session, org.parse_csv("\n".join(lines) + "\n"))
-            rows = (await session.execute(
-                select(District.id, School.id).join(School, School.district_id == District.id)
-                .order_by(District.id, School.id))).all()
+            rows = (
+                await session.execute(
+                    select(District.id, School.id)
+                    .join(School, School.district_id == District.id)
+                    .order_by(District.id, School.id)
+                )
+            ).all()
             by_district: dict[int, Place] = {}
             for district_id, school_id in rows:
                 by_district.setdefault(district_id, Place(district_id, [])).school_ids.append(
-                    school_id)
+                    school_id
+                )
             now = datetime.now(UTC)
             for place in by_district.values():
                 for school_id in place.school_ids:
-                    poster = Poster(school_id=school_id, classroom="7A", languages="ky,ru",
-                                    created_at=now)
+                    poster = Poster(
+                        school_id=school_id, classroom="7A", languages="ky,ru", created_at=now
+                    )
                     session.add(poster)
                     await session.flush()
                     place.poster_tokens.append(
-                        make_poster_token(self.a.rt.vault.pseudonyms.poster, poster.id))
+                        make_poster_token(self.a.rt.vault.pseudonyms.poster, poster.id)
+                    )
         self.places = list(by_district.values())
         return self.places
 
@@ -220,12 +247,14 @@ class TrustLineRig:
         users: list[Psychologist] = []
         for place in self.places:
             for _ in range(per_district):
-                user = TgUser(first_id + len(self.psychologists) + len(users), "Psy",
-                              language_code="ru")
+                user = TgUser(
+                    first_id + len(self.psychologists) + len(users), "Psy", language_code="ru"
+                )
                 async with self.a.sessionmaker() as session, session.begin():
                     scope = await members.scope_of(session, district_id=place.district_id)
-                    created = await invites.create_invite(session, self.a.rt, Role.PSYCHOLOGIST,
-                                                          scope, by=None)
+                    created = await invites.create_invite(
+                        session, self.a.rt, Role.PSYCHOLOGIST, scope, by=None
+                    )
                 self.api.start(user, created.link.split("?start=", 1)[1])
                 users.append(Psychologist(user, place.district_id))
         self.psychologists += users
@@ -241,8 +270,11 @@ class TrustLineRig:
 
     async def unsent(self) -> int:
         async with self.a.sessionmaker() as session:
-            count = await session.scalar(select(func.count()).select_from(OutboxMessage).where(
-                OutboxMessage.status.in_(("pending", "sending"))))
+            count = await session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status.in_(("pending", "sending")))
+            )
         return int(count or 0)
 
     async def confirmed(self, timeout: float = 600.0) -> float:  # noqa: ASYNC109
@@ -266,8 +298,11 @@ class TrustLineRig:
             await asyncio.sleep(0.1)
 
     def _check_alive(self) -> None:
-        if self.bot is not None and self.bot.proc is not None \
-                and self.bot.proc.returncode is not None:
+        if (
+            self.bot is not None
+            and self.bot.proc is not None
+            and self.bot.proc.returncode is not None
+        ):
             raise RuntimeError(f"the bot exited:\n{self.bot.tail()}")
 
 
@@ -282,7 +317,7 @@ class Arrivals:
 
     def scan(self) -> None:
         calls = self.api.calls
-        for call in calls[self.pos:]:
+        for call in calls[self.pos :]:
             if call.ok:
                 k = self.key(call)
                 if k is not None and k not in self.at:

@@ -273,12 +273,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(matrix(f"{name} overall", pairs), end="\n\n")
         everything += pairs
     print(matrix("overall", everything), end="\n\n")
-    print(f"throughput: {figures_['messages_per_second']:,.0f} messages/s on one core "
-          f"(CPU time, {figures_['short_messages']} messages under 300 characters)")
+    print(
+        f"throughput: {figures_['messages_per_second']:,.0f} messages/s on one core "
+        f"(CPU time, {figures_['short_messages']} messages under 300 characters)"
+    )
     long_ms = figures_["long_ms"]
     if long_ms:
-        print(f"4096-character messages: median {statistics.median(long_ms):.2f} ms, "
-              f"max {max(long_ms):.2f} ms (CPU, best of 5)")
+        print(
+            f"4096-character messages: median {statistics.median(long_ms):.2f} ms, "
+            f"max {max(long_ms):.2f} ms (CPU, best of 5)"
+        )
     for name, ms in sorted(figures_["adversarial_ms"].items(), key=lambda item: -item[1]):
         print(f"  {ms:6.2f} ms  {name}")
 

@@ -48,8 +48,7 @@ def marker_of(text: str | None) -> int | None:
 
 def students(count: int, first_id: int = 10_000_000) -> list[TgUser]:
     langs = ("ru", "ky", "kk", None)
-    return [TgUser(first_id + i, f"Student{i}", language_code=langs[i % 4])
-            for i in range(count)]
+    return [TgUser(first_id + i, f"Student{i}", language_code=langs[i % 4]) for i in range(count)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +73,11 @@ def interleaved(users: list[TgUser], per_user: int, first_seq: int, seed: int) -
 
 
 def conversation_load(
-    writing: list[TgUser], newcomers: list[TgUser], count: int, first_seq: int, seed: int,
+    writing: list[TgUser],
+    newcomers: list[TgUser],
+    count: int,
+    first_seq: int,
+    seed: int,
     new_every: int = 10,
 ) -> list[Message]:
     """`count` messages: every `new_every`-th opens a case for a newcomer (a case card for the

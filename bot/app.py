@@ -145,7 +145,9 @@ class KeepResponseModels(BaseRequestMiddleware):
         self._kept: dict[Any, Any] = {}
 
     async def __call__(
-        self, make_request: NextRequestMiddlewareType[Any], bot: Bot,
+        self,
+        make_request: NextRequestMiddlewareType[Any],
+        bot: Bot,
         method: TelegramMethod[Any],
     ) -> Any:
         returning = method.__returning__
@@ -178,8 +180,9 @@ def make_storage(settings: Settings, secret: bytes) -> BaseStorage:
     if settings.redis_url:
         from aiogram.fsm.storage.redis import RedisStorage
 
-        return RedisStorage.from_url(settings.redis_url,
-                                     key_builder=PseudonymousKeyBuilder(secret))
+        return RedisStorage.from_url(
+            settings.redis_url, key_builder=PseudonymousKeyBuilder(secret)
+        )
     return MemoryStorage()
 
 
@@ -302,8 +305,12 @@ def retry_wait(exc: BaseException, attempt: int) -> float:
 
 
 async def handle_update(
-    app: App, update: Update, raw: dict[str, Any] | None = None, *,
-    stop: asyncio.Event | None = None, wait_for_database: bool = True,
+    app: App,
+    update: Update,
+    raw: dict[str, Any] | None = None,
+    *,
+    stop: asyncio.Event | None = None,
+    wait_for_database: bool = True,
 ) -> bool:
     """Feed one update through the dispatcher (one transaction, idempotent) until it
     commits, at most MAX_ATTEMPTS times; then set it aside as a dead letter.
@@ -324,14 +331,20 @@ async def handle_update(
             raise
         except Exception as exc:
             failed = exc
-        log.warning("update_retry update=%s attempt=%s error=%s", update.update_id, attempt,
-                    type(failed).__name__)
+        log.warning(
+            "update_retry update=%s attempt=%s error=%s",
+            update.update_id,
+            attempt,
+            type(failed).__name__,
+        )
         if attempt == 1 and missing_master_key(failed):
             # The master key was rotated and this process cannot follow (a key given in
             # TRUSTLINE_MASTER_KEY is never read again): only a restart with the new key
             # helps, and until then every case rewrapped under it fails here.
-            log.error("master_key_not_loaded update=%s: restart the bot with the current "
-                      "master key", update.update_id)
+            log.error(
+                "master_key_not_loaded update=%s: restart the bot with the current master key",
+                update.update_id,
+            )
         if attempt >= MAX_ATTEMPTS:
             if await _set_aside(app, update, raw, failed, attempt):
                 return True
@@ -351,24 +364,32 @@ async def _stopped_within(stop: asyncio.Event | None, seconds: float) -> bool:
     return stop.is_set()
 
 
-async def _set_aside(app: App, update: Update, raw: dict[str, Any] | None,
-                     exc: BaseException, attempts: int) -> bool:
+async def _set_aside(
+    app: App, update: Update, raw: dict[str, Any] | None, exc: BaseException, attempts: int
+) -> bool:
     """Write the dead letter; False when the database cannot take it either."""
     failure = deadletters.Failure(failure_place(exc), type(exc).__name__, attempts)
     if raw is None:
         raw = update.model_dump(mode="json", by_alias=True, exclude_none=True)
     try:
         async with app.sessionmaker() as session, session.begin():
-            await deadletters.record(session, app.rt.vault, update.update_id, raw, failure,
-                                     now=app.rt.now())
+            await deadletters.record(
+                session, app.rt.vault, update.update_id, raw, failure, now=app.rt.now()
+            )
     except asyncio.CancelledError:
         raise
     except Exception as db_exc:
-        log.warning("dead_letter_failed update=%s error=%s", update.update_id,
-                    type(db_exc).__name__)
+        log.warning(
+            "dead_letter_failed update=%s error=%s", update.update_id, type(db_exc).__name__
+        )
         return False
-    log.error("update_dead_lettered update=%s error=%s at=%s attempts=%s", update.update_id,
-              failure.error, failure.place, attempts)
+    log.error(
+        "update_dead_lettered update=%s error=%s at=%s attempts=%s",
+        update.update_id,
+        failure.error,
+        failure.place,
+        attempts,
+    )
     return True
 
 
@@ -414,10 +435,13 @@ async def poll(app: App, *, poll_seconds: int = 25, stop: asyncio.Event | None =
             await _stopped_within(stop, 1.0)
     while not stop.is_set():
         try:
-            raw_updates = await _unless_stopped(stop, app.bot(
-                GetRawUpdates(offset=offset, timeout=poll_seconds, limit=100),
-                request_timeout=poll_seconds + 10,
-            ))
+            raw_updates = await _unless_stopped(
+                stop,
+                app.bot(
+                    GetRawUpdates(offset=offset, timeout=poll_seconds, limit=100),
+                    request_timeout=poll_seconds + 10,
+                ),
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # network trouble: back off, keep polling
@@ -431,8 +455,7 @@ async def poll(app: App, *, poll_seconds: int = 25, stop: asyncio.Event | None =
             update = parse_update(app, raw)
             if update is not None:
                 by_chat[_chat_key(update)].append((update, raw))
-        await asyncio.gather(*(_handle_in_order(app, group, stop)
-                               for group in by_chat.values()))
+        await asyncio.gather(*(_handle_in_order(app, group, stop) for group in by_chat.values()))
         ids = [i for raw in raw_updates if isinstance(i := raw.get("update_id"), int)]
         if ids and not stop.is_set():
             offset = max(ids) + 1

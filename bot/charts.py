@@ -43,8 +43,11 @@ MUTED = "#52606d"
 TILE = "#f1f4f8"
 ALERT = "#c62828"
 BAR = "#2f6fb0"
-PRIORITY_COLOURS = {Priority.URGENT: "#d32f2f", Priority.HIGH: "#f28c28",
-                    Priority.NORMAL: "#43a047"}
+PRIORITY_COLOURS = {
+    Priority.URGENT: "#d32f2f",
+    Priority.HIGH: "#f28c28",
+    Priority.NORMAL: "#43a047",
+}
 
 # Heights of the blocks, in pixels.
 HEADER = 170
@@ -107,10 +110,15 @@ def _place_bars(result: stats.RegionStats, t: Callable[..., str]) -> list[Bar]:
     bars = [Bar(name, _by_priority(f)) for name, f in shown]
     if len(shown) < len(rows):
         rest = stats.Figures()
-        for _name, figures in rows[len(shown):]:
+        for _name, figures in rows[len(shown) :]:
             rest.add(figures)
-        bars.append(Bar(t(N_("and {count} more"), count=len(rows) - len(shown)),
-                        _by_priority(rest), rest=True))
+        bars.append(
+            Bar(
+                t(N_("and {count} more"), count=len(rows) - len(shown)),
+                _by_priority(rest),
+                rest=True,
+            )
+        )
     return bars
 
 
@@ -127,11 +135,14 @@ def _section_height(bars: list[Bar], legend: bool) -> int:
 def chart_height(result: stats.RegionStats, tr: Translate, lang: str) -> int:
     """The height in pixels of the chart `render_stats_chart` draws for this result."""
     t = _translator(tr, lang)
-    return (HEADER + 2 * TILE_H + TILE_GAP
-            + _section_height(_category_bars(result, t), legend=False)
-            + (_section_height(_place_bars(result, t), legend=True) if result.total.cases
-               else 0)
-            + BOTTOM)
+    return (
+        HEADER
+        + 2 * TILE_H
+        + TILE_GAP
+        + _section_height(_category_bars(result, t), legend=False)
+        + (_section_height(_place_bars(result, t), legend=True) if result.total.cases else 0)
+        + BOTTOM
+    )
 
 
 def _translator(tr: Translate, lang: str) -> Callable[..., str]:
@@ -160,8 +171,11 @@ def render_stats_chart(result: stats.RegionStats, tr: Translate, lang: str) -> b
     y = _tiles(ax, HEADER, result.total, tr, lang)
 
     y = _section(ax, y, t(N_("Cases by category")), _category_bars(result, t), t)
-    heading = (t(N_("Cases by school and priority")) if result.scope.district_id is not None
-               else t(N_("Cases by district and priority")))
+    heading = (
+        t(N_("Cases by school and priority"))
+        if result.scope.district_id is not None
+        else t(N_("Cases by district and priority"))
+    )
     legend = [(t(PRIORITY_LABELS[p]), PRIORITY_COLOURS[p]) for p in Priority]
     if result.total.cases:  # with no cases, the one "no cases" line says it all
         _section(ax, y, heading, _place_bars(result, t), t, legend)
@@ -171,10 +185,29 @@ def render_stats_chart(result: stats.RegionStats, tr: Translate, lang: str) -> b
     return buffer.getvalue()
 
 
-def _text(ax: Axes, x: float, y: float, text: str, size: float, *, bold: bool = False,
-          colour: str = INK, ha: str = "left", va: str = "top") -> None:
-    ax.text(x, y, text, fontsize=size, fontweight="bold" if bold else "normal", color=colour,
-            ha=ha, va=va, family=FONT_FAMILY)
+def _text(
+    ax: Axes,
+    x: float,
+    y: float,
+    text: str,
+    size: float,
+    *,
+    bold: bool = False,
+    colour: str = INK,
+    ha: str = "left",
+    va: str = "top",
+) -> None:
+    ax.text(
+        x,
+        y,
+        text,
+        fontsize=size,
+        fontweight="bold" if bold else "normal",
+        color=colour,
+        ha=ha,
+        va=va,
+        family=FONT_FAMILY,
+    )
 
 
 def _tiles(ax: Axes, top: int, total: stats.Figures, tr: Translate, lang: str) -> int:
@@ -184,8 +217,11 @@ def _tiles(ax: Axes, top: int, total: stats.Figures, tr: Translate, lang: str) -
         (t(N_("Cases")), str(total.cases), INK),
         (t(N_("Still open")), str(total.open), INK),
         (t(N_("Not answered yet")), str(total.unanswered), ALERT if total.unanswered else INK),
-        (t(N_("Median time to first answer")), format_duration(tr, lang, total.median_answer),
-         INK),
+        (
+            t(N_("Median time to first answer")),
+            format_duration(tr, lang, total.median_answer),
+            INK,
+        ),
         (t(N_("90% answered within")), format_duration(tr, lang, total.p90_answer), INK),
         (t(N_("Deadline breaches")), str(total.breaches), ALERT if total.breaches else INK),
     ]
@@ -193,19 +229,50 @@ def _tiles(ax: Axes, top: int, total: stats.Figures, tr: Translate, lang: str) -
     for i, (label, value, colour) in enumerate(tiles):
         left = MARGIN + (i % 3) * (width + TILE_GAP)
         y = top + (i // 3) * (TILE_H + TILE_GAP)
-        ax.add_patch(FancyBboxPatch((left, y), width, TILE_H, facecolor=TILE, edgecolor="none",
-                                    boxstyle="round,pad=0,rounding_size=18"))
+        ax.add_patch(
+            FancyBboxPatch(
+                (left, y),
+                width,
+                TILE_H,
+                facecolor=TILE,
+                edgecolor="none",
+                boxstyle="round,pad=0,rounding_size=18",
+            )
+        )
         centre = left + width / 2
-        _text(ax, centre, y + 54, value, 24 if len(value) <= 7 else 17, bold=True,
-              colour=colour, ha="center", va="center")
+        _text(
+            ax,
+            centre,
+            y + 54,
+            value,
+            24 if len(value) <= 7 else 17,
+            bold=True,
+            colour=colour,
+            ha="center",
+            va="center",
+        )
         lines = textwrap.wrap(label, 24)[:2]
-        _text(ax, centre, y + (118 if len(lines) == 1 else 124), "\n".join(lines), 11,
-              colour=MUTED, ha="center", va="center")
+        _text(
+            ax,
+            centre,
+            y + (118 if len(lines) == 1 else 124),
+            "\n".join(lines),
+            11,
+            colour=MUTED,
+            ha="center",
+            va="center",
+        )
     return top + 2 * TILE_H + TILE_GAP
 
 
-def _section(ax: Axes, top: int, title: str, bars: list[Bar], t: Callable[..., str],
-             legend: list[tuple[str, str]] | None = None) -> int:
+def _section(
+    ax: Axes,
+    top: int,
+    title: str,
+    bars: list[Bar],
+    t: Callable[..., str],
+    legend: list[tuple[str, str]] | None = None,
+) -> int:
     """A heading, an optional colour key and horizontal bars, each labelled above its bar
     (long Kyrgyz and Kazakh names get the full width). Returns the y below the section."""
     y = top + SECTION_GAP

@@ -195,15 +195,20 @@ class Claimed:
 
 class OutboxSender:
     def __init__(
-        self, bot: Bot, sessionmaker: async_sessionmaker[AsyncSession], rt: Runtime,
-        *, is_postgres: bool,
+        self,
+        bot: Bot,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        rt: Runtime,
+        *,
+        is_postgres: bool,
     ) -> None:
         self.bot = bot
         self.sessionmaker = sessionmaker
         self.rt = rt
         self.is_postgres = is_postgres
-        self.limiter = RateLimiter(rt.settings.send_per_second,
-                                   rt.settings.send_per_chat_per_second)
+        self.limiter = RateLimiter(
+            rt.settings.send_per_second, rt.settings.send_per_chat_per_second
+        )
         self.send_timeout = SEND_TIMEOUT
         self.max_active_chats = MAX_ACTIVE_CHATS
         self.sent_log = SentLog(Path.cwd())
@@ -278,8 +283,9 @@ class OutboxSender:
         own = self.sessionmaker  # SQLite: one writer at a time whatever the connection
         if self.is_postgres:
             bind = self.sessionmaker.kw["bind"]
-            engine = make_engine(bind.url.render_as_string(hide_password=False),
-                                 pool_size=1, max_overflow=0)
+            engine = make_engine(
+                bind.url.render_as_string(hide_password=False), pool_size=1, max_overflow=0
+            )
             own = make_sessionmaker(engine)
         try:
             while True:
@@ -292,8 +298,9 @@ class OutboxSender:
             if engine is not None:
                 await engine.dispose()
 
-    async def renew_held(self, sessionmaker: async_sessionmaker[AsyncSession] | None = None
-                         ) -> int:
+    async def renew_held(
+        self, sessionmaker: async_sessionmaker[AsyncSession] | None = None
+    ) -> int:
         """One round of lease keeping: every claim held is renewed, fenced by its token,
         so a claim someone else took over is never renewed. How many were."""
         held = list(self._held.items())
@@ -308,7 +315,8 @@ class OutboxSender:
             ours = o.id.in_(locked.scalar_subquery())
         async with (sessionmaker or self.sessionmaker)() as session, session.begin():
             result = await session.execute(
-                update(o).where(ours)
+                update(o)
+                .where(ours)
                 .values(lease_until=self.rt.now() + LEASE)
                 .execution_options(synchronize_session=False)
             )
@@ -336,8 +344,7 @@ class OutboxSender:
                         )
                         released += _rowcount(result)
         except Exception as exc:
-            log.warning("outbox_release_failed rows=%s error=%s", len(held),
-                        type(exc).__name__)
+            log.warning("outbox_release_failed rows=%s error=%s", len(held), type(exc).__name__)
             return
         log.info("outbox_released rows=%s", released)
 
@@ -350,19 +357,32 @@ class OutboxSender:
                 for note in notes:
                     result = await session.execute(
                         update(OutboxMessage)
-                        .where(OutboxMessage.id == note.row_id,
-                               OutboxMessage.attempts == note.token,
-                               OutboxMessage.status.in_(UNSENT))
-                        .values(status="sent", sent_at=self.rt.now(), payload_enc=b"",
-                                lease_until=None, error=None, chat_key=None)
+                        .where(
+                            OutboxMessage.id == note.row_id,
+                            OutboxMessage.attempts == note.token,
+                            OutboxMessage.status.in_(UNSENT),
+                        )
+                        .values(
+                            status="sent",
+                            sent_at=self.rt.now(),
+                            payload_enc=b"",
+                            lease_until=None,
+                            error=None,
+                            chat_key=None,
+                        )
                         .execution_options(synchronize_session=False)
                     )
                     if _rowcount(result) != 1:
                         continue  # recorded before the bot died, or taken over since
                     applied += 1
                     if None not in (note.message_id, note.member_id, note.relay_case_id):
-                        session.add(Relay(member_id=note.member_id, message_id=note.message_id,
-                                          case_id=note.relay_case_id))
+                        session.add(
+                            Relay(
+                                member_id=note.member_id,
+                                message_id=note.message_id,
+                                case_id=note.relay_case_id,
+                            )
+                        )
             SentLog.discard(path, fd)
             if applied:
                 log.info("outbox_sent_notes_applied rows=%s", applied)
@@ -385,8 +405,7 @@ class OutboxSender:
             return 0
         # A few chats per claim: each claim builds its requests inside its transaction, and
         # a big one would keep this process busy (its other leases unkept) for seconds.
-        claimed = await self._claim_heads(exclude=set(self._active),
-                                          limit=min(room, CLAIM_BATCH))
+        claimed = await self._claim_heads(exclude=set(self._active), limit=min(room, CLAIM_BATCH))
         for row in claimed:
             task = asyncio.create_task(self._work_chat(row), name="outbox-chat")
             self._active[row.queue] = task
@@ -414,7 +433,11 @@ class OutboxSender:
             self._held[row.id] = row.token
 
     async def _claim_in(
-        self, session: AsyncSession, *, exclude: set[Queue], limit: int,
+        self,
+        session: AsyncSession,
+        *,
+        exclude: set[Queue],
+        limit: int,
         queue: Queue | None = None,
     ) -> list[Claimed]:
         now = self.rt.now()
@@ -429,7 +452,8 @@ class OutboxSender:
             return []
         o = OutboxMessage
         claimable = and_(
-            o.id.in_(ids), o.status.in_(UNSENT),
+            o.id.in_(ids),
+            o.status.in_(UNSENT),
             or_(o.lease_until.is_(None), o.lease_until < now),
         )
         if self.is_postgres:
@@ -438,12 +462,15 @@ class OutboxSender:
             target = o.id.in_(locked.scalar_subquery())
         else:
             target = claimable  # SQLite: BEGIN IMMEDIATE already serialises writers
-        rows = (await session.scalars(
-            update(o).where(target)
-            .values(lease_until=now + LEASE, attempts=o.attempts + 1, status="sending")
-            .returning(o)
-            .execution_options(synchronize_session=False)
-        )).all()
+        rows = (
+            await session.scalars(
+                update(o)
+                .where(target)
+                .values(lease_until=now + LEASE, attempts=o.attempts + 1, status="sending")
+                .returning(o)
+                .execution_options(synchronize_session=False)
+            )
+        ).all()
         await self._load_targets(session, rows)
         return [await self._prepare(session, row, claimed_at) for row in rows]
 
@@ -451,19 +478,28 @@ class OutboxSender:
         """The cases and members the rows go to, one query each for a whole batch; the
         session keeps them while the requests are built."""
         kept = session.info.setdefault("trustline_outbox_targets", [])
-        for model, ids in ((Case, {r.case_id for r in rows if r.case_id is not None}),
-                           (Member, {r.member_id for r in rows if r.member_id is not None})):
+        for model, ids in (
+            (Case, {r.case_id for r in rows if r.case_id is not None}),
+            (Member, {r.member_id for r in rows if r.member_id is not None}),
+        ):
             if len(ids) > 1:
-                kept.extend((await session.scalars(
-                    select(model).where(model.id.in_(ids)))).all())
+                kept.extend((await session.scalars(select(model).where(model.id.in_(ids)))).all())
 
-    async def _prepare(self, session: AsyncSession, stored: OutboxMessage,
-                       claimed_at: float) -> Claimed:
+    async def _prepare(
+        self, session: AsyncSession, stored: OutboxMessage, claimed_at: float
+    ) -> Claimed:
         """A claimed row with its request, or with the outcome that stands in for it."""
-        claimed = functools.partial(Claimed, stored.id, stored.case_id, stored.member_id,
-                                    stored.attempts, stored.relay_case_id,
-                                    chat_key=stored.chat_key, created_at=stored.created_at,
-                                    claimed_at=claimed_at)
+        claimed = functools.partial(
+            Claimed,
+            stored.id,
+            stored.case_id,
+            stored.member_id,
+            stored.attempts,
+            stored.relay_case_id,
+            chat_key=stored.chat_key,
+            created_at=stored.created_at,
+            claimed_at=claimed_at,
+        )
         try:
             request, method = await self._build(session, stored)
         except Dropped as exc:
@@ -472,8 +508,9 @@ class OutboxSender:
             return claimed(unsendable=Outcome("dropped", CASE_SHREDDED, reason=CASE_SHREDDED))
         except DecryptionError as exc:
             if missing_master_key(exc):  # rotated elsewhere: this process follows soon
-                return claimed(unsendable=Outcome("retry", "master key not loaded",
-                                                  retry_after=5.0))
+                return claimed(
+                    unsendable=Outcome("retry", "master key not loaded", retry_after=5.0)
+                )
             log.error("outbox_cannot_open id=%s", stored.id)
             return claimed(unsendable=Outcome("failed", "cannot open the payload"))
         except (AttributeError, ValidationError, TypeError, KeyError, ValueError):
@@ -538,16 +575,20 @@ class OutboxSender:
         finally:
             self.limiter.release(row.queue)
         if outcome.status == "sent":
-            self.sent_log.note(SentNote(row.id, row.token, outcome.message_id, row.member_id,
-                                        row.relay_case_id))
+            self.sent_log.note(
+                SentNote(row.id, row.token, outcome.message_id, row.member_id, row.relay_case_id)
+            )
         return outcome
 
     async def _renew(self, row: Claimed) -> bool:
         async with self.sessionmaker() as session, session.begin():
             renewed = await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == row.id, OutboxMessage.attempts == row.token,
-                       OutboxMessage.status == "sending")
+                .where(
+                    OutboxMessage.id == row.id,
+                    OutboxMessage.attempts == row.token,
+                    OutboxMessage.status == "sending",
+                )
                 .values(lease_until=self.rt.now() + LEASE)
                 .execution_options(synchronize_session=False)
             )
@@ -595,8 +636,9 @@ class OutboxSender:
             params["from_chat_id"] = self.rt.vault.member_chat_id(member)
         for name, value in params.items():
             if isinstance(value, dict) and outbox.FILE in value:  # an upload (middlewares)
-                params[name] = BufferedInputFile(base64.b64decode(value["data"]),
-                                                 filename=str(value[outbox.FILE]))
+                params[name] = BufferedInputFile(
+                    base64.b64decode(value["data"]), filename=str(value[outbox.FILE])
+                )
         return params
 
     async def _call(self, row: Claimed, request: Any, method: str) -> Outcome:
@@ -617,17 +659,16 @@ class OutboxSender:
             # a message is never given up on for them.
             delay = min(2 ** min(row.token - 1, 16), RETRY_CAP_SECONDS)
             delay *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
-            log.info("outbox_retry id=%s attempt=%s error=%s", row.id, row.token,
-                     type(exc).__name__)
+            log.info(
+                "outbox_retry id=%s attempt=%s error=%s", row.id, row.token, type(exc).__name__
+            )
             return Outcome("retry", type(exc).__name__[:200], retry_after=delay)
         message_id = result.message_id if isinstance(result, Message | MessageId) else None
         return Outcome("sent", message_id=message_id)
 
     # --- short fenced transactions ------------------------------------------------------
 
-    async def _record(
-        self, row: Claimed, outcome: Outcome, *, claim_next: bool
-    ) -> Claimed | None:
+    async def _record(self, row: Claimed, outcome: Outcome, *, claim_next: bool) -> Claimed | None:
         """Commit the outcome (and claim the chat's next row in the same transaction).
         After a send this is retried until the database takes it: giving up here is
         exactly what would send the message a second time."""
@@ -637,11 +678,13 @@ class OutboxSender:
                 now = self.rt.now()
                 values: dict[str, Any] = {"lease_until": None, "error": outcome.error}
                 if outcome.status == "retry":
-                    values.update(status="pending",
-                                  not_before=now + timedelta(seconds=outcome.retry_after))
+                    values.update(
+                        status="pending", not_before=now + timedelta(seconds=outcome.retry_after)
+                    )
                 else:  # final: nothing that could name the chat stays behind
-                    values.update(status=outcome.status, sent_at=now, payload_enc=b"",
-                                  chat_key=None)
+                    values.update(
+                        status=outcome.status, sent_at=now, payload_enc=b"", chat_key=None
+                    )
                 result = await session.execute(
                     update(OutboxMessage)
                     .where(OutboxMessage.id == row.id, OutboxMessage.attempts == row.token)
@@ -650,10 +693,18 @@ class OutboxSender:
                 )
                 if _rowcount(result) != 1:
                     log.warning("outbox_lease_lost id=%s status=%s", row.id, outcome.status)
-                elif (outcome.message_id is not None and row.member_id is not None
-                        and row.relay_case_id is not None):
-                    session.add(Relay(member_id=row.member_id, message_id=outcome.message_id,
-                                      case_id=row.relay_case_id))
+                elif (
+                    outcome.message_id is not None
+                    and row.member_id is not None
+                    and row.relay_case_id is not None
+                ):
+                    session.add(
+                        Relay(
+                            member_id=row.member_id,
+                            message_id=outcome.message_id,
+                            case_id=row.relay_case_id,
+                        )
+                    )
                 if not claim_next:
                     return None
                 found = await self._claim_in(session, exclude=set(), limit=1, queue=row.queue)
@@ -697,9 +748,13 @@ class OutboxSender:
         request = row.request
         head = getattr(request, "text", None) or getattr(request, "caption", None) or ""
         refused = undelivered.Refused(
-            reason=outcome.reason, created_at=row.created_at, case_id=row.case_id,
-            member_id=row.member_id, relay_case_id=row.relay_case_id,
-            head=head if isinstance(head, str) else "", copied=row.method == "copyMessage",
+            reason=outcome.reason,
+            created_at=row.created_at,
+            case_id=row.case_id,
+            member_id=row.member_id,
+            relay_case_id=row.relay_case_id,
+            head=head if isinstance(head, str) else "",
+            copied=row.method == "copyMessage",
             card=getattr(request, "reply_markup", None) is not None,
         )
         async with self.sessionmaker() as session, session.begin():
@@ -730,16 +785,20 @@ def _queue_shape(queue: Queue | None) -> tuple[bool, bool, bool] | None:
 def _head_statement(shape: tuple[bool, bool, bool] | None) -> Any:
     o = OutboxMessage
     now = bindparam("now")
-    inner = (
-        select(
-            o.id, o.case_id, o.member_id, o.chat_key, o.not_before, o.lease_until,
-            func.row_number().over(
-                partition_by=(o.case_id, o.member_id, o.chat_key),
-                order_by=(o.created_at, o.id),
-            ).label("rank"),
+    inner = select(
+        o.id,
+        o.case_id,
+        o.member_id,
+        o.chat_key,
+        o.not_before,
+        o.lease_until,
+        func.row_number()
+        .over(
+            partition_by=(o.case_id, o.member_id, o.chat_key),
+            order_by=(o.created_at, o.id),
         )
-        .where(o.status.in_(UNSENT), or_(o.attempts > 0, o.not_before <= now))
-    )
+        .label("rank"),
+    ).where(o.status.in_(UNSENT), or_(o.attempts > 0, o.not_before <= now))
     if shape is not None:
         no_case, no_member, no_chat = shape
         inner = inner.where(

@@ -38,8 +38,9 @@ def compile_catalogues(source: Path = LOCALES_DIR, target: Path | None = None) -
 
 
 def make_i18n(compiled: Path | None = None) -> I18n:
-    return I18n(path=compiled or compile_catalogues(), default_locale=DEFAULT_LANGUAGE.value,
-                domain=DOMAIN)
+    return I18n(
+        path=compiled or compile_catalogues(), default_locale=DEFAULT_LANGUAGE.value, domain=DOMAIN
+    )
 
 
 class Translator:

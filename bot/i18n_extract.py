@@ -17,8 +17,7 @@ from bot.i18n import DOMAIN, LOCALES_DIR
 ROOT = LOCALES_DIR.parent
 SOURCE_DIRS = ("bot", "handlers", "qr_posters")
 # `tr(lang, "text")` takes its msgid second; the others first.
-KEYWORDS = {"_": None, "gettext": None, "N_": None, "__": None, "lazy_gettext": None,
-            "tr": (2,)}
+KEYWORDS = {"_": None, "gettext": None, "N_": None, "__": None, "lazy_gettext": None, "tr": (2,)}
 
 
 def extract_msgids() -> dict[str, list[str]]:
@@ -29,8 +28,11 @@ def extract_msgids() -> dict[str, list[str]]:
         if not path.exists():
             continue
         for filename, lineno, message, _comments, _context in extract_from_dir(
-            str(path), method_map=[("**.py", "python")], keywords=KEYWORDS,
-            comment_tags=(), strip_comment_tags=True,
+            str(path),
+            method_map=[("**.py", "python")],
+            keywords=KEYWORDS,
+            comment_tags=(),
+            strip_comment_tags=True,
         ):
             msgid = message[0] if isinstance(message, tuple) else message
             if msgid:
@@ -69,7 +71,7 @@ def main() -> int:
         total += len(gaps)
         print(f"# --- {lang.value}: {len(gaps)} missing ---")
         for msgid in gaps:
-            print(f"#: {msgids[msgid][0]}\nmsgid {_po_quote(msgid)}\nmsgstr \"\"\n")
+            print(f'#: {msgids[msgid][0]}\nmsgid {_po_quote(msgid)}\nmsgstr ""\n')
     return 1 if total else 0
 
 

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
+
 @dataclass(frozen=True, slots=True)
 class HeldCall:
     """A Bot API call made inside an update, with when it was made: as an outbox row it
@@ -86,7 +87,9 @@ class RepliesAfterCommit(BaseRequestMiddleware):
     at once."""
 
     async def __call__(
-        self, make_request: NextRequestMiddlewareType[Any], bot: Bot,
+        self,
+        make_request: NextRequestMiddlewareType[Any],
+        bot: Bot,
         method: TelegramMethod[Any],
     ) -> Any:
         held = _held_calls.get()
@@ -101,8 +104,9 @@ def is_message(method: TelegramMethod[Any]) -> bool:
     they take the outbox. A callback answer or a chat action is no message: worthless a
     minute later, it is made at once after commit."""
     name = method.__api_method__
-    return (name.startswith(("send", "edit", "copy")) or name == "deleteMessage") \
-        and name != "sendChatAction"
+    return (
+        name.startswith(("send", "edit", "copy")) or name == "deleteMessage"
+    ) and name != "sendChatAction"
 
 
 async def make_held_calls(bot: Bot, calls: list[TelegramMethod[Any]]) -> None:
@@ -117,13 +121,18 @@ async def make_held_calls(bot: Bot, calls: list[TelegramMethod[Any]]) -> None:
             except (TelegramNetworkError, TelegramServerError):
                 await asyncio.sleep(0.5 * attempt)
             except TelegramAPIError as exc:
-                log.warning("reply_failed method=%s error=%s", type(call).__name__,
-                            type(exc).__name__)
+                log.warning(
+                    "reply_failed method=%s error=%s", type(call).__name__, type(exc).__name__
+                )
                 break
 
 
 async def hold_in_outbox(
-    session: AsyncSession, rt: Runtime, bot: Bot, data: dict[str, Any], held: list[HeldCall],
+    session: AsyncSession,
+    rt: Runtime,
+    bot: Bot,
+    data: dict[str, Any],
+    held: list[HeldCall],
 ) -> list[TelegramMethod[Any]]:
     """Turn the messages a handler sent into outbox rows of its update's transaction, in
     order; return the calls that are not messages (made after commit).
@@ -148,8 +157,9 @@ async def hold_in_outbox(
             rest.append(call)
             continue
         params = await _params_of(bot, call)
-        outbox.enqueue(session, rt.vault, target, call.__api_method__, params, now=h.at,
-                       row_id=h.row_id)
+        outbox.enqueue(
+            session, rt.vault, target, call.__api_method__, params, now=h.at, row_id=h.row_id
+        )
     return rest
 
 
@@ -167,8 +177,12 @@ async def _reply_target(
             student = await cases.get_student(session, rt, user.id)
         if student is not None and student.active_case_id is not None:
             case = await session.get(Case, student.active_case_id)
-            if (case is not None and case.status != CaseStatus.CLOSED
-                    and case.chat_id_enc is not None and case.wrapped_key is not None):
+            if (
+                case is not None
+                and case.status != CaseStatus.CLOSED
+                and case.chat_id_enc is not None
+                and case.wrapped_key is not None
+            ):
                 return case
     return outbox.Chat(chat_id)
 
@@ -188,13 +202,17 @@ async def _params_of(bot: Bot, call: TelegramMethod[Any]) -> dict[str, Any]:
             continue
         if isinstance(value, InputFile):
             content = b"".join([chunk async for chunk in value.read(bot)])
-            params[name] = {outbox.FILE: value.filename or "file",
-                            "data": base64.b64encode(content).decode()}
+            params[name] = {
+                outbox.FILE: value.filename or "file",
+                "data": base64.b64encode(content).decode(),
+            }
         elif isinstance(value, BaseModel):
             params[name] = value.model_dump(mode="json", exclude_none=True)
         elif isinstance(value, list):
-            params[name] = [v.model_dump(mode="json", exclude_none=True)
-                            if isinstance(v, BaseModel) else v for v in value]
+            params[name] = [
+                v.model_dump(mode="json", exclude_none=True) if isinstance(v, BaseModel) else v
+                for v in value
+            ]
         else:
             params[name] = value
     return params
@@ -212,7 +230,9 @@ class TransactionMiddleware(BaseMiddleware):
     """
 
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], rt: Runtime,
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        rt: Runtime,
         after_commit: Callable[[], None],
     ) -> None:
         self.sessionmaker = sessionmaker
@@ -241,8 +261,7 @@ class TransactionMiddleware(BaseMiddleware):
                     result = await handler(event, data)
                     # Still in the transaction: what the handler said is written with
                     # what it did, and delivered by the outbox sender like everything else.
-                    calls = await hold_in_outbox(session, self.rt, data["bot"], data,
-                                                 held.calls)
+                    calls = await hold_in_outbox(session, self.rt, data["bot"], data, held.calls)
         finally:
             _held_calls.reset(token)
         self.after_commit()
@@ -257,8 +276,10 @@ class TransactionMiddleware(BaseMiddleware):
         dialect = session.get_bind().dialect.name
         insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
         inserted = await session.execute(
-            insert(table).values(update_id=update_id, at=self.rt.now())
-            .on_conflict_do_nothing().returning(table.c.update_id)
+            insert(table)
+            .values(update_id=update_id, at=self.rt.now())
+            .on_conflict_do_nothing()
+            .returning(table.c.update_id)
         )
         return inserted.first() is not None
 

@@ -38,8 +38,7 @@ class SentNote:
     relay_case_id: int | None
 
     def line(self) -> bytes:
-        fields = (self.row_id.hex, self.token, self.message_id, self.member_id,
-                  self.relay_case_id)
+        fields = (self.row_id.hex, self.token, self.message_id, self.member_id, self.relay_case_id)
         return (" ".join("-" if f is None else str(f) for f in fields) + "\n").encode()
 
     @classmethod

@@ -21,8 +21,9 @@ log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 
 
-def webhook_app(app: App, *, path: str, secret: str,
-                stop: asyncio.Event | None = None) -> web.Application:
+def webhook_app(
+    app: App, *, path: str, secret: str, stop: asyncio.Event | None = None
+) -> web.Application:
     """The endpoint: 401 without Telegram's secret token, 400 for what is not JSON, 500
     when the update could neither be handled nor set aside (the database is away) or the
     bot is stopping (Telegram retries), else 200. An update that fails on every try is
@@ -68,15 +69,17 @@ def webhook_secret(app: App) -> str:
 STOP_GRACE_SECONDS = 3.0
 
 
-async def run_webhook(app: App, url: str, host: str, port: int,
-                      stop: asyncio.Event | None = None) -> None:
+async def run_webhook(
+    app: App, url: str, host: str, port: int, stop: asyncio.Event | None = None
+) -> None:
     """Serve the endpoint, then tell Telegram where it is; runs until `stop` is set (or
     cancelled). The webhook stays registered: Telegram keeps updates for the next start."""
     stop = stop or asyncio.Event()
     secret = webhook_secret(app)
     web_app = webhook_app(app, path=urlparse(url).path or "/", secret=secret, stop=stop)
-    runner = web.AppRunner(web_app, access_log=None, handler_cancellation=True,
-                           shutdown_timeout=STOP_GRACE_SECONDS)
+    runner = web.AppRunner(
+        web_app, access_log=None, handler_cancellation=True, shutdown_timeout=STOP_GRACE_SECONDS
+    )
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     try:

@@ -29,7 +29,15 @@ def setup_routers() -> list[Router]:
 
     # Invite links and members' help first (a link must work whoever opens it), then each
     # role's router, then the members' fallback, so no member ever reaches the student flow.
-    routers = [common.router, onboarding.router, members.router, supervisor_stats.router,
-               moderation.router, psychologist.router, staff.router, onboarding.fallback,
-               student.router]
+    routers = [
+        common.router,
+        onboarding.router,
+        members.router,
+        supervisor_stats.router,
+        moderation.router,
+        psychologist.router,
+        staff.router,
+        onboarding.fallback,
+        student.router,
+    ]
     return [_detached(r) for r in routers]

@@ -40,26 +40,35 @@ def explain(exc: ServiceError) -> str:
         return _("This case is not in your pool.")
     if isinstance(exc, queue.NotYourCase):
         return _("Case {code} is not with you. /queue shows the cases you can take.").format(
-            code=_code(exc))
+            code=_code(exc)
+        )
     if isinstance(exc, queue.NoActiveCase):
         return _("No case is active. Take one from /queue, or reply to a message of the case.")
     if isinstance(exc, queue.PsychologistsOnly):
         return _("Only psychologists read and take cases; your role does not allow it.")
     if isinstance(exc, conversation.NotARelay):
-        return _("I cannot tell which case this reply belongs to: the message you replied to "
-                 "is not from a case. Reply to a message the bot sent about the case, or write "
-                 "without a reply to reach your active case. Nothing was sent.")
+        return _(
+            "I cannot tell which case this reply belongs to: the message you replied to "
+            "is not from a case. Reply to a message the bot sent about the case, or write "
+            "without a reply to reach your active case. Nothing was sent."
+        )
     if isinstance(exc, conversation.StudentGone):
-        return _("The student of {code} has unlinked their chat, so nothing can reach them "
-                 "any more. What they wrote stays in the case.").format(code=_code(exc))
+        return _(
+            "The student of {code} has unlinked their chat, so nothing can reach them "
+            "any more. What they wrote stays in the case."
+        ).format(code=_code(exc))
     if isinstance(exc, conversation.ContentGone):
         return _("The content of this case was destroyed at the end of its retention period.")
     if isinstance(exc, invites.InviteInvalid):
-        return _("This invite link does not work: it has expired or has already been used. "
-                 "Ask your supervisor for a new one.")
+        return _(
+            "This invite link does not work: it has expired or has already been used. "
+            "Ask your supervisor for a new one."
+        )
     if isinstance(exc, invites.AlreadyMember):
-        return _("This Telegram account is already registered. The invite was not used, so "
-                 "it can still be given to someone else.")
+        return _(
+            "This Telegram account is already registered. The invite was not used, so "
+            "it can still be given to someone else."
+        )
     if isinstance(exc, members.MemberNotFound):
         return _("There is no active account with this number in your area.")
     if isinstance(exc, members.OutOfScope):
@@ -74,8 +83,9 @@ def explain(exc: ServiceError) -> str:
 def tell(session: AsyncSession, rt: Runtime, member: Member, text: str, **params: Any) -> None:
     """A reply that reports a change: sent through the outbox, so only after the change is
     committed (a reply sent at once could announce what a failed commit then undid)."""
-    outbox.enqueue(session, rt.vault, member, "sendMessage", {"text": text, **params},
-                   now=rt.now())
+    outbox.enqueue(
+        session, rt.vault, member, "sendMessage", {"text": text, **params}, now=rt.now()
+    )
 
 
 class ServiceErrorAnswer(BaseMiddleware):

@@ -31,14 +31,17 @@ async def edited_message(
     if message.chat.type != ChatType.PRIVATE:
         return
     if member is None and inactive_member is None:
-        text = _("Edited messages are not passed on to the psychologist. If you want to add "
-                 "or correct something, just write a new message.")
+        text = _(
+            "Edited messages are not passed on to the psychologist. If you want to add "
+            "or correct something, just write a new message."
+        )
     elif member is not None and member.role == Role.PSYCHOLOGIST:
-        text = _("Edited messages are not passed on to the student. To correct something, "
-                 "send a new message.")
+        text = _(
+            "Edited messages are not passed on to the student. To correct something, "
+            "send a new message."
+        )
     else:
-        text = _("The bot does not read edited messages. Send the command again as a new "
-                 "message.")
+        text = _("The bot does not read edited messages. Send the command again as a new message.")
     await message.answer(text)
 
 

@@ -39,13 +39,15 @@ MESSAGE_LIMIT = 3900
 
 
 def _keyboard(rows: list[tuple[str, str]]) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[
-        [InlineKeyboardButton(text=text[:60], callback_data=data)] for text, data in rows
-    ])
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=text[:60], callback_data=data)] for text, data in rows
+        ]
+    )
 
 
 def _paged(rows: list[tuple[str, str]], page: int, more_data: str) -> list[tuple[str, str]]:
-    shown = rows[page * PAGE:(page + 1) * PAGE]
+    shown = rows[page * PAGE : (page + 1) * PAGE]
     if len(rows) > (page + 1) * PAGE:
         shown.append((_("More…"), more_data))
     return shown
@@ -78,30 +80,42 @@ async def invite_role(query: CallbackQuery, session: AsyncSession, member: Membe
         rows = [(d.name, f"inv:p:d:{d.id}") for d in districts]
         if member.district_id is None and member.region_id is not None:
             place = await members.place_label(session, members.Scope(member.region_id))
-            rows.insert(0, (_("The whole region: {place}").format(place=place),
-                            f"inv:p:r:{member.region_id}"))
-        await query.message.answer(_("Which district will the psychologist serve?"),
-                                   reply_markup=_keyboard(rows[:PAGE]))
+            rows.insert(
+                0,
+                (
+                    _("The whole region: {place}").format(place=place),
+                    f"inv:p:r:{member.region_id}",
+                ),
+            )
+        await query.message.answer(
+            _("Which district will the psychologist serve?"), reply_markup=_keyboard(rows[:PAGE])
+        )
         return
     if len(districts) == 1:
         await _school_page(query.message, session, districts[0].id, 0)
         return
     rows = [(d.name, f"inv:s:d:{d.id}:0") for d in districts]
-    await query.message.answer(_("In which district is the school?"),
-                               reply_markup=_keyboard(rows[:PAGE]))
+    await query.message.answer(
+        _("In which district is the school?"), reply_markup=_keyboard(rows[:PAGE])
+    )
 
 
-async def _school_page(message: Message, session: AsyncSession, district_id: int,
-                       page: int) -> None:
-    schools = (await session.scalars(
-        select(School).where(School.district_id == district_id).order_by(School.name)
-    )).all()
+async def _school_page(
+    message: Message, session: AsyncSession, district_id: int, page: int
+) -> None:
+    schools = (
+        await session.scalars(
+            select(School).where(School.district_id == district_id).order_by(School.name)
+        )
+    ).all()
     rows = [(s.name, f"inv:s:s:{s.id}") for s in schools]
     if not rows:
         await message.answer(_("No schools are known in this district yet."))
         return
-    await message.answer(_("Which school?"), reply_markup=_keyboard(
-        _paged(rows, page, f"inv:s:d:{district_id}:{page + 1}")))
+    await message.answer(
+        _("Which school?"),
+        reply_markup=_keyboard(_paged(rows, page, f"inv:s:d:{district_id}:{page + 1}")),
+    )
 
 
 @router.callback_query(F.data.startswith("inv:s:d:"))
@@ -109,8 +123,12 @@ async def invite_staff_district(
     query: CallbackQuery, session: AsyncSession, member: Member
 ) -> None:
     parts = (query.data or "").split(":")
-    if len(parts) != 5 or not parts[3].isdigit() or not parts[4].isdigit() \
-            or not isinstance(query.message, Message):
+    if (
+        len(parts) != 5
+        or not parts[3].isdigit()
+        or not parts[4].isdigit()
+        or not isinstance(query.message, Message)
+    ):
         await stale_button(query)
         return
     district_id, page = int(parts[3]), int(parts[4])
@@ -131,18 +149,26 @@ async def invite_create(
         return
     if kind == "p":
         role = Role.PSYCHOLOGIST
-        scope = await (members.scope_of(session, region_id=int(place_id)) if level == "r"
-                       else members.scope_of(session, district_id=int(place_id)))
+        scope = await (
+            members.scope_of(session, region_id=int(place_id))
+            if level == "r"
+            else members.scope_of(session, district_id=int(place_id))
+        )
     else:
         role = Role.STAFF
         scope = await members.scope_of(session, school_id=int(place_id))
     created = await invites.create_invite(session, rt, role, scope, by=member)
     place = await members.place_label(session, scope)
     await query.answer()
-    tell(session, rt, member,
-         _("One-time invite for {role}, {place}. It works once and expires in {hours} hours. "
-           "Send it to that person privately, never in a group:\n{link}").format(
-             role=role_name(role), place=place, hours=created.hours, link=created.link))
+    tell(
+        session,
+        rt,
+        member,
+        _(
+            "One-time invite for {role}, {place}. It works once and expires in {hours} hours. "
+            "Send it to that person privately, never in a group:\n{link}"
+        ).format(role=role_name(role), place=place, hours=created.hours, link=created.link),
+    )
 
 
 @router.callback_query(F.data.startswith("inv:"))
@@ -172,7 +198,10 @@ async def list_members(message: Message, session: AsyncSession, member: Member) 
 
 @router.message(Command("deactivate"))
 async def deactivate(
-    message: Message, command: CommandObject, session: AsyncSession, rt: Runtime,
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    rt: Runtime,
     member: Member,
 ) -> None:
     number = (command.args or "").strip().lstrip("№#")
@@ -180,6 +209,11 @@ async def deactivate(
         await message.answer(_("Write the account number from /members, e.g. /deactivate 12"))
         return
     target, returned = await members.deactivate(session, rt, member, int(number))
-    tell(session, rt, member,
-         _("Account {number} is switched off. Cases it held that went back to the pool: "
-           "{count}.").format(number=members.number(target), count=len(returned)))
+    tell(
+        session,
+        rt,
+        member,
+        _(
+            "Account {number} is switched off. Cases it held that went back to the pool: {count}."
+        ).format(number=members.number(target), count=len(returned)),
+    )

@@ -28,7 +28,10 @@ router.message.filter(F.chat.type == ChatType.PRIVATE, is_psychologist)
 
 @router.message(Command("mute", "unmute"))
 async def mute(
-    message: Message, command: CommandObject, session: AsyncSession, rt: Runtime,
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    rt: Runtime,
     member: Member,
 ) -> None:
     muted = command.command == "mute"
@@ -46,8 +49,10 @@ async def mute(
     code = codes.display(case.code)
     if muted:
         await message.answer(
-            _("{code} is muted: its messages are still saved, but no longer relayed to you. "
-              "The student notices nothing. /unmute {code} undoes it.").format(code=code)
+            _(
+                "{code} is muted: its messages are still saved, but no longer relayed to you. "
+                "The student notices nothing. /unmute {code} undoes it."
+            ).format(code=code)
         )
     else:
         await message.answer(_("{code} is no longer muted.").format(code=code))

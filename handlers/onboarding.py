@@ -42,8 +42,7 @@ ROLE_LABELS = {
     Role.PSYCHOLOGIST: N_("psychologist"),
     Role.STAFF: N_("school staff"),
 }
-PSYCHOLOGIST_COMMANDS = ("queue", "take", "case", "note", "transfer", "release", "close",
-                         "recuse")
+PSYCHOLOGIST_COMMANDS = ("queue", "take", "case", "note", "transfer", "release", "close", "recuse")
 PSYCHOLOGIST_BUTTONS = ("take:", "tr:", "close:")
 
 
@@ -51,8 +50,9 @@ def is_member(_event: object, member: Member | None = None) -> bool:
     return member is not None
 
 
-def is_inactive(_event: object, member: Member | None = None,
-                inactive_member: Member | None = None) -> bool:
+def is_inactive(
+    _event: object, member: Member | None = None, inactive_member: Member | None = None
+) -> bool:
     return member is None and inactive_member is not None
 
 
@@ -98,24 +98,35 @@ async def join(
     if token is None:
         raise invites.InviteInvalid()
     member = await invites.redeem(
-        session, rt, token, telegram_user_id=message.from_user.id, chat_id=message.chat.id,
+        session,
+        rt,
+        token,
+        telegram_user_id=message.from_user.id,
+        chat_id=message.chat.id,
         language_code=message.from_user.language_code,
     )
     i18n.current_locale = member.language
     place = await members.place_label(session, members.scope_of_member(member))
     log.info("member_joined member=%s role=%s", member.id, member.role)
-    tell(session, rt, member,
-         _("Welcome to TrustLine. This account is now registered as {role} for {place}, "
-           "number {number}. Nobody here sees your name.").format(
-             role=role_name(member.role), place=place, number=members.number(member)))
+    tell(
+        session,
+        rt,
+        member,
+        _(
+            "Welcome to TrustLine. This account is now registered as {role} for {place}, "
+            "number {number}. Nobody here sees your name."
+        ).format(role=role_name(member.role), place=place, number=members.number(member)),
+    )
     tell(session, rt, member, role_help(member.role))
 
 
 @router.message(is_inactive)
 async def inactive_message(message: Message) -> None:
     await message.answer(
-        _("This account has been switched off. If that is a mistake, ask your supervisor for "
-          "a new invite link.")
+        _(
+            "This account has been switched off. If that is a mistake, ask your supervisor for "
+            "a new invite link."
+        )
     )
 
 
@@ -133,10 +144,12 @@ async def member_help(message: Message, member: Member) -> None:
 async def member_language(message: Message) -> None:
     await message.answer(
         _("In which language should the bot write to you?"),
-        reply_markup=InlineKeyboardMarkup(inline_keyboard=[
-            [InlineKeyboardButton(text=name, callback_data=f"mlang:{code.value}")]
-            for code, name in LANGUAGE_NAMES.items()
-        ]),
+        reply_markup=InlineKeyboardMarkup(
+            inline_keyboard=[
+                [InlineKeyboardButton(text=name, callback_data=f"mlang:{code.value}")]
+                for code, name in LANGUAGE_NAMES.items()
+            ]
+        ),
     )
 
 

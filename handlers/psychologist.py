@@ -42,12 +42,10 @@ async def _replied_case(session: AsyncSession, member: Member, message: Message)
     """The case of the relayed message this one replies to (NotARelay for any other)."""
     if message.reply_to_message is None:
         return None
-    return await conversation.case_of_reply(session, member,
-                                            message.reply_to_message.message_id)
+    return await conversation.case_of_reply(session, member, message.reply_to_message.message_id)
 
 
-async def _case(session: AsyncSession, member: Member, message: Message,
-                code: str | None) -> Case:
+async def _case(session: AsyncSession, member: Member, message: Message, code: str | None) -> Case:
     reply_case = None if code else await _replied_case(session, member, message)
     return await queue.case_of_member(session, member, code, reply_case)
 
@@ -72,30 +70,40 @@ def _note_args(args: str | None) -> tuple[str | None, str]:
 
 
 @router.message(Command("queue"))
-async def show_queue(message: Message, session: AsyncSession, rt: Runtime,
-                     member: Member) -> None:
+async def show_queue(message: Message, session: AsyncSession, rt: Runtime, member: Member) -> None:
     cases, total = await queue.list_queue(session, member)
     if not cases:
         await message.answer(_("No open cases in your pool right now."))
         return
     now = rt.now()
-    lines = [_("Open cases in your pool: {total}. Urgent first, then the longest waiting.")
-             .format(total=total)]
+    lines = [
+        _("Open cases in your pool: {total}. Urgent first, then the longest waiting.").format(
+            total=total
+        )
+    ]
     buttons = []
     await routing.load_places(session, cases)
     for case in cases:
         district, school = await routing.place_names(session, case)
         wait = notify.format_wait(rt, member.language, case, now)
-        line = (f"{PRIORITY_ICONS[case.priority]} {codes.display(case.code)} · "
-                f"{_(CATEGORY_LABELS[case.category])} · {wait} · {district} · {school}")
-        lines.append(line if len(line) <= QUEUE_LINE else line[:QUEUE_LINE - 1] + "…")
-        buttons.append([InlineKeyboardButton(
-            text=_("Take {code}").format(code=codes.display(case.code)),
-            callback_data=f"take:{case.code}")])
+        line = (
+            f"{PRIORITY_ICONS[case.priority]} {codes.display(case.code)} · "
+            f"{_(CATEGORY_LABELS[case.category])} · {wait} · {district} · {school}"
+        )
+        lines.append(line if len(line) <= QUEUE_LINE else line[: QUEUE_LINE - 1] + "…")
+        buttons.append(
+            [
+                InlineKeyboardButton(
+                    text=_("Take {code}").format(code=codes.display(case.code)),
+                    callback_data=f"take:{case.code}",
+                )
+            ]
+        )
     if total > len(cases):
         lines.append(_("…and {more} more.").format(more=total - len(cases)))
-    await message.answer("\n".join(lines),
-                         reply_markup=InlineKeyboardMarkup(inline_keyboard=buttons))
+    await message.answer(
+        "\n".join(lines), reply_markup=InlineKeyboardMarkup(inline_keyboard=buttons)
+    )
 
 
 async def _take(session: AsyncSession, rt: Runtime, member: Member, code: str) -> None:
@@ -103,28 +111,44 @@ async def _take(session: AsyncSession, rt: Runtime, member: Member, code: str) -
     shown = codes.display(claimed.case.code)
     log.info("case_claimed case=%s", claimed.case.code)
     if claimed.already_yours:
-        tell(session, rt, member, _("Case {code} is your active case again: what you write "
-                                    "goes to its student.").format(code=shown))
+        tell(
+            session,
+            rt,
+            member,
+            _("Case {code} is your active case again: what you write goes to its student.").format(
+                code=shown
+            ),
+        )
         return
-    tell(session, rt, member, _("You took case {code}. What you write now goes to the "
-                                "student, signed only as \"the psychologist\". The "
-                                "conversation so far follows.").format(code=shown))
+    tell(
+        session,
+        rt,
+        member,
+        _(
+            "You took case {code}. What you write now goes to the "
+            'student, signed only as "the psychologist". The '
+            "conversation so far follows."
+        ).format(code=shown),
+    )
     await conversation.show_history(session, rt, member, claimed.case)
 
 
 @router.message(Command("take"))
-async def take_command(message: Message, command: CommandObject, session: AsyncSession,
-                       rt: Runtime, member: Member) -> None:
+async def take_command(
+    message: Message, command: CommandObject, session: AsyncSession, rt: Runtime, member: Member
+) -> None:
     if not (command.args or "").strip():
-        await message.answer(_("Write the case code: /take #7KQ2-M9XD, or press Take on a "
-                               "case card."))
+        await message.answer(
+            _("Write the case code: /take #7KQ2-M9XD, or press Take on a case card.")
+        )
         return
     await _take(session, rt, member, command.args or "")
 
 
 @router.callback_query(F.data.startswith("take:"))
-async def take_button(query: CallbackQuery, session: AsyncSession, rt: Runtime,
-                      member: Member) -> None:
+async def take_button(
+    query: CallbackQuery, session: AsyncSession, rt: Runtime, member: Member
+) -> None:
     # The card may be too old for Telegram to show it to us again; the code is enough.
     await _take(session, rt, member, (query.data or "").removeprefix("take:"))
     await query.answer()
@@ -134,60 +158,92 @@ async def take_button(query: CallbackQuery, session: AsyncSession, rt: Runtime,
 
 
 @router.message(Command("case"))
-async def case_command(message: Message, command: CommandObject, session: AsyncSession,
-                       rt: Runtime, member: Member) -> None:
+async def case_command(
+    message: Message, command: CommandObject, session: AsyncSession, rt: Runtime, member: Member
+) -> None:
     case = await _case(session, member, message, _code_arg(command.args))
     await conversation.show_history(session, rt, member, case)
 
 
 @router.message(Command("note"))
-async def note_command(message: Message, command: CommandObject, session: AsyncSession,
-                       rt: Runtime, member: Member) -> None:
+async def note_command(
+    message: Message, command: CommandObject, session: AsyncSession, rt: Runtime, member: Member
+) -> None:
     code, text = _note_args(command.args)
     if not text:
-        await message.answer(_("Write the note after the command: /note text. Only "
-                               "psychologists who hold the case will see it."))
+        await message.answer(
+            _(
+                "Write the note after the command: /note text. Only "
+                "psychologists who hold the case will see it."
+            )
+        )
         return
     case = await _case(session, member, message, code)
     await conversation.add_note(session, rt, member, case, text)
-    tell(session, rt, member, _("Note saved to {code}. The student does not see it.").format(
-        code=codes.display(case.code)))
+    tell(
+        session,
+        rt,
+        member,
+        _("Note saved to {code}. The student does not see it.").format(
+            code=codes.display(case.code)
+        ),
+    )
 
 
 # --- handing over and closing ------------------------------------------------------------
 
 
 @router.message(Command("release"))
-async def release_command(message: Message, command: CommandObject, session: AsyncSession,
-                          rt: Runtime, member: Member) -> None:
+async def release_command(
+    message: Message, command: CommandObject, session: AsyncSession, rt: Runtime, member: Member
+) -> None:
     case = await _case(session, member, message, _code_arg(command.args))
     case = await queue.release(session, rt, member, case)
-    tell(session, rt, member, _("Case {code} went back to the pool.").format(
-        code=codes.display(case.code)))
+    tell(
+        session,
+        rt,
+        member,
+        _("Case {code} went back to the pool.").format(code=codes.display(case.code)),
+    )
 
 
 @router.message(Command("recuse"))
-async def recuse_command(message: Message, command: CommandObject, session: AsyncSession,
-                         rt: Runtime, member: Member) -> None:
+async def recuse_command(
+    message: Message, command: CommandObject, session: AsyncSession, rt: Runtime, member: Member
+) -> None:
     case = await _case(session, member, message, _code_arg(command.args))
     case = await queue.recuse(session, rt, member, case)
-    tell(session, rt, member, _("You stepped aside from case {code}. Nobody is told why, and "
-                                "you will not see it again.").format(
-        code=codes.display(case.code)))
+    tell(
+        session,
+        rt,
+        member,
+        _(
+            "You stepped aside from case {code}. Nobody is told why, and "
+            "you will not see it again."
+        ).format(code=codes.display(case.code)),
+    )
 
 
 @router.message(Command("transfer"))
-async def transfer_command(message: Message, command: CommandObject, session: AsyncSession,
-                           member: Member) -> None:
+async def transfer_command(
+    message: Message, command: CommandObject, session: AsyncSession, member: Member
+) -> None:
     case = await _case(session, member, message, _code_arg(command.args))
     candidates = await queue.transfer_candidates(session, member, case)
     rows = []
     for other in candidates:
         place = await members.place_label(session, members.scope_of_member(other))
-        rows.append([InlineKeyboardButton(text=f"{members.number(other)} · {place}"[:60],
-                                          callback_data=f"tr:{case.code}:{other.id}")])
-    rows.append([InlineKeyboardButton(text=_("Back to the pool"),
-                                      callback_data=f"tr:{case.code}:pool")])
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    text=f"{members.number(other)} · {place}"[:60],
+                    callback_data=f"tr:{case.code}:{other.id}",
+                )
+            ]
+        )
+    rows.append(
+        [InlineKeyboardButton(text=_("Back to the pool"), callback_data=f"tr:{case.code}:pool")]
+    )
     text = _("To whom do you hand case {code}?").format(code=codes.display(case.code))
     if not candidates:
         text += "\n" + _("No other psychologist serves this pool right now.")
@@ -195,8 +251,9 @@ async def transfer_command(message: Message, command: CommandObject, session: As
 
 
 @router.callback_query(F.data.regexp(r"^tr:[0-9A-Z]{8}:(pool|\d+)$"))
-async def transfer_chosen(query: CallbackQuery, session: AsyncSession, rt: Runtime,
-                          member: Member) -> None:
+async def transfer_chosen(
+    query: CallbackQuery, session: AsyncSession, rt: Runtime, member: Member
+) -> None:
     _prefix, code, target = (query.data or "").split(":")
     if not isinstance(query.message, Message):
         await stale_button(query)
@@ -209,26 +266,36 @@ async def transfer_chosen(query: CallbackQuery, session: AsyncSession, rt: Runti
     else:
         other = await queue.transfer(session, rt, member, case, int(target))
         text = _("Case {code} was handed over to {number}.").format(
-            code=shown, number=members.number(other))
+            code=shown, number=members.number(other)
+        )
     await query.answer()
     tell(session, rt, member, text)
 
 
 @router.message(Command("close"))
-async def close_command(message: Message, command: CommandObject, session: AsyncSession,
-                        member: Member) -> None:
+async def close_command(
+    message: Message, command: CommandObject, session: AsyncSession, member: Member
+) -> None:
     case = await _case(session, member, message, _code_arg(command.args))
     queue.require_holder(case, member)
-    rows = [[InlineKeyboardButton(text=_(OUTCOME_LABELS[outcome]),
-                                  callback_data=f"close:{case.code}:{outcome.value}")]
-            for outcome in Outcome]
-    await message.answer(_("How did case {code} end?").format(code=codes.display(case.code)),
-                         reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=_(OUTCOME_LABELS[outcome]), callback_data=f"close:{case.code}:{outcome.value}"
+            )
+        ]
+        for outcome in Outcome
+    ]
+    await message.answer(
+        _("How did case {code} end?").format(code=codes.display(case.code)),
+        reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),
+    )
 
 
 @router.callback_query(F.data.regexp(r"^close:[0-9A-Z]{8}:[a-z_0-9]+$"))
-async def close_chosen(query: CallbackQuery, session: AsyncSession, rt: Runtime,
-                       member: Member) -> None:
+async def close_chosen(
+    query: CallbackQuery, session: AsyncSession, rt: Runtime, member: Member
+) -> None:
     _prefix, code, outcome = (query.data or "").split(":")
     if outcome not in {o.value for o in Outcome} or not isinstance(query.message, Message):
         await stale_button(query)
@@ -237,8 +304,14 @@ async def close_chosen(query: CallbackQuery, session: AsyncSession, rt: Runtime,
     case = await queue.close(session, rt, member, case, outcome)
     log.info("case_closed case=%s outcome=%s", case.code, outcome)
     await query.answer()
-    tell(session, rt, member, _("Case {code} is closed: {outcome}.").format(
-        code=codes.display(case.code), outcome=_(OUTCOME_LABELS[outcome])))
+    tell(
+        session,
+        rt,
+        member,
+        _("Case {code} is closed: {outcome}.").format(
+            code=codes.display(case.code), outcome=_(OUTCOME_LABELS[outcome])
+        ),
+    )
 
 
 @router.callback_query()
@@ -255,12 +328,17 @@ async def unknown_command(message: Message, member: Member) -> None:
 
 
 @router.message()
-async def psychologist_writes(message: Message, session: AsyncSession, rt: Runtime,
-                              member: Member) -> None:
+async def psychologist_writes(
+    message: Message, session: AsyncSession, rt: Runtime, member: Member
+) -> None:
     content = parse_content(message)
     if content is None:
-        await message.answer(_("This kind of message cannot be passed on. Write text, or send "
-                               "a photo, a voice message, a video or a file."))
+        await message.answer(
+            _(
+                "This kind of message cannot be passed on. Write text, or send "
+                "a photo, a voice message, a video or a file."
+            )
+        )
         return
     case = await _case(session, member, message, None)
     await conversation.answer_student(session, rt, member, case, content)

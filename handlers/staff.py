@@ -316,9 +316,7 @@ async def check_document(message: Message, session: AsyncSession, rt: Runtime, b
 
 
 @router.message(Command("scans"))
-async def scans(
-    message: Message, session: AsyncSession, rt: Runtime, member: Member
-) -> None:
+async def scans(message: Message, session: AsyncSession, rt: Runtime, member: Member) -> None:
     member.step = ""
     assert member.school_id is not None
     report = await posters.scan_report(session, member.school_id, rt.now())

@@ -70,12 +70,23 @@ def sos_markup(rt: Runtime, lang: str) -> ReplyKeyboardMarkup:
 
 def question_buttons(rt: Runtime) -> safety.QuestionButtons:
     def buttons(lang: str, code: str) -> dict[str, Any]:
-        return {"inline_keyboard": [
-            [{"text": rt.tr(lang, "I'm in danger now"),
-              "callback_data": SafetyAnswer(answer="danger", code=code).pack()}],
-            [{"text": rt.tr(lang, "I'm safe now"),
-              "callback_data": SafetyAnswer(answer="ok", code=code).pack()}],
-        ]}
+        return {
+            "inline_keyboard": [
+                [
+                    {
+                        "text": rt.tr(lang, "I'm in danger now"),
+                        "callback_data": SafetyAnswer(answer="danger", code=code).pack(),
+                    }
+                ],
+                [
+                    {
+                        "text": rt.tr(lang, "I'm safe now"),
+                        "callback_data": SafetyAnswer(answer="ok", code=code).pack(),
+                    }
+                ],
+            ]
+        }
+
     return buttons
 
 
@@ -91,8 +102,9 @@ def greeting() -> str:
     )
 
 
-async def _student(session: AsyncSession, rt: Runtime, student: Student | None,
-                   user_id: int) -> Student:
+async def _student(
+    session: AsyncSession, rt: Runtime, student: Student | None, user_id: int
+) -> Student:
     return student or await cases.get_or_create_student(session, rt, user_id)
 
 
@@ -103,8 +115,12 @@ def _set_language(i18n: I18n, student: Student, lang: str) -> None:
 
 @router.message(CommandStart())
 async def start(
-    message: Message, command: CommandObject, session: AsyncSession, rt: Runtime,
-    student: Student | None, i18n: I18n,
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    rt: Runtime,
+    student: Student | None,
+    i18n: I18n,
 ) -> None:
     assert message.from_user is not None
     student = await _student(session, rt, student, message.from_user.id)
@@ -129,8 +145,7 @@ async def start(
         return
     if command.args and poster is None:
         await message.answer(
-            _("This link looks damaged, but that does not matter: you can write to us right "
-              "here.")
+            _("This link looks damaged, but that does not matter: you can write to us right here.")
         )
     await message.answer(greeting(), reply_markup=sos_markup(rt, student.language))
     if student.school_id is None and student.district_id is None:
@@ -154,13 +169,20 @@ async def sos(
     words = safety.words_beside_button(rt, message.text or "")
     if words:  # "🆘 меня бьют": the press, and the words kept for the psychologist
         await cases.submit_student_message(
-            session, rt, student, message.chat.id,
-            IncomingContent(ContentKind.TEXT, words, None, message.message_id))
+            session,
+            rt,
+            student,
+            message.chat.id,
+            IncomingContent(ContentKind.TEXT, words, None, message.message_id),
+        )
 
 
 @router.callback_query(SafetyAnswer.filter())
 async def safety_answer(
-    query: CallbackQuery, callback_data: SafetyAnswer, session: AsyncSession, rt: Runtime,
+    query: CallbackQuery,
+    callback_data: SafetyAnswer,
+    session: AsyncSession,
+    rt: Runtime,
     student: Student | None,
 ) -> None:
     if callback_data.answer not in ("danger", "ok") or not isinstance(query.message, Message):
@@ -174,27 +196,37 @@ async def safety_answer(
         await safety.press_sos(session, rt, student, query.message.chat.id, source="answer")
     elif not await safety.answer_safe(session, rt, student, callback_data.code):
         await query.message.answer(
-            _("Thank you for telling me. I am glad you are safe. Write whenever you want: a "
-              "psychologist will answer you here. If things change, press 🆘 or call 111."))
+            _(
+                "Thank you for telling me. I am glad you are safe. Write whenever you want: a "
+                "psychologist will answer you here. If things change, press 🆘 or call 111."
+            )
+        )
 
 
 async def ask_region(message: Message, session: AsyncSession) -> None:
     regions = await places.list_regions(session)
     if not regions:
         return
-    rows = [[InlineKeyboardButton(text=r.name, callback_data=f"region:{r.id}")]
-            for r in regions[:MAX_BUTTON_ROWS]]
+    rows = [
+        [InlineKeyboardButton(text=r.name, callback_data=f"region:{r.id}")]
+        for r in regions[:MAX_BUTTON_ROWS]
+    ]
     rows.append([InlineKeyboardButton(text=_("Skip"), callback_data="region:skip")])
     await message.answer(
-        _("If you like, tell us your region so that a psychologist near you answers. "
-          "You can skip this."),
+        _(
+            "If you like, tell us your region so that a psychologist near you answers. "
+            "You can skip this."
+        ),
         reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),
     )
 
 
 @router.callback_query(F.data.startswith("lang:"))
 async def choose_language(
-    query: CallbackQuery, session: AsyncSession, rt: Runtime, student: Student | None,
+    query: CallbackQuery,
+    session: AsyncSession,
+    rt: Runtime,
+    student: Student | None,
     i18n: I18n,
 ) -> None:
     lang = (query.data or "").removeprefix("lang:")
@@ -223,18 +255,22 @@ async def choose_region(
         await query.message.answer(_("All right. Just write whenever you are ready."))
         return
     student = await _student(session, rt, student, query.from_user.id)
-    region = await places.choose_region(session, rt, student, int(value)) \
-        if value.isdigit() else None
+    region = (
+        await places.choose_region(session, rt, student, int(value)) if value.isdigit() else None
+    )
     if region is None:
         await stale_button(query)
         return
     await query.answer()
     districts = await places.list_districts(session, region.id)
-    rows = [[InlineKeyboardButton(text=d.name, callback_data=f"district:{d.id}")]
-            for d in districts[:MAX_BUTTON_ROWS]]
+    rows = [
+        [InlineKeyboardButton(text=d.name, callback_data=f"district:{d.id}")]
+        for d in districts[:MAX_BUTTON_ROWS]
+    ]
     rows.append([InlineKeyboardButton(text=_("Skip"), callback_data="district:skip")])
-    await query.message.answer(_("And your district?"),
-                               reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+    await query.message.answer(
+        _("And your district?"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows)
+    )
 
 
 @router.callback_query(F.data.startswith("district:"))
@@ -247,8 +283,11 @@ async def choose_district(
         return
     student = await _student(session, rt, student, query.from_user.id)
     if value != "skip":
-        found = await places.choose_district(session, rt, student, int(value)) \
-            if value.isdigit() else None
+        found = (
+            await places.choose_district(session, rt, student, int(value))
+            if value.isdigit()
+            else None
+        )
         if found is None:
             await stale_button(query)
             return
@@ -269,14 +308,17 @@ async def help_command(
     country = None
     if student is not None:
         country = await helplines.country_of_place(
-            session, school_id=student.school_id, region_id=student.region_id)
+            session, school_id=student.school_id, region_id=student.region_id
+        )
     numbers = helplines.format_numbers(rt, lang, helplines.numbers_for(country, lang))
     await message.answer(
-        _("Just write here what worries you, in Kyrgyz, Kazakh or Russian. A psychologist will "
-          "answer in this chat.\n\n/new: start a new conversation\n/lang: change the language"
-          "\n/privacy: what we keep and who can read it\n/forget: unlink this chat from your "
-          "messages\n\nIn danger right now? Press 🆘 or send /sos, or call one of these "
-          "numbers:\n{numbers}").format(numbers=numbers),
+        _(
+            "Just write here what worries you, in Kyrgyz, Kazakh or Russian. A psychologist will "
+            "answer in this chat.\n\n/new: start a new conversation\n/lang: change the language"
+            "\n/privacy: what we keep and who can read it\n/forget: unlink this chat from your "
+            "messages\n\nIn danger right now? Press 🆘 or send /sos, or call one of these "
+            "numbers:\n{numbers}"
+        ).format(numbers=numbers),
         reply_markup=sos_markup(rt, lang),
     )
 
@@ -284,14 +326,16 @@ async def help_command(
 @router.message(Command("privacy"))
 async def privacy_command(message: Message) -> None:
     await message.answer(
-        _("What we keep: your messages, locked with encryption so only the psychologist on "
-          "your case can read them; the school of the poster you scanned (not the class).\n\n"
-          "What we never keep: your name, username, phone number or Telegram account. We "
-          "cannot tell your school, teachers or parents who wrote, because we do not know it."
-          "\n\nWho can read your messages: only the psychologist from the education "
-          "department who takes your case. School management never sees them.\n\nClosed "
-          "conversations are destroyed after a year. /forget unlinks this chat from your "
-          "messages now.")
+        _(
+            "What we keep: your messages, locked with encryption so only the psychologist on "
+            "your case can read them; the school of the poster you scanned (not the class).\n\n"
+            "What we never keep: your name, username, phone number or Telegram account. We "
+            "cannot tell your school, teachers or parents who wrote, because we do not know it."
+            "\n\nWho can read your messages: only the psychologist from the education "
+            "department who takes your case. School management never sees them.\n\nClosed "
+            "conversations are destroyed after a year. /forget unlinks this chat from your "
+            "messages now."
+        )
     )
 
 
@@ -308,12 +352,18 @@ async def new_command(
 @router.message(Command("forget"))
 async def forget_command(message: Message) -> None:
     await message.answer(
-        _("This unlinks this chat from everything you wrote: the psychologist will no longer "
-          "be able to answer you here. Are you sure?"),
-        reply_markup=InlineKeyboardMarkup(inline_keyboard=[[
-            InlineKeyboardButton(text=_("Yes, forget me"), callback_data="forget:yes"),
-            InlineKeyboardButton(text=_("No"), callback_data="forget:no"),
-        ]]),
+        _(
+            "This unlinks this chat from everything you wrote: the psychologist will no longer "
+            "be able to answer you here. Are you sure?"
+        ),
+        reply_markup=InlineKeyboardMarkup(
+            inline_keyboard=[
+                [
+                    InlineKeyboardButton(text=_("Yes, forget me"), callback_data="forget:yes"),
+                    InlineKeyboardButton(text=_("No"), callback_data="forget:no"),
+                ]
+            ]
+        ),
     )
 
 
@@ -331,16 +381,20 @@ async def forget_confirm(
     if student is not None:
         await cases.forget_student(session, rt, student)
     await query.message.answer(
-        _("Done. This chat is no longer linked to your messages. If you write again, it will "
-          "be a new conversation.")
+        _(
+            "Done. This chat is no longer linked to your messages. If you write again, it will "
+            "be a new conversation."
+        )
     )
 
 
 @router.message(F.text.startswith("/"))
 async def unknown_command(message: Message) -> None:
     await message.answer(
-        _("I do not know this command. You do not need commands: just write what happened. "
-          "/help shows what I can do.")
+        _(
+            "I do not know this command. You do not need commands: just write what happened. "
+            "/help shows what I can do."
+        )
     )
 
 
@@ -373,8 +427,10 @@ async def student_writes(
     content = parse_content(message)
     if content is None:
         await message.answer(
-            _("I can't pass this kind of message on. Please write in words, or send a photo "
-              "or a voice message.")
+            _(
+                "I can't pass this kind of message on. Please write in words, or send a photo "
+                "or a voice message."
+            )
         )
         return
     student = await _student(session, rt, student, message.from_user.id)
@@ -382,18 +438,29 @@ async def student_writes(
         telegram_lang = language_from_telegram(message.from_user.language_code)
         _set_language(i18n, student, telegram_lang or "ru")
     result = await cases.submit_student_message(session, rt, student, message.chat.id, content)
-    log.info("student_message case=%s opened=%s priority=%s", result.case_code, result.opened,
-             result.assessment.priority.value)
-    await safety.ask_if_unsure(session, rt, result.case_id, result.assessment,
-                               question_buttons(rt))
-    if result.opened and student.school_id is None and student.district_id is None \
-            and telegram_lang_unknown(message):
+    log.info(
+        "student_message case=%s opened=%s priority=%s",
+        result.case_code,
+        result.opened,
+        result.assessment.priority.value,
+    )
+    await safety.ask_if_unsure(
+        session, rt, result.case_id, result.assessment, question_buttons(rt)
+    )
+    if (
+        result.opened
+        and student.school_id is None
+        and student.district_id is None
+        and telegram_lang_unknown(message)
+    ):
         await message.answer(_("You can change the language at any time: /lang"))
 
 
 def telegram_lang_unknown(message: Message) -> bool:
-    return message.from_user is None or language_from_telegram(
-        message.from_user.language_code) is None
+    return (
+        message.from_user is None
+        or language_from_telegram(message.from_user.language_code) is None
+    )
 
 
 @router.callback_query()

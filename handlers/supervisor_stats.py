@@ -84,11 +84,17 @@ def _choice_text(kind: PeriodKind, back: int) -> str:
 
 
 def period_keyboard() -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=[
-        [InlineKeyboardButton(text=_choice_text(kind, back), callback_data=f"st:{kind}:{back}")
-         for kind, back in row]
-        for row in CHOICES
-    ])
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=_choice_text(kind, back), callback_data=f"st:{kind}:{back}"
+                )
+                for kind, back in row
+            ]
+            for row in CHOICES
+        ]
+    )
 
 
 @supervisors.message(Command("stats"))
@@ -102,8 +108,10 @@ async def stats_chosen(
 ) -> None:
     parts = (query.data or "").split(":")
     valid = {(kind.value, str(back)) for row in CHOICES for kind, back in row}
-    if len(parts) != 3 or (parts[1], parts[2]) not in valid or not isinstance(
-        query.message, Message
+    if (
+        len(parts) != 3
+        or (parts[1], parts[2]) not in valid
+        or not isinstance(query.message, Message)
     ):
         await stale_button(query)
         return
@@ -131,7 +139,10 @@ async def stats_chosen(
 
 @supervisors.message(Command("export"))
 async def export(
-    message: Message, command: CommandObject, session: AsyncSession, rt: Runtime,
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    rt: Runtime,
     member: Member,
 ) -> None:
     scope = await stats.scope_for(session, *stats.scope_of(member))
@@ -140,17 +151,23 @@ async def export(
     if command.args:
         wanted = command.args.strip().split("/")[0].split("-")[0]
         if not wanted.isdigit() or not 2000 <= int(wanted) <= year.start.year:
-            await message.answer(_("Send /export for this school year, or /export 2025 for "
-                                   "the school year that began in September 2025."))
+            await message.answer(
+                _(
+                    "Send /export for this school year, or /export 2025 for "
+                    "the school year that began in September 2025."
+                )
+            )
             return
-        year = period_containing(PeriodKind.YEAR, year.start.replace(year=int(wanted)),
-                                 scope.country)
+        year = period_containing(
+            PeriodKind.YEAR, year.start.replace(year=int(wanted)), scope.country
+        )
     data = await stats_export.export_csv(session, rt, scope, member.language, year, today)
     await message.answer_document(
         BufferedInputFile(data, filename=stats_export.export_filename(scope, year)),
-        caption=_("{period}: cases per school and month. Counts from 1 to 4 are shown as "
-                  "<5, so no child can be singled out; no case content or codes.").format(
-            period=period_label(rt.tr, member.language, year)),
+        caption=_(
+            "{period}: cases per school and month. Counts from 1 to 4 are shown as "
+            "<5, so no child can be singled out; no case content or codes."
+        ).format(period=period_label(rt.tr, member.language, year)),
     )
     log.info("stats_exported member=%s year=%s", member.id, year.start.year)
 
@@ -161,21 +178,35 @@ async def my_workload(
 ) -> None:
     since = rt.now() - timedelta(days=30)
     mine = await stats.workload(session, member, since)
-    await message.answer(_(
-        "Your cases: {open} open, {closed} closed ({recent} in the last 30 days).\n"
-        "Median time from a student's first message to the first answer: {median}."
-    ).format(open=mine.open, closed=mine.closed, recent=mine.closed_since,
-             median=format_duration(rt.tr, member.language, mine.median_answer)))
+    await message.answer(
+        _(
+            "Your cases: {open} open, {closed} closed ({recent} in the last 30 days).\n"
+            "Median time from a student's first message to the first answer: {median}."
+        ).format(
+            open=mine.open,
+            closed=mine.closed,
+            recent=mine.closed_since,
+            median=format_duration(rt.tr, member.language, mine.median_answer),
+        )
+    )
 
 
 @refusals.message(Command("stats", "export", "mystats"))
 async def refuse(message: Message, member: Member) -> None:
     if member.role == Role.STAFF:
-        await message.answer(_("Statistics about cases are not available to school staff. "
-                               "You can see your school's poster scans with /scans."))
+        await message.answer(
+            _(
+                "Statistics about cases are not available to school staff. "
+                "You can see your school's poster scans with /scans."
+            )
+        )
     else:
-        await message.answer(_("Statistics for districts and schools are available to "
-                               "supervisors only. Your own workload: /mystats."))
+        await message.answer(
+            _(
+                "Statistics for districts and schools are available to "
+                "supervisors only. Your own workload: /mystats."
+            )
+        )
 
 
 @refusals.callback_query(F.data.startswith("st:"))

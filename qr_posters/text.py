@@ -25,7 +25,7 @@ class Block:
 # Kazakh writes its question particle apart from the word it asks about ("ұрды ма?",
 # "жүр ме?"), and "ше" likewise; a line never begins with one: it stays with the word before.
 _PARTICLES = frozenset({"ма", "ме", "ба", "бе", "па", "пе", "ше"})
-_AFTER_WORD = ".,!?;:…»\")"
+_AFTER_WORD = '.,!?;:…»")'
 
 
 def units(text: str) -> list[str]:

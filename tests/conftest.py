@@ -137,8 +137,13 @@ async def fake_api() -> AsyncIterator[FakeBotAPI]:
 
 
 @pytest.fixture
-def settings(database_url: str, fake_api: FakeBotAPI, master_key: str, tmp_path: Path,
-             monkeypatch: pytest.MonkeyPatch) -> Settings:
+def settings(
+    database_url: str,
+    fake_api: FakeBotAPI,
+    master_key: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Settings:
     monkeypatch.chdir(tmp_path)  # no stray files in the repository
     return Settings(
         bot_token=TEST_TOKEN,

@@ -40,32 +40,43 @@ async def seed_places(app: App) -> Places:
     async with app.sessionmaker() as session, session.begin():
         await org.import_rows(session, org.parse_csv(ORG_CSV))
     async with app.sessionmaker() as session:
+
         async def one(model: Any, name: str) -> int:
             found = await session.scalar(select(model.id).where(model.name == name))
             assert found is not None, name
             return int(found)
 
         return Places(
-            region=await one(Region, "Бишкек"), lenin=await one(District, "Ленинский район"),
+            region=await one(Region, "Бишкек"),
+            lenin=await one(District, "Ленинский район"),
             oktyabr=await one(District, "Октябрьский район"),
             school=await one(School, "Школа № 901"),
             school_oktyabr=await one(School, "Школа № 903"),
-            kz_region=await one(Region, "Жамбыл облысы"), kz_district=await one(District, "Тараз"),
+            kz_region=await one(Region, "Жамбыл облысы"),
+            kz_district=await one(District, "Тараз"),
             kz_school=await one(School, "№ 901 мектеп"),
         )
 
 
 def command(api: FakeBotAPI, user: TgUser, text: str, **fields: Any) -> dict[str, Any]:
     name = text.split(" ", 1)[0]
-    return api.text_message(user, text, entities=[{"type": "bot_command", "offset": 0,
-                                                   "length": len(name)}], **fields)
+    return api.text_message(
+        user, text, entities=[{"type": "bot_command", "offset": 0, "length": len(name)}], **fields
+    )
 
 
-async def invite_link(app: App, role: str, *, region: int | None = None,
-                      district: int | None = None, school: int | None = None) -> str:
+async def invite_link(
+    app: App,
+    role: str,
+    *,
+    region: int | None = None,
+    district: int | None = None,
+    school: int | None = None,
+) -> str:
     async with app.sessionmaker() as session, session.begin():
-        scope = await members.scope_of(session, region_id=region, district_id=district,
-                                       school_id=school)
+        scope = await members.scope_of(
+            session, region_id=region, district_id=district, school_id=school
+        )
         created = await invites.create_invite(session, app.rt, role, scope, by=None)
     return created.link
 
@@ -107,8 +118,9 @@ async def case_by_id(app: App, case_id: int) -> Case:
         return case
 
 
-async def student_opens_case(app: App, api: FakeBotAPI, user: TgUser, text: str,
-                             district: int | None = None) -> Case:
+async def student_opens_case(
+    app: App, api: FakeBotAPI, user: TgUser, text: str, district: int | None = None
+) -> Case:
     """A student (placed in `district`, as after the region/district picker) writes."""
     if district is not None:
         async with app.sessionmaker() as session, session.begin():
@@ -123,26 +135,35 @@ async def student_opens_case(app: App, api: FakeBotAPI, user: TgUser, text: str,
     return await student_case(app, user)
 
 
-async def next_to(api: FakeBotAPI, chat_id: int, start: int, contains: str = "",
-                  timeout: float = 10.0) -> Call:  # noqa: ASYNC109
+async def next_to(
+    api: FakeBotAPI, chat_id: int, start: int, contains: str = "", timeout: float = 10.0  # noqa: ASYNC109
+) -> Call:
     return await api.wait_for(
         lambda c: c.chat_id == chat_id and c.is_send and contains in (c.text or ""),
-        timeout, start=start)
+        timeout,
+        start=start,
+    )
 
 
 async def card_for(api: FakeBotAPI, chat_id: int, code: str, start: int = 0) -> Call:
     """The case card (with its Take button) sent to a pool member."""
     return await api.wait_for(
-        lambda c: c.chat_id == chat_id and c.method == "sendMessage"
-        and any(b.get("callback_data") == f"take:{code}"
+        lambda c: (
+            c.chat_id == chat_id
+            and c.method == "sendMessage"
+            and any(
+                b.get("callback_data") == f"take:{code}"
                 for row in c.params.get("reply_markup", {}).get("inline_keyboard", [])
-                for b in row),
-        10, start=start)
+                for b in row
+            )
+        ),
+        10,
+        start=start,
+    )
 
 
 async def answered_callback(api: FakeBotAPI, start: int) -> Call:
-    return await api.wait_for(lambda c: c.method.lower() == "answercallbackquery", 10,
-                              start=start)
+    return await api.wait_for(lambda c: c.method.lower() == "answercallbackquery", 10, start=start)
 
 
 @pytest.fixture
@@ -153,8 +174,10 @@ def settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"send_per_chat_per_second": 20.0})
 
 
-TOOK = ("You took case {code}. What you write now goes to the student, signed only as "
-        "\"the psychologist\". The conversation so far follows.")
+TOOK = (
+    "You took case {code}. What you write now goes to the student, signed only as "
+    '"the psychologist". The conversation so far follows.'
+)
 
 
 async def take(app: App, api: FakeBotAPI, psy: TgUser, code: str) -> Call:
@@ -185,7 +208,8 @@ async def _outbox_empty(app: App, timeout: float = 15.0) -> None:  # noqa: ASYNC
     while True:
         async with app.sessionmaker() as session:
             pending = await session.scalar(
-                select(func.count()).select_from(OutboxMessage)
+                select(func.count())
+                .select_from(OutboxMessage)
                 .where(OutboxMessage.status.in_(("pending", "sending")))
             )
         if not pending:

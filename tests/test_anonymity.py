@@ -17,12 +17,24 @@ from tests.fake_bot_api import FakeBotAPI, TgUser
 from tests.faults.support import case_of, command, psychologist, settled
 
 # Ids beyond 32 bits, as Telegram hands out now: no chance of meeting them by accident.
-STUDENT = TgUser(5_731_945_288, "Айгерим", last_name="Сатпаева",
-                 username="aigerim_secret_2011", language_code="kk")
+STUDENT = TgUser(
+    5_731_945_288,
+    "Айгерим",
+    last_name="Сатпаева",
+    username="aigerim_secret_2011",
+    language_code="kk",
+)
 PSY = TgUser(6_845_512_307, "Нурлан", last_name="Психологов", username="nurlan_psy_kz")
-FRIEND = {"type": "user", "date": 1_700_000_000,
-          "sender_user": {"id": 7_112_334_455, "is_bot": False, "first_name": "Досым",
-                          "username": "dosym_forwarded"}}
+FRIEND = {
+    "type": "user",
+    "date": 1_700_000_000,
+    "sender_user": {
+        "id": 7_112_334_455,
+        "is_bot": False,
+        "first_name": "Досым",
+        "username": "dosym_forwarded",
+    },
+}
 MARKERS = ("МАРКЕР-ЛИСА-9371", "ҚҰПИЯ-СӨЗ-4410", "ОТВЕТ-МАРКЕР-5521", "ЗАМЕТКА-8830")
 
 
@@ -35,8 +47,7 @@ def secrets() -> list[str]:
 
 def binary_forms(number: int) -> list[bytes]:
     """How an integer column could hold an id: SQLite's 6- and 8-byte big-endian forms."""
-    return [number.to_bytes(6, "big"), number.to_bytes(8, "big"),
-            number.to_bytes(8, "little")]
+    return [number.to_bytes(6, "big"), number.to_bytes(8, "big"), number.to_bytes(8, "little")]
 
 
 async def converse(app: App, fake_api: FakeBotAPI) -> None:
@@ -64,8 +75,14 @@ async def test_nothing_names_anyone_in_the_database_or_the_logs(
     assert len(answer) == 1  # the conversation really happened
     to_psy = " ".join(fake_api.sent_texts(PSY.id))
     assert MARKERS[0] in to_psy  # relayed by copy, names left behind
-    for word in (STUDENT.first_name, STUDENT.last_name, STUDENT.username, str(STUDENT.id),
-                 "Досым", "dosym_forwarded"):
+    for word in (
+        STUDENT.first_name,
+        STUDENT.last_name,
+        STUDENT.username,
+        str(STUDENT.id),
+        "Досым",
+        "dosym_forwarded",
+    ):
         assert word not in to_psy
     assert PSY.first_name not in " ".join(fake_api.sent_texts(STUDENT.id))
     assert fake_api.calls_of("forwardMessage") == []
@@ -78,8 +95,9 @@ async def test_nothing_names_anyone_in_the_database_or_the_logs(
 
     dump = await database_bytes(app)
     found = [s for s in secrets() if s.encode() in dump]
-    found += [str(p.id) for p in (STUDENT, PSY)
-              if any(form in dump for form in binary_forms(p.id))]
+    found += [
+        str(p.id) for p in (STUDENT, PSY) if any(form in dump for form in binary_forms(p.id))
+    ]
     assert not found, f"the database holds {found}"
 
 
@@ -105,6 +123,9 @@ def _as_bytes(value: Any) -> bytes:
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
     if isinstance(value, int) and not isinstance(value, bool):
-        return b"\x00".join([str(value).encode(), *binary_forms(value)]) if value >= 0 \
+        return (
+            b"\x00".join([str(value).encode(), *binary_forms(value)])
+            if value >= 0
             else str(value).encode()
+        )
     return str(value).encode()

@@ -15,8 +15,14 @@ async def _write(url: str, n: int) -> None:
     clock = FakeClock()
     async with make_sessionmaker(engine)() as session, session.begin():
         for i in range(n):
-            await audit.record(session, actor="system", event=f"event_{i}", now=clock(),
-                               case_code=f"CODE{i:04d}", detail={"n": i})
+            await audit.record(
+                session,
+                actor="system",
+                event=f"event_{i}",
+                now=clock(),
+                case_code=f"CODE{i:04d}",
+                detail={"n": i},
+            )
     await engine.dispose()
 
 
@@ -43,8 +49,9 @@ async def test_intact_chain_verifies(database_url: str) -> None:
 
 async def test_edited_row_is_detected(database_url: str) -> None:
     await _write(database_url, 5)
-    await _mutate(database_url, update(AuditEntry).where(AuditEntry.id == 3)
-                  .values(event="nothing_happened"))
+    await _mutate(
+        database_url, update(AuditEntry).where(AuditEntry.id == 3).values(event="nothing_happened")
+    )
     report = await _verify(database_url)
     assert not report.ok and report.row_id == 3
 

@@ -67,8 +67,10 @@ BAD_URLS = {
     "port not a number": ("postgresql+asyncpg://u:pw@localhost:port/db", "not a database URL"),
     "nothing listening": ("postgresql+asyncpg://u:hunter2@127.0.0.1:9/db", "nothing answers"),
     "unknown host": ("postgresql+asyncpg://u@no-such-host.invalid/db", "host name is unknown"),
-    "no such folder": ("sqlite+aiosqlite:////no/such/folder/trustline.sqlite3",
-                       "cannot be opened"),
+    "no such folder": (
+        "sqlite+aiosqlite:////no/such/folder/trustline.sqlite3",
+        "cannot be opened",
+    ),
 }
 
 
@@ -98,11 +100,21 @@ def test_a_postgresql_database_that_does_not_exist(
 def test_the_console_script_exits_2_with_one_line(tmp_path: Path):
     """The same through the installed entry point, as an operator would run it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRUSTLINE_")}
-    env.update(TRUSTLINE_BOT_TOKEN=TEST_TOKEN, TRUSTLINE_MASTER_KEY=KEY,
-               TRUSTLINE_DATABASE_URL="postgresql+asyncpg://u:hunter2@127.0.0.1:9/db",
-               PYTHONPATH=str(ROOT))
-    result = subprocess.run([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=180, check=False)
+    env.update(
+        TRUSTLINE_BOT_TOKEN=TEST_TOKEN,
+        TRUSTLINE_MASTER_KEY=KEY,
+        TRUSTLINE_DATABASE_URL="postgresql+asyncpg://u:hunter2@127.0.0.1:9/db",
+        PYTHONPATH=str(ROOT),
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("trustline: "), result.stderr

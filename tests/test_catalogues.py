@@ -15,8 +15,16 @@ from bot.i18n_extract import ROOT, catalogue, extract_msgids, missing
 
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 SENDING_METHODS = {
-    "answer", "reply", "send_message", "edit_text", "edit_message_text", "answer_document",
-    "answer_photo", "send_document", "send_photo", "edit_caption",
+    "answer",
+    "reply",
+    "send_message",
+    "edit_text",
+    "edit_message_text",
+    "answer_document",
+    "answer_photo",
+    "send_document",
+    "send_photo",
+    "edit_caption",
 }
 
 

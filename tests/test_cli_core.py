@@ -16,8 +16,13 @@ CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith("TRUSTLINE_
 
 def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args], cwd=cwd, env={**CLEAN_ENV, **env},
-        capture_output=True, text=True, timeout=120, check=False,
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=cwd,
+        env={**CLEAN_ENV, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -41,9 +46,9 @@ def test_bad_database_url_is_one_sentence(tmp_path: Path) -> None:
     assert "TRUSTLINE_DATABASE_URL" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_db_upgrade_keys_rotate_and_audit_verify(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_db_upgrade_keys_rotate_and_audit_verify(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     for key in [k for k in os.environ if k.startswith("TRUSTLINE_")]:
         monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)

@@ -23,8 +23,11 @@ def test_field_roundtrip_and_binding_to_row_and_field() -> None:
     assert open_field(key, sealed, table="case", row="A/1", field="body").decode() == "мені ұрады"
     assert "ұрады".encode() not in sealed
     # Moved to another row or another column, the ciphertext does not open.
-    for table, row, field in (("case", "A/2", "body"), ("case", "A/1", "file_id"),
-                              ("member", "A/1", "body")):
+    for table, row, field in (
+        ("case", "A/2", "body"),
+        ("case", "A/1", "file_id"),
+        ("member", "A/1", "body"),
+    ):
         with pytest.raises(DecryptionError):
             open_field(key, sealed, table=table, row=row, field=field)
 

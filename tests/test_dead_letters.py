@@ -41,7 +41,10 @@ async def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, 
 
 
 async def test_a_poison_update_is_set_aside_and_fifty_others_are_answered(
-    app: App, fake_api: FakeBotAPI, settings: Settings, monkeypatch: pytest.MonkeyPatch,
+    app: App,
+    fake_api: FakeBotAPI,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ):
     poisoned = TgUser(8800, "Poison", language_code="ru")
@@ -49,8 +52,9 @@ async def test_a_poison_update_is_set_aside_and_fifty_others_are_answered(
     real = cases.submit_student_message
     calls = {"poison": 0}
 
-    async def broken_for_one_chat(session: Any, rt: Any, student: Any, chat_id: int,
-                                  content: Any) -> Any:
+    async def broken_for_one_chat(
+        session: Any, rt: Any, student: Any, chat_id: int, content: Any
+    ) -> Any:
         if chat_id == poisoned.id:  # a bug that this one student's message always hits
             calls["poison"] += 1
             raise RuntimeError("a bug")
@@ -85,14 +89,16 @@ async def test_a_poison_update_is_set_aside_and_fifty_others_are_answered(
     assert letter.attempts == 5 and letter.status == "open"
     # Nothing readable is kept: not the text, not the Telegram ids, not the name.
     assert letter.update_enc is not None
-    stored = b"".join(str(v).encode() if not isinstance(v, bytes) else v
-                      for v in (letter.place, letter.error, letter.update_enc,
-                                letter.wrapped_key))
+    stored = b"".join(
+        str(v).encode() if not isinstance(v, bytes) else v
+        for v in (letter.place, letter.error, letter.update_enc, letter.wrapped_key)
+    )
     for secret in (POISON_TEXT.encode(), str(poisoned.id).encode(), b"Poison"):
         assert secret not in stored
     async with app.sessionmaker() as session:  # the sealed copy is the update itself
         assert await deadletters.sealed_update(session, app.rt.vault, letter.id) == json.loads(
-            json.dumps(poison))
+            json.dumps(poison)
+        )
 
     cli_env(monkeypatch, settings)
     code, listed = await run_cli(capsys, "deadletters", "list")
@@ -111,8 +117,11 @@ async def test_a_poison_update_is_set_aside_and_fifty_others_are_answered(
     case = await case_of(app, poisoned)
     assert await stored_texts(app, case.id) == [POISON_TEXT]
     app.sender.poke()
-    await eventually(lambda: _answered(fake_api, poisoned), timeout=10,
-                     what="the student answered after the retry")
+    await eventually(
+        lambda: _answered(fake_api, poisoned),
+        timeout=10,
+        what="the student answered after the retry",
+    )
     async with app.sessionmaker() as session:
         handled = await session.get(DeadLetter, letter.id)
         assert handled is not None and handled.status == "handled"

@@ -25,22 +25,31 @@ BISHKEK = ZoneInfo("Asia/Bishkek")
 
 
 def region(timezone: str = "Asia/Bishkek", start: int = 9, end: int = 18) -> Region:
-    return Region(id=1, country="KG", name="Chüy", timezone=timezone, work_start_hour=start,
-                  work_end_hour=end)
+    return Region(
+        id=1,
+        country="KG",
+        name="Chüy",
+        timezone=timezone,
+        work_start_hour=start,
+        work_end_hour=end,
+    )
 
 
 def local(hour: int, minute: int = 0, zone: ZoneInfo = BISHKEK) -> datetime:
     return datetime(2026, 11, 24, hour, minute, tzinfo=zone).astimezone(UTC)
 
 
-@pytest.mark.parametrize(("hour", "minute", "expected"), [
-    (8, 59, ("09:00", True)),
-    (9, 0, None),
-    (17, 59, None),
-    (18, 0, ("09:00", False)),
-    (23, 30, ("09:00", False)),
-    (0, 15, ("09:00", True)),
-])
+@pytest.mark.parametrize(
+    ("hour", "minute", "expected"),
+    [
+        (8, 59, ("09:00", True)),
+        (9, 0, None),
+        (17, 59, None),
+        (18, 0, ("09:00", False)),
+        (23, 30, ("09:00", False)),
+        (0, 15, ("09:00", True)),
+    ],
+)
 def test_next_opening_in_the_regions_own_time(
     hour: int, minute: int, expected: tuple[str, bool] | None
 ) -> None:
@@ -101,8 +110,10 @@ async def test_a_student_writing_at_night_learns_when_to_expect_an_answer(
         ack = await fake_api.wait_for_send(user_id, start=start)
         text = ack.text or ""
         thanks = app.rt.tr(
-            lang, "Thank you for writing. Your message is saved safely. A psychologist will "
-            "read it and answer you right here. You can keep writing.")
+            lang,
+            "Thank you for writing. Your message is saved safely. A psychologist will "
+            "read it and answer you right here. You can keep writing.",
+        )
         assert text.startswith(thanks)
         if note is None:
             assert text == thanks
@@ -125,5 +136,7 @@ async def test_a_student_without_a_region_gets_no_promised_time(
     fake_api.text_message(user, "привет")
     ack = await fake_api.wait_for_send(user.id)
     assert ack.text == app.rt.tr(
-        "ru", "Thank you for writing. Your message is saved safely. A psychologist will read "
-        "it and answer you right here. You can keep writing.")
+        "ru",
+        "Thank you for writing. Your message is saved safely. A psychologist will read "
+        "it and answer you right here. You can keep writing.",
+    )

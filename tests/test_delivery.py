@@ -51,8 +51,10 @@ class HoldCommit(BaseMiddleware):
 
 # Asked once a day when the triage reads a message as high risk (bot.services.safety); it
 # is not an acknowledgement, so the counts of answers below leave it out.
-SAFETY_QUESTION = ("Can I ask you something important? Are you in danger right now, or are "
-                   "you thinking of hurting yourself?")
+SAFETY_QUESTION = (
+    "Can I ask you something important? Are you in danger right now, or are "
+    "you thinking of hurting yourself?"
+)
 
 
 def answers_to(app: App, fake_api: FakeBotAPI, chat_id: int) -> list[Any]:
@@ -125,7 +127,8 @@ async def test_a_redelivered_update_makes_no_second_message(app: App, fake_api: 
     fake_api.text_message(user, "второе сообщение")
     question = app.rt.tr("ru", SAFETY_QUESTION)
     await fake_api.wait_for_count(
-        lambda c: c.chat_id == user.id and c.is_send and c.text != question, 2)
+        lambda c: c.chat_id == user.id and c.is_send and c.text != question, 2
+    )
     await eventually(lambda: _drained(app), what="outbox drained")
     case = await case_of(app, user)
     assert await stored_texts(app, case.id) == ["первое сообщение", "второе сообщение"]
@@ -185,8 +188,11 @@ async def test_a_blocked_student_is_marked_and_the_psychologist_told_then_unbloc
     async with app.sessionmaker() as session:
         stored = await session.get(Case, case.id)
         assert stored is not None and stored.unreachable
-        statuses = (await session.scalars(
-            select(OutboxMessage.status).where(OutboxMessage.case_id == case.id))).all()
+        statuses = (
+            await session.scalars(
+                select(OutboxMessage.status).where(OutboxMessage.case_id == case.id)
+            )
+        ).all()
         assert "blocked" in statuses
     assert [c.text for c in sent_to(fake_api, psy.id, start)].count(told) == 1
 
@@ -255,10 +261,13 @@ async def _wait_for_attempt(app: App, case_id: int, attempts: int) -> OutboxMess
     async def check() -> bool:
         async with app.sessionmaker() as session:
             row = await session.scalar(
-                select(OutboxMessage).where(OutboxMessage.case_id == case_id,
-                                            OutboxMessage.attempts == attempts,
-                                            OutboxMessage.status == "pending",
-                                            OutboxMessage.lease_until.is_(None)))
+                select(OutboxMessage).where(
+                    OutboxMessage.case_id == case_id,
+                    OutboxMessage.attempts == attempts,
+                    OutboxMessage.status == "pending",
+                    OutboxMessage.lease_until.is_(None),
+                )
+            )
             if row is not None:
                 found.append(row)
             return row is not None
@@ -267,8 +276,9 @@ async def _wait_for_attempt(app: App, case_id: int, attempts: int) -> OutboxMess
     return found[0]
 
 
-async def test_a_request_that_times_out_is_sent_again_once(app: App, fake_api: FakeBotAPI,
-                                                          clock: FakeClock):
+async def test_a_request_that_times_out_is_sent_again_once(
+    app: App, fake_api: FakeBotAPI, clock: FakeClock
+):
     user = TgUser(6022, "Kanat", language_code="ru")
     fake_api.text_message(user, "привет")
     await fake_api.wait_for(lambda c: c.chat_id == user.id and c.is_send)
@@ -291,8 +301,10 @@ QUEUED = 60
 async def test_one_chat_in_order_and_a_long_queue_does_not_hold_up_others(
     app: App, fake_api: FakeBotAPI
 ):
-    busy, quiet = TgUser(6030, "Busy", language_code="ru"), TgUser(6031, "Quiet",
-                                                                     language_code="ru")
+    busy, quiet = (
+        TgUser(6030, "Busy", language_code="ru"),
+        TgUser(6031, "Quiet", language_code="ru"),
+    )
     for user in (busy, quiet):
         fake_api.text_message(user, "привет")
         await fake_api.wait_for(lambda c, u=user: c.chat_id == u.id and c.is_send)
@@ -305,8 +317,7 @@ async def test_one_chat_in_order_and_a_long_queue_does_not_hold_up_others(
     await fake_api.wait_for_send(quiet.id, "для тихого", timeout=10, start=start)
     sent_to_busy = len(fake_api.calls_to(busy.id)) - 1
     assert sent_to_busy < QUEUED // 2  # the quiet chat did not wait for the busy one's queue
-    await fake_api.wait_for_count(lambda c: c.chat_id == busy.id, QUEUED, timeout=60,
-                                  start=start)
+    await fake_api.wait_for_count(lambda c: c.chat_id == busy.id, QUEUED, timeout=60, start=start)
     assert fake_api.sent_texts(busy.id)[1:] == [f"b{i:03d}" for i in range(QUEUED)]
 
 
@@ -315,13 +326,15 @@ async def test_sends_stay_within_telegram_limits(app: App, fake_api: FakeBotAPI)
     users = [TgUser(6100 + i, f"U{i}", language_code="ru") for i in range(40)]
     for user in users:
         fake_api.text_message(user, "привет")
-    await fake_api.wait_for_count(lambda c: c.is_send and c.chat_id in {u.id for u in users},
-                                  40, timeout=20)
+    await fake_api.wait_for_count(
+        lambda c: c.is_send and c.chat_id in {u.id for u in users}, 40, timeout=20
+    )
     one = users[0]
     start = len(fake_api.calls)
     await _enqueue(app, (await case_of(app, one)).id, ["a", "b", "c"])
-    await fake_api.wait_for_count(lambda c: c.chat_id == one.id and c.is_send, 3, timeout=10,
-                                  start=start)
+    await fake_api.wait_for_count(
+        lambda c: c.chat_id == one.id and c.is_send, 3, timeout=10, start=start
+    )
     assert fake_api.too_many_requests == 0
 
 
@@ -336,8 +349,9 @@ async def test_a_row_left_sending_by_a_dead_sender_is_sent_again(
     await eventually(lambda: _drained(app), what="outbox drained")
     now = app.rt.now()
     async with app.sessionmaker() as session, session.begin():
-        row = outbox.enqueue(session, app.rt.vault, case, "sendMessage", {"text": "в окне"},
-                             now=now)
+        row = outbox.enqueue(
+            session, app.rt.vault, case, "sendMessage", {"text": "в окне"}, now=now
+        )
         row.status, row.attempts, row.lease_until = "sending", 1, now + timedelta(seconds=60)
         row_id = row.id
     app.sender.poke()
@@ -368,17 +382,25 @@ async def test_a_stale_lease_cannot_send(app: App, fake_api: FakeBotAPI):
     await eventually(lambda: _drained(app), what="outbox drained")
     app.sender.stop()
     async with app.sessionmaker() as session, session.begin():
-        row = outbox.enqueue(session, app.rt.vault, case, "sendMessage", {"text": "чужое"},
-                             now=app.rt.now())
+        row = outbox.enqueue(
+            session, app.rt.vault, case, "sendMessage", {"text": "чужое"}, now=app.rt.now()
+        )
         row_id = row.id
     async with app.sessionmaker() as session, session.begin():
-        await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id)
-                              .values(attempts=2))  # claimed again by someone else
+        await session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == row_id).values(attempts=2)
+        )  # claimed again by someone else
     # Its claim was made a lease ago: before sending, the sender renews it, fenced by
     # the token, and finds the row taken over.
-    stale = Claimed(row_id, case.id, None, token=1,
-                    request=SendMessage(chat_id=user.id, text="чужое"), method="sendMessage",
-                    claimed_at=time.monotonic() - LEASE.total_seconds())
+    stale = Claimed(
+        row_id,
+        case.id,
+        None,
+        token=1,
+        request=SendMessage(chat_id=user.id, text="чужое"),
+        method="sendMessage",
+        claimed_at=time.monotonic() - LEASE.total_seconds(),
+    )
     outcome = await app.sender._deliver(stale)
     assert outcome.status == "lost"
     assert "чужое" not in fake_api.sent_texts(user.id)
@@ -393,10 +415,23 @@ async def test_a_row_scheduled_for_later_does_not_block_its_chat(app: App, fake_
     async with app.sessionmaker() as session, session.begin():
         stored = await session.get(Case, case.id)
         assert stored is not None
-        outbox.enqueue(session, app.rt.vault, stored, "sendMessage", {"text": "завтра"},
-                       now=now, not_before=now + timedelta(days=1))
-        outbox.enqueue(session, app.rt.vault, stored, "sendMessage", {"text": "сейчас"},
-                       now=now + timedelta(microseconds=1))
+        outbox.enqueue(
+            session,
+            app.rt.vault,
+            stored,
+            "sendMessage",
+            {"text": "завтра"},
+            now=now,
+            not_before=now + timedelta(days=1),
+        )
+        outbox.enqueue(
+            session,
+            app.rt.vault,
+            stored,
+            "sendMessage",
+            {"text": "сейчас"},
+            now=now + timedelta(microseconds=1),
+        )
     app.sender.poke()
     await fake_api.wait_for_send(user.id, "сейчас", timeout=5)
     assert "завтра" not in fake_api.sent_texts(user.id)
@@ -418,13 +453,13 @@ async def test_a_send_noted_by_a_dead_bot_is_recorded_not_repeated(
     await eventually(lambda: _drained(app), what="outbox drained")
     now = app.rt.now()
     async with app.sessionmaker() as session, session.begin():
-        row = outbox.enqueue(session, app.rt.vault, case, "sendMessage", {"text": "уже ушло"},
-                             now=now)
+        row = outbox.enqueue(
+            session, app.rt.vault, case, "sendMessage", {"text": "уже ушло"}, now=now
+        )
         row.status, row.attempts, row.lease_until = "sending", 3, now + timedelta(seconds=60)
         row_id = row.id
     dead = Path.cwd() / "trustline-sent-999999-deadbeef.log"  # nobody holds its lock
-    dead.write_bytes(b"garbage line\n" + SentNote(row_id, 3, 77, None, None).line()
-                     + b"cut sho")
+    dead.write_bytes(b"garbage line\n" + SentNote(row_id, 3, 77, None, None).line() + b"cut sho")
     await app.sender._apply_sent_notes()
     assert not dead.exists()
     clock.advance(seconds=61)  # the lease is long gone: only the note keeps it from repeating

@@ -36,8 +36,9 @@ async def _queue(app: App) -> None:
     async with app.sessionmaker() as session, session.begin():
         for i in range(CHATS):
             member = await add_member(app, session, TgUser(9100 + i, f"M{i}"))
-            outbox.enqueue(session, app.rt.vault, member, "sendMessage", {"text": f"m{i}"},
-                           now=app.rt.now())
+            outbox.enqueue(
+                session, app.rt.vault, member, "sendMessage", {"text": f"m{i}"}, now=app.rt.now()
+            )
 
 
 async def _row(app: App, row_id: object) -> OutboxMessage:
@@ -60,8 +61,11 @@ async def test_held_claims_are_renewed_and_a_taken_over_one_is_not(
     assert len(claimed) == CHATS
     stolen = claimed[0]
     async with app.sessionmaker() as session, session.begin():  # another instance's claim
-        await session.execute(update(OutboxMessage).where(OutboxMessage.id == stolen.id)
-                              .values(attempts=stolen.token + 1))
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == stolen.id)
+            .values(attempts=stolen.token + 1)
+        )
     clock.advance(seconds=LEASE.total_seconds() - 1)  # nearly out
     assert await app.sender.renew_held() == CHATS - 1
     for row in claimed[1:]:
@@ -80,7 +84,6 @@ async def test_claims_still_held_at_stop_go_back_to_pending(idle_app: App):
     await app.sender._release_held()
     for row in claimed[1:]:
         stored = await _row(app, row.id)
-        assert (stored.status, stored.lease_until, stored.attempts) == ("pending", None,
-                                                                         row.token)
+        assert (stored.status, stored.lease_until, stored.attempts) == ("pending", None, row.token)
     assert (await _row(app, accepted.id)).status == "sending"  # never sent twice by us
     assert await app.sender.renew_held() == 0  # nothing held any more

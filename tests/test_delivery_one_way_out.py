@@ -79,9 +79,15 @@ async def test_a_command_answer_outlives_an_outage_longer_than_the_old_three_tri
 async def test_a_direct_row_keeps_the_chat_id_only_sealed(app: App):
     chat_id = 987654321
     async with app.sessionmaker() as session, session.begin():
-        row = outbox.enqueue(session, app.rt.vault, outbox.Chat(chat_id), "sendMessage",
-                             {"text": "hello"}, now=app.rt.now(), not_before=app.rt.now()
-                             + timedelta(days=1))
+        row = outbox.enqueue(
+            session,
+            app.rt.vault,
+            outbox.Chat(chat_id),
+            "sendMessage",
+            {"text": "hello"},
+            now=app.rt.now(),
+            not_before=app.rt.now() + timedelta(days=1),
+        )
         await session.flush()
         row_id = row.id
     async with app.sessionmaker() as session:
@@ -92,8 +98,7 @@ async def test_a_direct_row_keeps_the_chat_id_only_sealed(app: App):
         assert stored.chat_key == outbox.chat_key(app.rt.vault, chat_id)
         assert stored.chat_key != app.rt.vault.pseudonyms.student_id(chat_id)
         opened = outbox.open_payload(app.rt.vault, stored, None)
-        assert opened == {"method": "sendMessage", "params": {"text": "hello"},
-                          "chat_id": chat_id}
+        assert opened == {"method": "sendMessage", "params": {"text": "hello"}, "chat_id": chat_id}
 
 
 async def test_replies_of_one_student_keep_their_order(app: App, fake_api: FakeBotAPI):
@@ -109,12 +114,14 @@ async def test_replies_of_one_student_keep_their_order(app: App, fake_api: FakeB
     assert delivered[2] == app.rt.tr("ru", "Choose your language:")
 
 
-async def _claimed(app: App, fake_api: FakeBotAPI, student: TgUser, psy: TgUser
-                   ) -> tuple[Case, Member]:
+async def _claimed(
+    app: App, fake_api: FakeBotAPI, student: TgUser, psy: TgUser
+) -> tuple[Case, Member]:
     places = await seed_places(app)
     member = await join(app, fake_api, psy, Role.PSYCHOLOGIST, district=places.lenin)
-    case = await student_opens_case(app, fake_api, student, "мени уруп жатышат",
-                                    district=places.lenin)
+    case = await student_opens_case(
+        app, fake_api, student, "мени уруп жатышат", district=places.lenin
+    )
     await take(app, fake_api, psy, case.code)
     await settled(app, fake_api)
     return case, member
@@ -143,9 +150,15 @@ async def test_a_queued_relay_to_a_psychologist_switched_off_meanwhile_is_droppe
     async def relay(session: AsyncSession) -> None:
         psy_row = await session.get(Member, member.id)
         assert psy_row is not None
-        outbox.enqueue(session, app.rt.vault, psy_row, "sendMessage",
-                       {"text": f"{label}\nдагы бир нерсе айтайын"}, now=app.rt.now(),
-                       relay_case_id=case.id)
+        outbox.enqueue(
+            session,
+            app.rt.vault,
+            psy_row,
+            "sendMessage",
+            {"text": f"{label}\nдагы бир нерсе айтайын"},
+            now=app.rt.now(),
+            relay_case_id=case.id,
+        )
 
     queued = await _queued(app, relay)
     async with app.sessionmaker() as session, session.begin():
@@ -190,8 +203,9 @@ async def test_a_queued_answer_to_a_student_who_then_forgets_is_dropped(
     (stored,) = await _rows(app, id=queued[0].id)
     assert stored.status == "dropped" and stored.error == STUDENT_FORGOT
     assert app.sender.dropped[STUDENT_FORGOT] == 1
-    assert not any("которого не будет" in (c.text or "")
-                   for c in sent_to(fake_api, student.id, start))
+    assert not any(
+        "которого не будет" in (c.text or "") for c in sent_to(fake_api, student.id, start)
+    )
 
 
 async def test_answers_to_a_student_who_blocked_the_bot_are_reported_to_the_psychologist(
@@ -223,8 +237,12 @@ async def test_a_refused_relay_is_reported_to_the_student_in_their_language(
 ):
     student, psy = TgUser(6106, "Gulzat", language_code="ky"), TgUser(6906, "Psy")
     await _claimed(app, fake_api, student, psy)
-    fake_api.fail_next(1, 400, description="Bad Request: wrong file identifier/HTTP URL "
-                       "specified", methods=["sendPhoto"])
+    fake_api.fail_next(
+        1,
+        400,
+        description="Bad Request: wrong file identifier/HTTP URL specified",
+        methods=["sendPhoto"],
+    )
     start = len(fake_api.calls)
     fake_api.photo_message(student, caption="мына сүрөт")
     why = app.rt.tr("ky", undelivered.ABOUT_PSYCHOLOGIST[undelivered.REFUSED])
@@ -250,12 +268,21 @@ async def test_a_card_that_does_not_reach_the_pool_reaches_the_district_supervis
     await settled(app, fake_api)
     fake_api.block(psy.id)
     start = len(fake_api.calls)
-    case = await student_opens_case(app, fake_api, TgUser(6107, "Nurlan", language_code="ru"),
-                                    "меня обижают", district=places.lenin)
+    case = await student_opens_case(
+        app,
+        fake_api,
+        TgUser(6107, "Nurlan", language_code="ru"),
+        "меня обижают",
+        district=places.lenin,
+    )
     notice = await next_to(fake_api, boss.id, start, codes.display(case.code))
     assert notice.text == app.rt.tr(
-        "ru", undelivered.CARD_LOST, code=codes.display(case.code), number=psy_member.id,
-        why=app.rt.tr("ru", undelivered.ABOUT_PSYCHOLOGIST[undelivered.BLOCKED]))
+        "ru",
+        undelivered.CARD_LOST,
+        code=codes.display(case.code),
+        number=psy_member.id,
+        why=app.rt.tr("ru", undelivered.ABOUT_PSYCHOLOGIST[undelivered.BLOCKED]),
+    )
     await settled(app, fake_api)
     assert sent_to(fake_api, other.id, start) == []  # another district's supervisor: nothing
 
@@ -282,9 +309,15 @@ async def _no_drops(app: App) -> bool:
 
 async def test_a_waiting_direct_row_follows_a_master_key_rotation(app: App):
     async with app.sessionmaker() as session, session.begin():
-        row = outbox.enqueue(session, app.rt.vault, outbox.Chat(4242), "sendMessage",
-                             {"text": "later"}, now=app.rt.now(),
-                             not_before=app.rt.now() + timedelta(days=1))
+        row = outbox.enqueue(
+            session,
+            app.rt.vault,
+            outbox.Chat(4242),
+            "sendMessage",
+            {"text": "later"},
+            now=app.rt.now(),
+            not_before=app.rt.now() + timedelta(days=1),
+        )
         await session.flush()
         row_id = row.id
     old, new = app.rt.vault.keyring, MasterKey.generate()
@@ -307,8 +340,9 @@ async def test_replies_and_service_rows_go_out_in_the_order_they_were_made(
 
     async def interleaved(message: Message, session: AsyncSession, member: Member) -> None:
         await message.answer("one")
-        outbox.enqueue(session, app.rt.vault, member, "sendMessage", {"text": "two"},
-                       now=app.rt.now())
+        outbox.enqueue(
+            session, app.rt.vault, member, "sendMessage", {"text": "two"}, now=app.rt.now()
+        )
         await message.answer("three")
 
     app.dispatcher.message.register(interleaved, Command("interleave"))

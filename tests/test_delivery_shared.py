@@ -54,9 +54,14 @@ async def test_two_senders_on_one_database_never_send_a_row_twice(
             case = await session.get(Case, case_id)
             assert case is not None
             for n in range(PER_CHAT):
-                outbox.enqueue(session, app.rt.vault, case, "sendMessage",
-                               {"text": f"{user.first_name}/{n:02d}"},
-                               now=now + timedelta(microseconds=i * PER_CHAT + n))
+                outbox.enqueue(
+                    session,
+                    app.rt.vault,
+                    case,
+                    "sendMessage",
+                    {"text": f"{user.first_name}/{n:02d}"},
+                    now=now + timedelta(microseconds=i * PER_CHAT + n),
+                )
     start = len(fake_api.calls)
 
     senders: list[CountingSender] = []
@@ -64,10 +69,15 @@ async def test_two_senders_on_one_database_never_send_a_row_twice(
     for _ in range(2):
         engine = make_engine(settings.database_url)
         engines.append(engine)
-        bot = Bot(TEST_TOKEN, session=AiohttpSession(
-            api=TelegramAPIServer.from_base(fake_api.base_url)))
-        sender = CountingSender(bot, make_sessionmaker(engine), app.rt,
-                                is_postgres=not is_sqlite(settings.database_url))
+        bot = Bot(
+            TEST_TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(fake_api.base_url))
+        )
+        sender = CountingSender(
+            bot,
+            make_sessionmaker(engine),
+            app.rt,
+            is_postgres=not is_sqlite(settings.database_url),
+        )
         sender.limiter.per_chat = 50.0  # Telegram's pace is tested elsewhere
         sender.max_active_chats = 4  # so that neither can take every chat at once
         senders.append(sender)

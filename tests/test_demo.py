@@ -24,15 +24,23 @@ from bot.i18n import Translator, make_i18n
 
 CHROMIUM = Path("/usr/bin/chromium")
 HAVE_CHROMIUM = CHROMIUM.exists()
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 STARTUP_SECONDS = 120
 STEP_MS = 30_000
 STUDENT_TEXT = "Сәлем. Сыныптағы балалар мені күнде мазақтайды, мектепке барғым келмейді."
 ANSWER_TEXT = "Сәлем! Жазғаның өте дұрыс болды. Айтшы, бұл қашаннан бері болып жатыр?"
 CASE_CODE = re.compile(r"#[0-9A-Z]{4}-[0-9A-Z]{4}")
-TOOK = ("You took case {code}. What you write now goes to the student, signed only as "
-        "\"the psychologist\". The conversation so far follows.")
+TOOK = (
+    "You took case {code}. What you write now goes to the student, signed only as "
+    '"the psychologist". The conversation so far follows.'
+)
 
 browser = pytest.mark.browser
 
@@ -47,8 +55,7 @@ async def demo() -> AsyncIterator[str]:
     """A demo on a free port, in this process, exactly as `trustline demo` runs it."""
     ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(run_demo(0, "ru", ready.set_result))
-    await asyncio.wait({task, ready}, timeout=STARTUP_SECONDS,
-                       return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait({task, ready}, timeout=STARTUP_SECONDS, return_when=asyncio.FIRST_COMPLETED)
     if not ready.done():
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -72,15 +79,20 @@ def playwright() -> Any:
 async def page(playwright: Any, demo: str) -> AsyncIterator[Any]:
     async with playwright.async_playwright() as pw:
         chromium = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = await chromium.new_context(viewport={"width": 1280, "height": 1000},
-                                             locale="kk-KZ", timezone_id="Asia/Almaty")
+        context = await chromium.new_context(
+            viewport={"width": 1280, "height": 1000}, locale="kk-KZ", timezone_id="Asia/Almaty"
+        )
         tab = await context.new_page()
         tab.set_default_timeout(STEP_MS)
         errors: list[str] = []
         elsewhere: list[str] = []
         tab.on("pageerror", lambda error: errors.append(str(error)))
-        tab.on("request", lambda request: None if leaves_nothing(request.url, demo)
-               else elsewhere.append(request.url))
+        tab.on(
+            "request",
+            lambda request: (
+                None if leaves_nothing(request.url, demo) else elsewhere.append(request.url)
+            ),
+        )
         await tab.goto(demo)
         await tab.wait_for_selector("[data-testid=scan]")
         yield tab
@@ -148,8 +160,7 @@ async def test_student_writes_in_kazakh_and_the_psychologist_answers(
     question = tr("ru", "How did case {code} end?", code=code)
     outcomes = phone(page, "psychologist").locator(".msg.in", has_text=question)
     await outcomes.locator(".key").first.click()
-    closed = tr("ru", "Case {code} is closed: {outcome}.", code=code,
-                outcome=tr("ru", "resolved"))
+    closed = tr("ru", "Case {code} is closed: {outcome}.", code=code, outcome=tr("ru", "resolved"))
     await phone(page, "psychologist").locator(".msg.in", has_text=closed).wait_for()
 
     # The third tab shows the school's poster, the PDF the real poster code made.
@@ -172,8 +183,10 @@ async def test_a_reload_mid_conversation_brings_everything_back(
     card = phone(page, "psychologist").locator(".msg.in", has_text=STUDENT_TEXT)
     await card.locator(".key").wait_for()
     await phone(page, "student").locator(".msg.in").nth(1).wait_for()  # the acknowledgement
-    before = {role: await phone(page, role).locator(".msg").all_inner_texts()
-              for role in ("student", "psychologist")}
+    before = {
+        role: await phone(page, role).locator(".msg").all_inner_texts()
+        for role in ("student", "psychologist")
+    }
 
     await page.reload()
     await phone(page, "psychologist").locator(".msg.in", has_text=STUDENT_TEXT).wait_for()
@@ -187,8 +200,12 @@ async def test_a_reload_mid_conversation_brings_everything_back(
     # The conversation goes on where it was: the buttons drawn after the reload work, and
     # the psychologist who takes the case reads both messages.
     await student_writes(page, "Тағы бір нәрсе айтқым келеді.")
-    await phone(page, "psychologist").locator(".msg.in", has_text=STUDENT_TEXT).first.locator(
-        ".key").click()
+    await (
+        phone(page, "psychologist")
+        .locator(".msg.in", has_text=STUDENT_TEXT)
+        .first.locator(".key")
+        .click()
+    )
     history = phone(page, "psychologist").locator(".msg.in", has_text="Тағы бір нәрсе")
     await history.wait_for()
     assert STUDENT_TEXT in await history.inner_text()
@@ -209,8 +226,10 @@ async def test_a_10_mb_upload_gets_a_clear_answer_and_the_chat_goes_on(
     await scan_in(page, "ru")
     await phone(page, "student").locator(".msg.in").first.wait_for()
     ten_mb = b"\xff\xd8\xff" + b"\0" * (10 * 1024 * 1024 - 2)  # a byte over 10 MB
-    await page.set_input_files("[data-testid=file-student]", files=[
-        {"name": "big.jpg", "mimeType": "image/jpeg", "buffer": ten_mb}])
+    await page.set_input_files(
+        "[data-testid=file-student]",
+        files=[{"name": "big.jpg", "mimeType": "image/jpeg", "buffer": ten_mb}],
+    )
     toast = page.locator("[data-phone=student] .toast")
     await toast.get_by_text(too_big_text).wait_for()
     await page.screenshot(path=str(artifacts_dir / "demo-upload-refused.png"))
@@ -230,13 +249,17 @@ async def test_a_10_mb_upload_gets_a_clear_answer_and_the_chat_goes_on(
             poster_pdf = await response.read()
 
     # A photo of a normal size goes through; so does a document, which opens.
-    await page.set_input_files("[data-testid=file-student]", files=[
-        {"name": "wall.jpg", "mimeType": "image/jpeg", "buffer": jpeg()}])
+    await page.set_input_files(
+        "[data-testid=file-student]",
+        files=[{"name": "wall.jpg", "mimeType": "image/jpeg", "buffer": jpeg()}],
+    )
     photo = phone(page, "student").locator(".msg.out img")
     await photo.wait_for()
     assert await photo.evaluate("image => image.complete && image.naturalWidth === 64")
-    await page.set_input_files("[data-testid=file-student]", files=[
-        {"name": "poster.pdf", "mimeType": "application/pdf", "buffer": poster_pdf}])
+    await page.set_input_files(
+        "[data-testid=file-student]",
+        files=[{"name": "poster.pdf", "mimeType": "application/pdf", "buffer": poster_pdf}],
+    )
     document = phone(page, "student").locator(".msg.out [data-testid=document]")
     await document.get_by_text("poster.pdf").wait_for()
     href = await document.get_attribute("href")
@@ -281,6 +304,7 @@ async def test_the_api_refuses_what_telegram_would_not_take_and_other_sites(
     demo: str, tr: Translator
 ) -> None:
     async with aiohttp.ClientSession() as http:
+
         async def post(path: str, body: dict[str, Any], **headers: str) -> tuple[int, Any]:
             async with http.post(demo + path, json=body, headers=headers) as response:
                 is_json = response.content_type == "application/json"
@@ -288,8 +312,9 @@ async def test_the_api_refuses_what_telegram_would_not_take_and_other_sites(
 
         status, body = await post("api/send", {"phone": "student", "text": "а" * 4097})
         assert (status, body["error"]) == (400, tr("ru", PAGE_STRINGS["too_long"]))
-        status, body = await post("api/press", {"phone": "student", "message_id": 1,
-                                                "data": "take:AAAAAAAA"})
+        status, body = await post(
+            "api/press", {"phone": "student", "message_id": 1, "data": "take:AAAAAAAA"}
+        )
         assert (status, body["error"]) == (400, tr("ru", PAGE_STRINGS["not_sent"]))
         assert (await post("api/send", {"phone": "supervisor", "text": "hi"}))[0] == 400
         assert (await post("api/lang", {"lang": "en"}))[0] == 400

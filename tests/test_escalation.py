@@ -55,26 +55,57 @@ async def make_world(app: App) -> World:
         elsewhere = await make_place(session, name="Osh")
         rt = app.rt
         psychologists = [
-            await make_member(session, rt, user_id=9101, role=Role.PSYCHOLOGIST,
-                              region_id=place.region_id, district_id=place.district_id,
-                              language="ky"),
-            await make_member(session, rt, user_id=9102, role=Role.PSYCHOLOGIST,
-                              region_id=place.region_id, district_id=place.district_id),
+            await make_member(
+                session,
+                rt,
+                user_id=9101,
+                role=Role.PSYCHOLOGIST,
+                region_id=place.region_id,
+                district_id=place.district_id,
+                language="ky",
+            ),
+            await make_member(
+                session,
+                rt,
+                user_id=9102,
+                role=Role.PSYCHOLOGIST,
+                region_id=place.region_id,
+                district_id=place.district_id,
+            ),
         ]
-        outsider = await make_member(session, rt, user_id=9103, role=Role.PSYCHOLOGIST,
-                                     region_id=elsewhere.region_id,
-                                     district_id=elsewhere.district_id)
-        supervisor = await make_member(session, rt, user_id=9201, role=Role.SUPERVISOR,
-                                       region_id=place.region_id, language="kk")
-        other = await make_member(session, rt, user_id=9202, role=Role.SUPERVISOR,
-                                  region_id=elsewhere.region_id)
+        outsider = await make_member(
+            session,
+            rt,
+            user_id=9103,
+            role=Role.PSYCHOLOGIST,
+            region_id=elsewhere.region_id,
+            district_id=elsewhere.district_id,
+        )
+        supervisor = await make_member(
+            session,
+            rt,
+            user_id=9201,
+            role=Role.SUPERVISOR,
+            region_id=place.region_id,
+            language="kk",
+        )
+        other = await make_member(
+            session, rt, user_id=9202, role=Role.SUPERVISOR, region_id=elsewhere.region_id
+        )
     return World(place, psychologists, outsider, supervisor, other)
 
 
 async def new_case(app: App, world: World, priority: Priority, **kwargs: object) -> Case:
     async with app.sessionmaker() as session, session.begin():
-        return await make_case(session, app.rt, world.place, priority=priority, text=SECRET,
-                               category=Category.BULLYING, **kwargs)  # type: ignore[arg-type]
+        return await make_case(
+            session,
+            app.rt,
+            world.place,
+            priority=priority,
+            text=SECRET,
+            category=Category.BULLYING,
+            **kwargs,
+        )  # type: ignore[arg-type]
 
 
 async def take_case(app: App, case: Case, member: Member) -> None:
@@ -99,11 +130,15 @@ async def test_urgent_untaken_alerts_pool_and_region_supervisors(
     clock.advance(seconds=20)
     steps = await run_due(app)
     assert [(s.case_code, s.event, s.level) for s in steps] == [
-        (case.code, "escalated_urgent_untaken", 1)]
+        (case.code, "escalated_urgent_untaken", 1)
+    ]
     assert steps[0].recipients == 3  # two psychologists and the region's supervisor
 
-    headline_ru = app.rt.tr("ru", "🚨 Urgent case not taken for {wait}",
-                            wait=app.rt.tr("ru", "{minutes} min", minutes=5))
+    headline_ru = app.rt.tr(
+        "ru",
+        "🚨 Urgent case not taken for {wait}",
+        wait=app.rt.tr("ru", "{minutes} min", minutes=5),
+    )
     for psychologist in world.psychologists:
         calls = await sent_to(app, psychologist.id)
         assert len(calls) == 1
@@ -116,8 +151,13 @@ async def test_urgent_untaken_alerts_pool_and_region_supervisors(
     ru_text = texts(await sent_to(app, world.psychologists[1].id))[0]
     assert ru_text.startswith(headline_ru)
     ky_text = texts(await sent_to(app, world.psychologists[0].id))[0]
-    assert ky_text.startswith(app.rt.tr("ky", "🚨 Urgent case not taken for {wait}",
-                                        wait=app.rt.tr("ky", "{minutes} min", minutes=5)))
+    assert ky_text.startswith(
+        app.rt.tr(
+            "ky",
+            "🚨 Urgent case not taken for {wait}",
+            wait=app.rt.tr("ky", "{minutes} min", minutes=5),
+        )
+    )
 
     [to_supervisor] = await sent_to(app, world.supervisor.id)
     card = str(to_supervisor["params"]["text"])
@@ -126,8 +166,13 @@ async def test_urgent_untaken_alerts_pool_and_region_supervisors(
     assert SECRET not in card and "Айбек" not in card
     # code, priority, category, district, school, waiting: and nothing after them
     lines = card.split("\n")
-    assert lines[0].startswith(app.rt.tr("kk", "🚨 Urgent case not taken for {wait}",
-                                         wait=app.rt.tr("kk", "{minutes} min", minutes=5)))
+    assert lines[0].startswith(
+        app.rt.tr(
+            "kk",
+            "🚨 Urgent case not taken for {wait}",
+            wait=app.rt.tr("kk", "{minutes} min", minutes=5),
+        )
+    )
     assert codes.display(case.code) in lines[1]
     assert "Chüy school 1" in card and "Chüy district" in card
     assert len(lines) == 7
@@ -137,8 +182,10 @@ async def test_urgent_untaken_alerts_pool_and_region_supervisors(
     stored = await reload(app, case.id)
     assert (stored.escalations, stored.deadline_breaches, stored.escalation_level) == (1, 1, 1)
     events = await audit_events(app, case.code)
-    assert ("escalated_urgent_untaken", {"level": 1, "priority": "urgent", "recipients": 3}) \
-        in events
+    assert (
+        "escalated_urgent_untaken",
+        {"level": 1, "priority": "urgent", "recipients": 3},
+    ) in events
 
 
 async def test_urgent_repeats_every_five_minutes_until_taken(
@@ -165,8 +212,7 @@ async def test_urgent_repeats_every_five_minutes_until_taken(
     stored = await reload(app, case.id)
     assert (stored.escalations, stored.deadline_breaches) == (3, 3)
     assert len(await sent_to(app, world.supervisor.id)) == 3
-    untaken = [e for e, _ in await audit_events(app, case.code)
-               if e == "escalated_urgent_untaken"]
+    untaken = [e for e, _ in await audit_events(app, case.code) if e == "escalated_urgent_untaken"]
     assert len(untaken) == 3
 
 
@@ -201,8 +247,12 @@ async def test_high_untaken_for_an_hour_goes_to_supervisors_only(
     assert [(s.event, s.recipients) for s in steps] == [("escalated_untaken", 1)]
     [call] = await sent_to(app, world.supervisor.id)
     assert str(call["params"]["text"]).startswith(
-        app.rt.tr("kk", "⏰ Case not taken for {wait}",
-                  wait=app.rt.tr("kk", "{hours} h {minutes} min", hours=1, minutes=1)))
+        app.rt.tr(
+            "kk",
+            "⏰ Case not taken for {wait}",
+            wait=app.rt.tr("kk", "{hours} h {minutes} min", hours=1, minutes=1),
+        )
+    )
     assert SECRET not in str(call["params"]["text"])
     for psychologist in world.psychologists:
         assert await sent_to(app, psychologist.id) == []
@@ -227,8 +277,10 @@ async def test_normal_untaken_for_a_day_goes_to_supervisors(
     assert [(s.case_code, s.event) for s in steps] == [(case.code, "escalated_untaken")]
     assert len(await sent_to(app, world.supervisor.id)) == 1
     assert await sent_to(app, world.psychologists[0].id) == []
-    assert ("escalated_untaken", {"level": 1, "priority": "normal", "recipients": 1}) \
-        in await audit_events(app, case.code)
+    assert (
+        "escalated_untaken",
+        {"level": 1, "priority": "normal", "recipients": 1},
+    ) in await audit_events(app, case.code)
 
 
 async def test_unanswered_reminds_at_24h_then_escalates_at_48h(
@@ -243,12 +295,15 @@ async def test_unanswered_reminds_at_24h_then_escalates_at_48h(
     assert await run_due(app) == []
     clock.advance(minutes=2)
     steps = await run_due(app)
-    assert [(s.event, s.level, s.recipients) for s in steps] == [
-        ("reminded_unanswered", 1, 1)]
+    assert [(s.event, s.level, s.recipients) for s in steps] == [("reminded_unanswered", 1, 1)]
     [reminder] = await sent_to(app, holder.id)
-    assert str(reminder["params"]["text"]).startswith(app.rt.tr(
-        "ky", "⏰ The student has been waiting for your answer for {wait}",
-        wait=app.rt.tr("ky", "{hours} h {minutes} min", hours=24, minutes=1)))
+    assert str(reminder["params"]["text"]).startswith(
+        app.rt.tr(
+            "ky",
+            "⏰ The student has been waiting for your answer for {wait}",
+            wait=app.rt.tr("ky", "{hours} h {minutes} min", hours=24, minutes=1),
+        )
+    )
     assert reminder["relay_case_id"] == case.id  # a reply to the reminder reaches the student
     assert "reply_markup" not in reminder["params"]
     assert await sent_to(app, world.supervisor.id) == []
@@ -261,8 +316,13 @@ async def test_unanswered_reminds_at_24h_then_escalates_at_48h(
     assert [(s.event, s.level) for s in steps] == [("escalated_unanswered", 2)]
     [escalated] = await sent_to(app, world.supervisor.id)
     text = str(escalated["params"]["text"])
-    assert text.startswith(app.rt.tr("kk", "⚠️ No answer to the student for {wait}",
-                                     wait=app.rt.tr("kk", "{days} days", days=2)))
+    assert text.startswith(
+        app.rt.tr(
+            "kk",
+            "⚠️ No answer to the student for {wait}",
+            wait=app.rt.tr("kk", "{days} days", days=2),
+        )
+    )
     assert SECRET not in text and "reply_markup" not in escalated["params"]
     assert len(await sent_to(app, holder.id)) == 1  # the reminder was already sent
     stored = await reload(app, case.id)
@@ -333,8 +393,12 @@ async def test_after_downtime_one_catch_up_alert_not_a_burst(
     assert await run_due(app) == []
     stored = await reload(app, case.id)
     assert stored.next_deadline_at is not None
-    assert stored.next_deadline_at > clock() + deadlines.take_deadline(stored, app.settings) \
+    assert (
+        stored.next_deadline_at
+        > clock()
+        + deadlines.take_deadline(stored, app.settings)
         - deadlines.take_deadline(stored, app.settings) / 5
+    )
     clock.advance(minutes=5)
     assert [s.level for s in await run_due(app)] == [2]
 
@@ -356,9 +420,13 @@ async def test_a_case_that_becomes_urgent_gets_a_full_five_minutes(
     steps = await run_due(app)
     assert [s.event for s in steps] == ["escalated_urgent_untaken"]
     [call] = await sent_to(app, world.supervisor.id)
-    assert str(call["params"]["text"]).startswith(app.rt.tr(
-        "kk", "🚨 Urgent case not taken for {wait}",
-        wait=app.rt.tr("kk", "{minutes} min", minutes=45)))
+    assert str(call["params"]["text"]).startswith(
+        app.rt.tr(
+            "kk",
+            "🚨 Urgent case not taken for {wait}",
+            wait=app.rt.tr("kk", "{minutes} min", minutes=45),
+        )
+    )
 
 
 async def test_writing_again_does_not_postpone_the_deadline(

@@ -39,8 +39,7 @@ async def student_writes(app: App, user_id: int, value: str, school_id: int) -> 
         student = await cases.get_or_create_student(session, app.rt, user_id)
         student.language = "ru"
         student.school_id = school_id
-        result = await cases.submit_student_message(session, app.rt, student, user_id,
-                                                    text(value))
+        result = await cases.submit_student_message(session, app.rt, student, user_id, text(value))
         return result.case_code
 
 
@@ -71,11 +70,17 @@ async def test_the_deadlines_follow_the_case_through_its_life(
     app = quiet_app
     async with app.sessionmaker() as session, session.begin():
         place = await make_place(session)
-        psychologist = await make_member(session, app.rt, user_id=9501,
-                                         role=Role.PSYCHOLOGIST, region_id=place.region_id,
-                                         district_id=place.district_id)
-        supervisor = await make_member(session, app.rt, user_id=9502, role=Role.SUPERVISOR,
-                                       region_id=place.region_id)
+        psychologist = await make_member(
+            session,
+            app.rt,
+            user_id=9501,
+            role=Role.PSYCHOLOGIST,
+            region_id=place.region_id,
+            district_id=place.district_id,
+        )
+        supervisor = await make_member(
+            session, app.rt, user_id=9502, role=Role.SUPERVISOR, region_id=place.region_id
+        )
     code = await student_writes(app, 7501, "у меня проблемы с учёбой", place.school_id)
     assert (await stored(app, code)).priority == "normal"
 
@@ -116,11 +121,17 @@ async def test_an_urgent_case_given_back_is_alerted_again_within_five_minutes(
     app = quiet_app
     async with app.sessionmaker() as session, session.begin():
         place = await make_place(session)
-        psychologist = await make_member(session, app.rt, user_id=9511,
-                                         role=Role.PSYCHOLOGIST, region_id=place.region_id,
-                                         district_id=place.district_id)
-        supervisor = await make_member(session, app.rt, user_id=9512, role=Role.SUPERVISOR,
-                                       region_id=place.region_id)
+        psychologist = await make_member(
+            session,
+            app.rt,
+            user_id=9511,
+            role=Role.PSYCHOLOGIST,
+            region_id=place.region_id,
+            district_id=place.district_id,
+        )
+        supervisor = await make_member(
+            session, app.rt, user_id=9512, role=Role.SUPERVISOR, region_id=place.region_id
+        )
     code = await student_writes(app, 7511, "я больше не хочу жить", place.school_id)
     assert (await stored(app, code)).priority == "urgent"
     clock.advance(minutes=2)

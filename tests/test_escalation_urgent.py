@@ -17,8 +17,9 @@ from tests.fake_bot_api import FakeBotAPI, TgUser
 
 WORRIED = "I am very worried about you."
 ALERTED = "A psychologist has been alerted right now and will write to you here."
-CALL_NOW = ("If you are in danger or might hurt yourself, call one of these numbers now. "
-            "The call is free:")
+CALL_NOW = (
+    "If you are in danger or might hurt yourself, call one of these numbers now. The call is free:"
+)
 
 # (language, what the student writes, the school's country or None, the numbers expected)
 CASES = [
@@ -31,26 +32,47 @@ CASES = [
 
 def numbers_in(text: str) -> str:
     """The numbers of the reply's labelled list ("111 — …" lines), in order."""
-    return ", ".join(line.split(" — ")[0] for line in text.splitlines()
-                     if " — " in line and line[:3].isdigit())
+    return ", ".join(
+        line.split(" — ")[0] for line in text.splitlines() if " — " in line and line[:3].isdigit()
+    )
 
 
-@pytest.mark.parametrize(("lang", "text", "country", "numbers"), CASES,
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("lang", "text", "country", "numbers"), CASES, ids=[c[0] for c in CASES])
 async def test_urgent_message_is_answered_at_once_in_the_students_language(
-    app: App, fake_api: FakeBotAPI, clock: FakeClock, lang: str, text: str,
-    country: str | None, numbers: str,
+    app: App,
+    fake_api: FakeBotAPI,
+    clock: FakeClock,
+    lang: str,
+    text: str,
+    country: str | None,
+    numbers: str,
 ) -> None:
     user = TgUser(6200 + len(lang) + ord(lang[0]), "S", language_code=lang)
     psychologist_chat, supervisor_chat = 6301, 6302
     async with app.sessionmaker() as session, session.begin():
-        place = await make_place(session, name=f"R-{lang}", country=country or "KG",
-                                 timezone="Asia/Almaty" if country == "KZ" else "Asia/Bishkek")
-        await make_member(session, app.rt, user_id=psychologist_chat, role=Role.PSYCHOLOGIST,
-                          region_id=place.region_id, district_id=place.district_id,
-                          language=lang)
-        await make_member(session, app.rt, user_id=supervisor_chat, role=Role.SUPERVISOR,
-                          region_id=place.region_id, language=lang)
+        place = await make_place(
+            session,
+            name=f"R-{lang}",
+            country=country or "KG",
+            timezone="Asia/Almaty" if country == "KZ" else "Asia/Bishkek",
+        )
+        await make_member(
+            session,
+            app.rt,
+            user_id=psychologist_chat,
+            role=Role.PSYCHOLOGIST,
+            region_id=place.region_id,
+            district_id=place.district_id,
+            language=lang,
+        )
+        await make_member(
+            session,
+            app.rt,
+            user_id=supervisor_chat,
+            role=Role.SUPERVISOR,
+            region_id=place.region_id,
+            language=lang,
+        )
         student = await cases.get_or_create_student(session, app.rt, user.id)
         student.language = lang
         if country is not None:
@@ -74,15 +96,19 @@ async def test_urgent_message_is_answered_at_once_in_the_students_language(
     if country is not None:
         # "A psychologist has been alerted" is true: the pool's card is on its way.
         card = await fake_api.wait_for_send(psychologist_chat, codes.display(code))
-        assert card.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"] \
-            == f"take:{code}"
+        assert (
+            card.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == f"take:{code}"
+        )
 
     start = len(fake_api.calls)
     clock.advance(minutes=5, seconds=10)
     await run_due(app)  # the app's own worker may get there first: either way, once
     app.sender.poke()
-    headline = app.rt.tr(lang, "🚨 Urgent case not taken for {wait}",
-                         wait=app.rt.tr(lang, "{minutes} min", minutes=5))
+    headline = app.rt.tr(
+        lang,
+        "🚨 Urgent case not taken for {wait}",
+        wait=app.rt.tr(lang, "{minutes} min", minutes=5),
+    )
     alert = await fake_api.wait_for_send(supervisor_chat, headline, start=start, timeout=10)
     assert codes.display(code) in (alert.text or "")
     assert text not in (alert.text or "")  # supervisors never see content
@@ -91,24 +117,35 @@ async def test_urgent_message_is_answered_at_once_in_the_students_language(
     assert events.count("escalated_urgent_untaken") == 1
 
 
-NIGHT_CALL = ("Please call one of these numbers right now: they answer day and night, and "
-              "the call is free:")
-NIGHT_ALERTED = ("Your message is saved and the psychologists have been alerted; one of them "
-                 "will write to you here as soon as possible.")
+NIGHT_CALL = (
+    "Please call one of these numbers right now: they answer day and night, and the call is free:"
+)
+NIGHT_ALERTED = (
+    "Your message is saved and the psychologists have been alerted; one of them "
+    "will write to you here as soon as possible."
+)
 NOT_ALERTED = "Your message is saved. The fastest help right now is a phone call."
 
 
-@pytest.mark.parametrize(("lang", "text", "country", "numbers"),
-                         [c for c in CASES if c[2] is not None],
-                         ids=[c[0] for c in CASES if c[2] is not None])
+@pytest.mark.parametrize(
+    ("lang", "text", "country", "numbers"),
+    [c for c in CASES if c[2] is not None],
+    ids=[c[0] for c in CASES if c[2] is not None],
+)
 async def test_urgent_message_at_night_leads_with_the_numbers(
-    app: App, fake_api: FakeBotAPI, clock: FakeClock, lang: str, text: str,
-    country: str | None, numbers: str,
+    app: App,
+    fake_api: FakeBotAPI,
+    clock: FakeClock,
+    lang: str,
+    text: str,
+    country: str | None,
+    numbers: str,
 ) -> None:
     zone = ZoneInfo("Asia/Almaty" if country == "KZ" else "Asia/Bishkek")
     async with app.sessionmaker() as session, session.begin():
-        place = await make_place(session, name=f"N-{lang}", country=country or "KG",
-                                 timezone=str(zone), hours=(9, 18))
+        place = await make_place(
+            session, name=f"N-{lang}", country=country or "KG", timezone=str(zone), hours=(9, 18)
+        )
         student = await cases.get_or_create_student(session, app.rt, 6400)
         student.language = lang
         student.school_id = place.school_id
@@ -136,10 +173,17 @@ async def test_urgent_message_at_night_with_a_pool_says_they_were_alerted(
 ) -> None:
     zone = ZoneInfo("Asia/Almaty")
     async with app.sessionmaker() as session, session.begin():
-        place = await make_place(session, name="N-pool", country="KZ", timezone=str(zone),
-                                 hours=(9, 18))
-        await make_member(session, app.rt, user_id=6501, role=Role.PSYCHOLOGIST,
-                          region_id=place.region_id, district_id=place.district_id)
+        place = await make_place(
+            session, name="N-pool", country="KZ", timezone=str(zone), hours=(9, 18)
+        )
+        await make_member(
+            session,
+            app.rt,
+            user_id=6501,
+            role=Role.PSYCHOLOGIST,
+            region_id=place.region_id,
+            district_id=place.district_id,
+        )
         student = await cases.get_or_create_student(session, app.rt, 6500)
         student.language = "ru"
         student.school_id = place.school_id

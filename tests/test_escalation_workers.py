@@ -47,11 +47,21 @@ async def two_apps(settings: Settings, clock: FakeClock) -> AsyncIterator[tuple[
 async def setup_pool(app: App) -> tuple[Place, int, int]:
     async with app.sessionmaker() as session, session.begin():
         place = await make_place(session)
-        supervisor = await make_member(session, app.rt, user_id=SUPERVISOR_CHAT,
-                                       role=Role.SUPERVISOR, region_id=place.region_id)
-        psychologist = await make_member(session, app.rt, user_id=PSYCHOLOGIST_CHAT,
-                                         role=Role.PSYCHOLOGIST, region_id=place.region_id,
-                                         district_id=place.district_id)
+        supervisor = await make_member(
+            session,
+            app.rt,
+            user_id=SUPERVISOR_CHAT,
+            role=Role.SUPERVISOR,
+            region_id=place.region_id,
+        )
+        psychologist = await make_member(
+            session,
+            app.rt,
+            user_id=PSYCHOLOGIST_CHAT,
+            role=Role.PSYCHOLOGIST,
+            region_id=place.region_id,
+            district_id=place.district_id,
+        )
     return place, supervisor.id, psychologist.id
 
 
@@ -69,8 +79,10 @@ async def test_two_workers_send_each_escalation_once(
     first, second = two_apps
     place, supervisor_id, psychologist_id = await setup_pool(first)
     async with first.sessionmaker() as session, session.begin():
-        codes = [(await make_case(session, first.rt, place, priority=Priority.URGENT)).code
-                 for _ in range(12)]
+        codes = [
+            (await make_case(session, first.rt, place, priority=Priority.URGENT)).code
+            for _ in range(12)
+        ]
     clock.advance(minutes=5, seconds=30)
     results = await asyncio.gather(drain(first), drain(second), drain(first), drain(second))
     steps = [step for result in results for step in result]
@@ -124,8 +136,7 @@ async def test_a_case_busy_with_its_own_messages_is_not_skipped(
     async with first.sessionmaker() as session, session.begin():
         stored = await session.get(Case, case.id)
         assert stored is not None
-        outbox.enqueue(session, first.rt.vault, stored, "sendMessage", {"text": "…"},
-                       now=clock())
+        outbox.enqueue(session, first.rt.vault, stored, "sendMessage", {"text": "…"}, now=clock())
         await session.flush()  # the foreign key check locks the case row, KEY SHARE
         steps = await asyncio.wait_for(run_due(second), timeout=5)
         assert [s.case_code for s in steps] == [case.code]
@@ -147,8 +158,11 @@ async def test_a_restarted_instance_picks_up_due_deadlines(
     after = await create_app(settings, clock=clock, migrate=False)
     try:
         await after.start_background()  # as `trustline run` does: outbox + deadline worker
-        headline = after.rt.tr("ru", "🚨 Urgent case not taken for {wait}",
-                               wait=after.rt.tr("ru", "{minutes} min", minutes=7))
+        headline = after.rt.tr(
+            "ru",
+            "🚨 Urgent case not taken for {wait}",
+            wait=after.rt.tr("ru", "{minutes} min", minutes=7),
+        )
         alert = await fake_api.wait_for_send(SUPERVISOR_CHAT, headline, timeout=10)
         assert case.code[:4] in (alert.text or "")
         await fake_api.wait_for_send(PSYCHOLOGIST_CHAT, headline, timeout=10)
@@ -162,8 +176,10 @@ async def test_the_worker_loop_keeps_alerting_until_taken(
     settings: Settings, clock: FakeClock, fake_api: FakeBotAPI
 ) -> None:
     app = await create_app(settings, clock=clock, migrate=False)
-    tasks = [asyncio.create_task(app.sender.run()),
-             asyncio.create_task(deadline_worker(app, every=0.05))]
+    tasks = [
+        asyncio.create_task(app.sender.run()),
+        asyncio.create_task(deadline_worker(app, every=0.05)),
+    ]
     try:
         place, _, _ = await setup_pool(app)
         async with app.sessionmaker() as session, session.begin():

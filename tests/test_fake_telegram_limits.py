@@ -65,9 +65,7 @@ async def test_get_file_refuses_files_over_20_mb(api: FakeBotAPI, bot: Bot) -> N
     assert (await bot.get_file("small-photo")).file_size == 4
 
 
-async def test_chat_messages_show_the_chat_as_its_user_sees_it(
-    api: FakeBotAPI, bot: Bot
-) -> None:
+async def test_chat_messages_show_the_chat_as_its_user_sees_it(api: FakeBotAPI, bot: Bot) -> None:
     api.text_message(USER, "сәлем")
     first = await bot.send_message(USER.id, "one")
     second = await bot.send_message(USER.id, "two")
@@ -148,15 +146,20 @@ async def test_captions_over_1024_utf16_units_are_refused(api: FakeBotAPI, bot: 
     senders = {
         "sendPhoto": lambda: bot.send_photo(USER.id, file_id, caption=too_long),
         "sendDocument": lambda: bot.send_document(
-            USER.id, BufferedInputFile(b"%PDF", filename="d.pdf"), caption=too_long),
+            USER.id, BufferedInputFile(b"%PDF", filename="d.pdf"), caption=too_long
+        ),
         "sendVoice": lambda: bot.send_voice(
-            USER.id, BufferedInputFile(b"OggS", filename="v.ogg"), caption=too_long),
+            USER.id, BufferedInputFile(b"OggS", filename="v.ogg"), caption=too_long
+        ),
         "sendVideo": lambda: bot.send_video(
-            USER.id, BufferedInputFile(b"mp4", filename="v.mp4"), caption="я" * 1025),
-        "copyMessage": lambda: bot.copy_message(USER.id, USER.id, sent.message_id,
-                                                caption=too_long),
+            USER.id, BufferedInputFile(b"mp4", filename="v.mp4"), caption="я" * 1025
+        ),
+        "copyMessage": lambda: bot.copy_message(
+            USER.id, USER.id, sent.message_id, caption=too_long
+        ),
         "editMessageCaption": lambda: bot.edit_message_caption(
-            chat_id=USER.id, message_id=sent.message_id, caption=too_long),
+            chat_id=USER.id, message_id=sent.message_id, caption=too_long
+        ),
     }
     for method, call in senders.items():
         with pytest.raises(TelegramBadRequest, match="message caption is too long"):
@@ -167,15 +170,17 @@ async def test_captions_over_1024_utf16_units_are_refused(api: FakeBotAPI, bot: 
     # At the limit, each is accepted.
     copied = await bot.copy_message(USER.id, USER.id, sent.message_id, caption="я" * 1024)
     assert api.message(USER.id, copied.message_id)["caption"] == "я" * 1024  # type: ignore[index]
-    document = await bot.send_document(USER.id, BufferedInputFile(b"%PDF", filename="d.pdf"),
-                                       caption="я" * 1023 + "!")
+    document = await bot.send_document(
+        USER.id, BufferedInputFile(b"%PDF", filename="d.pdf"), caption="я" * 1023 + "!"
+    )
     assert document.caption == "я" * 1023 + "!"
 
 
 async def test_an_album_caption_over_1024_is_refused(api: FakeBotAPI, bot: Bot) -> None:
-    media = [InputMediaPhoto(media=BufferedInputFile(b"a", filename="a.jpg"),
-                             caption=EMOJI * 513),
-             InputMediaPhoto(media=BufferedInputFile(b"b", filename="b.jpg"))]
+    media = [
+        InputMediaPhoto(media=BufferedInputFile(b"a", filename="a.jpg"), caption=EMOJI * 513),
+        InputMediaPhoto(media=BufferedInputFile(b"b", filename="b.jpg")),
+    ]
     with pytest.raises(TelegramBadRequest, match="message caption is too long"):
         await bot.send_media_group(USER.id, media)
     assert api.chat_messages(USER.id) == []

@@ -66,8 +66,11 @@ async def test_bursts_of_429_500_and_timeouts_lose_and_repeat_nothing(
     fake_api.delay(0)
     await _drain(app, fake_api, clock)
 
-    failed = fake_api.too_many_requests + fake_api.dropped_requests + len(
-        [c for c in fake_api.calls if c.status >= 500])
+    failed = (
+        fake_api.too_many_requests
+        + fake_api.dropped_requests
+        + len([c for c in fake_api.calls if c.status >= 500])
+    )
     assert failed > 20  # the faults really happened
     for user, psy in zip(students, psys, strict=True):
         case = await case_of(app, user)
@@ -80,8 +83,12 @@ async def test_bursts_of_429_500_and_timeouts_lose_and_repeat_nothing(
         assert to_student["Получено ✓"] == ROUNDS, to_student
         # and the first acknowledgement and the news that a psychologist took the case
         assert sum(to_student.values()) == 2 + 2 * ROUNDS, to_student
-        relayed = Counter(line for text in fake_api.sent_texts(psy.id)
-                          for line in text.split("\n") if line in sent)
+        relayed = Counter(
+            line
+            for text in fake_api.sent_texts(psy.id)
+            for line in text.split("\n")
+            if line in sent
+        )
         # The first came before the /take, in the case card: a case with no place goes to
         # the duty pool, every psychologist of the country (bot/services/pool_policy.py).
         assert relayed == Counter(sent), relayed

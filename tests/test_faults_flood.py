@@ -46,13 +46,20 @@ async def test_over_the_minute_limit_everything_is_kept_and_answered_like_anyone
     # 3 more within the limit, then one acknowledgement for everything over it. A message
     # the triage reads as high risk may also bring, once a day, the question "are you in
     # danger right now?" (bot.services.safety): it is not an acknowledgement.
-    question = app.rt.tr("ru", "Can I ask you something important? Are you in danger right "
-                               "now, or are you thinking of hurting yourself?")
+    question = app.rt.tr(
+        "ru",
+        "Can I ask you something important? Are you in danger right "
+        "now, or are you thinking of hurting yourself?",
+    )
     acks = await fake_api.wait_for_count(
-        lambda c: c.chat_id == user.id and c.is_send and c.text != question, 4,
-        start=start, timeout=15)
-    note = await fake_api.wait_for(lambda c: c.chat_id == psy.id and "/mute" in (c.text or ""),
-                                   start=start, timeout=15)
+        lambda c: c.chat_id == user.id and c.is_send and c.text != question,
+        4,
+        start=start,
+        timeout=15,
+    )
+    note = await fake_api.wait_for(
+        lambda c: c.chat_id == psy.id and "/mute" in (c.text or ""), start=start, timeout=15
+    )
     await eventually(lambda: _stored(app, case.id, 9), what="every message stored")
     assert await stored_texts(app, case.id) == ["привет", *texts]
     received = app.rt.tr("ru", "Received ✓")
@@ -75,8 +82,9 @@ async def test_over_the_minute_limit_everything_is_kept_and_answered_like_anyone
 
 async def _stored(app: App, case_id: int, expected: int) -> bool:
     async with app.sessionmaker() as session:
-        found = await session.scalar(select(func.count()).select_from(CaseMessage)
-                                     .where(CaseMessage.case_id == case_id))
+        found = await session.scalar(
+            select(func.count()).select_from(CaseMessage).where(CaseMessage.case_id == case_id)
+        )
         return found == expected
 
 
@@ -146,8 +154,10 @@ async def test_a_flood_of_ten_thousand_does_not_hold_up_another_student(
     answered as soon as their update is reached, long before the flood is worked off, and
     the flood leaves no backlog of answers behind."""
     fake_api.rate_limits(global_per_s=30, per_chat_per_s=1)
-    flooder, other = TgUser(8010, "Flood", language_code="ru"), TgUser(8011, "Dinara",
-                                                                       language_code="ru")
+    flooder, other = (
+        TgUser(8010, "Flood", language_code="ru"),
+        TgUser(8011, "Dinara", language_code="ru"),
+    )
     for i in range(FLOOD):
         if i == OTHER_AT:
             fake_api.text_message(other, "мне нужна помощь")

@@ -29,13 +29,21 @@ ROUNDS = 24
 
 def _cluster(action: str) -> None:
     version = sorted(os.listdir("/etc/postgresql"))[-1]
-    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 def _ready() -> bool:
-    return subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", "5432", "-q"],
-                          check=False, timeout=10).returncode == 0
+    return (
+        subprocess.run(
+            ["pg_isready", "-h", "127.0.0.1", "-p", "5432", "-q"], check=False, timeout=10
+        ).returncode
+        == 0
+    )
 
 
 async def outage(seconds: float) -> None:
@@ -52,8 +60,9 @@ async def outage(seconds: float) -> None:
             await asyncio.sleep(0.5)
 
 
-@pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)],
-                         indirect=True)
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 async def test_postgresql_down_for_ten_seconds_during_traffic(
     app: App, fake_api: FakeBotAPI, caplog: pytest.LogCaptureFixture
 ):
@@ -82,8 +91,11 @@ async def test_postgresql_down_for_ten_seconds_during_traffic(
     await outage(OUTAGE_SECONDS)  # traffic goes on all the while
     await flowing
     await settled(app, fake_api, timeout=120)
-    waited = {r.getMessage().split(" ")[0] for r in caplog.records
-              if "retry" in r.getMessage() or "failed" in r.getMessage()}
+    waited = {
+        r.getMessage().split(" ")[0]
+        for r in caplog.records
+        if "retry" in r.getMessage() or "failed" in r.getMessage()
+    }
     assert {"update_retry", "outbox_claim_failed"} <= waited  # the outage was felt
 
     for user, psy in zip(students, psys, strict=True):
@@ -95,9 +107,13 @@ async def test_postgresql_down_for_ten_seconds_during_traffic(
         to_student = Counter(fake_api.sent_texts(user.id))
         assert all(to_student[f"💬 Психолог:\n{a}"] == 1 for a in answers), to_student
         assert to_student["Получено ✓"] == ROUNDS, to_student
-        relayed = Counter(line for text in fake_api.sent_texts(psy.id)
-                          if text.startswith("💬 ")  # relays, not the case cards
-                          for line in text.split("\n") if line in sent)
+        relayed = Counter(
+            line
+            for text in fake_api.sent_texts(psy.id)
+            if text.startswith("💬 ")  # relays, not the case cards
+            for line in text.split("\n")
+            if line in sent
+        )
         assert relayed == Counter(sent[1:]), relayed
     async with app.sessionmaker() as session:
         statuses = Counter((await session.scalars(select(OutboxMessage.status))).all())

@@ -42,13 +42,20 @@ async def in_doubt(app: App) -> list[tuple[int, str]]:
     """(chat, text) of rows a dead bot left `sending`: maybe delivered, maybe not."""
     found = []
     async with app.sessionmaker() as session:
-        rows = (await session.scalars(select(OutboxMessage)
-                                      .where(OutboxMessage.status == "sending"))).all()
+        rows = (
+            await session.scalars(select(OutboxMessage).where(OutboxMessage.status == "sending"))
+        ).all()
         for row in rows:
-            target: Any = await session.get(Case, row.case_id) if row.case_id else \
-                await session.get(Member, row.member_id)
-            chat = app.rt.vault.student_chat_id(target) if isinstance(target, Case) \
+            target: Any = (
+                await session.get(Case, row.case_id)
+                if row.case_id
+                else await session.get(Member, row.member_id)
+            )
+            chat = (
+                app.rt.vault.student_chat_id(target)
+                if isinstance(target, Case)
                 else app.rt.vault.member_chat_id(target)
+            )
             text = outbox.open_payload(app.rt.vault, row, target)["params"].get("text", "")
             assert chat is not None
             found.append((chat, text))
@@ -59,8 +66,10 @@ async def leases_run_out(app: App) -> None:
     """The dead bot's leases would run out in a minute; the test does not wait for it."""
     async with app.sessionmaker() as session, session.begin():
         await session.execute(
-            update(OutboxMessage).where(OutboxMessage.lease_until.is_not(None))
-            .values(lease_until=app.rt.now() - timedelta(seconds=1)))
+            update(OutboxMessage)
+            .where(OutboxMessage.lease_until.is_not(None))
+            .values(lease_until=app.rt.now() - timedelta(seconds=1))
+        )
 
 
 async def test_sigkill_at_random_moments_loses_and_repeats_nothing(
@@ -94,8 +103,9 @@ async def test_sigkill_at_random_moments_loses_and_repeats_nothing(
         flowing = asyncio.create_task(traffic())
         for _ in range(KILLS):
             polls = fake_api.polls
-            await eventually(lambda p=polls: _polled_since(fake_api, p), timeout=120,
-                             what="the bot polling")
+            await eventually(
+                lambda p=polls: _polled_since(fake_api, p), timeout=120, what="the bot polling"
+            )
             await asyncio.sleep(rng.uniform(0.1, 1.5))
             runner.kill()
             allowed.update(await in_doubt(helper))
@@ -116,8 +126,13 @@ async def _polled_since(api: FakeBotAPI, polls: int) -> bool:
     return api.polls > polls
 
 
-async def check(app: App, api: FakeBotAPI, students: list[TgUser], psys: list[TgUser],
-                allowed: Counter[tuple[int, str]]) -> None:
+async def check(
+    app: App,
+    api: FakeBotAPI,
+    students: list[TgUser],
+    psys: list[TgUser],
+    allowed: Counter[tuple[int, str]],
+) -> None:
     delivered = Counter((c.chat_id, c.text or "") for c in api.calls if c.ok and c.is_send)
     expected: Counter[tuple[int, str]] = Counter()
     for user, psy in zip(students, psys, strict=True):
@@ -126,16 +141,18 @@ async def check(app: App, api: FakeBotAPI, students: list[TgUser], psys: list[Tg
         answers = [f"{psy.first_name}-ответ-{r}" for r in range(1, ROUNDS + 1)]
         assert await stored_texts(app, case.id) == sent  # each once, in order
         assert await stored_texts(app, case.id, author="psychologist") == answers
-        label = app.rt.tr("ru", "💬 {code} — the student writes:",
-                          code=f"#{case.code[:4]}-{case.code[4:]}")
+        label = app.rt.tr(
+            "ru", "💬 {code} — the student writes:", code=f"#{case.code[:4]}-{case.code[4:]}"
+        )
         expected.update((user.id, f"💬 Психолог:\n{a}") for a in answers)
         expected[(user.id, "Получено ✓")] += ROUNDS
         expected.update((psy.id, f"{label}\n{s}") for s in sent[1:])
     problems = []
     for key, count in expected.items():
         if not count <= delivered[key] <= count + allowed[key]:
-            problems.append(f"{key}: expected {count}, delivered {delivered[key]}, "
-                            f"in doubt {allowed[key]}")
+            problems.append(
+                f"{key}: expected {count}, delivered {delivered[key]}, in doubt {allowed[key]}"
+            )
     assert not problems, "\n".join(problems)
     repeats = sum(delivered[k] - c for k, c in expected.items())
     print(f"crash window: {sum(allowed.values())} rows in doubt, {repeats} sent twice")
@@ -153,8 +170,9 @@ SHARED_CHATS = 300
 SHARED_PER_CHAT = 3
 
 
-@pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)],
-                         indirect=True)
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 async def test_two_bot_processes_share_the_outbox_on_postgresql(
     runner: Runner, settings: Settings, fake_api: FakeBotAPI
 ):
@@ -166,18 +184,27 @@ async def test_two_bot_processes_share_the_outbox_on_postgresql(
     people = [TgUser(1_300_000 + i, f"M{i}") for i in range(SHARED_CHATS)]
     try:
         async with helper.sessionmaker() as session, session.begin():
-            members = [await add_member(helper, session, person, role="staff")
-                       for person in people]
+            members = [
+                await add_member(helper, session, person, role="staff") for person in people
+            ]
             now = helper.rt.now()
             for i, member in enumerate(members):
                 for n in range(SHARED_PER_CHAT):
-                    outbox.enqueue(session, helper.rt.vault, member, "sendMessage",
-                                   {"text": f"{people[i].first_name}/{n}"},
-                                   now=now + timedelta(microseconds=i * SHARED_PER_CHAT + n))
+                    outbox.enqueue(
+                        session,
+                        helper.rt.vault,
+                        member,
+                        "sendMessage",
+                        {"text": f"{people[i].first_name}/{n}"},
+                        now=now + timedelta(microseconds=i * SHARED_PER_CHAT + n),
+                    )
         for _ in range(2):
             port = free_port()
-            bots.append(runner.start(env, "--webhook", f"http://127.0.0.1:{port}/hook",
-                                     "--port", str(port)))
+            bots.append(
+                runner.start(
+                    env, "--webhook", f"http://127.0.0.1:{port}/hook", "--port", str(port)
+                )
+            )
             runner.bot = None  # both stay up; killed below by pid
         await settled(helper, fake_api, timeout=180)
         notes = {pid: _notes_of(runner.workdir, pid) for pid in bots}
@@ -195,12 +222,14 @@ async def test_two_bot_processes_share_the_outbox_on_postgresql(
     assert max(Counter(c.text for c in sent).values()) == 1  # nothing twice
     for person in people:
         assert [c.text for c in sent if c.chat_id == person.id] == [
-            f"{person.first_name}/{n}" for n in range(SHARED_PER_CHAT)]
+            f"{person.first_name}/{n}" for n in range(SHARED_PER_CHAT)
+        ]
     assert all(count > 0 for count in notes.values()), notes  # both did part of it
     assert sum(notes.values()) == len(sent)
 
 
 def _notes_of(workdir: Path, pid: int) -> int:
     """How many sends a bot noted (its sent-notes file names its pid)."""
-    return sum(len(path.read_text().splitlines())
-               for path in workdir.glob(f"trustline-sent-{pid}-*.log"))
+    return sum(
+        len(path.read_text().splitlines()) for path in workdir.glob(f"trustline-sent-{pid}-*.log")
+    )

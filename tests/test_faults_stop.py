@@ -38,23 +38,38 @@ SENDS = ["sendMessage", "copyMessage"]
 
 async def rows_in(app: App, status: str) -> int:
     async with app.sessionmaker() as session:
-        return int(await session.scalar(
-            select(func.count()).select_from(OutboxMessage)
-            .where(OutboxMessage.status == status)) or 0)
+        return int(
+            await session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status == status)
+            )
+            or 0
+        )
 
 
 async def waiting_texts(app: App) -> dict[int, list[str]]:
     """Per chat, the texts of the rows not sent yet, in their order."""
     found: dict[int, list[str]] = {}
     async with app.sessionmaker() as session:
-        rows = (await session.scalars(
-            select(OutboxMessage).where(OutboxMessage.status.in_(("pending", "sending")))
-            .order_by(OutboxMessage.created_at, OutboxMessage.id))).all()
+        rows = (
+            await session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.status.in_(("pending", "sending")))
+                .order_by(OutboxMessage.created_at, OutboxMessage.id)
+            )
+        ).all()
         for row in rows:
-            target: Any = (await session.get(Case, row.case_id) if row.case_id
-                           else await session.get(Member, row.member_id))
-            chat = (app.rt.vault.student_chat_id(target) if isinstance(target, Case)
-                    else app.rt.vault.member_chat_id(target))
+            target: Any = (
+                await session.get(Case, row.case_id)
+                if row.case_id
+                else await session.get(Member, row.member_id)
+            )
+            chat = (
+                app.rt.vault.student_chat_id(target)
+                if isinstance(target, Case)
+                else app.rt.vault.member_chat_id(target)
+            )
             assert chat is not None
             text = outbox.open_payload(app.rt.vault, row, target)["params"].get("text", "")
             found.setdefault(chat, []).append(text)
@@ -62,8 +77,9 @@ async def waiting_texts(app: App) -> dict[int, list[str]]:
 
 
 def delivered(api: FakeBotAPI, chat: int, text: str) -> bool:
-    return any(c.ok and c.is_send and c.chat_id == chat and text in (c.text or "")
-               for c in api.calls)
+    return any(
+        c.ok and c.is_send and c.chat_id == chat and text in (c.text or "") for c in api.calls
+    )
 
 
 async def exit_code_within(runner: Runner, pid: int, seconds: float) -> int:
@@ -134,10 +150,14 @@ async def test_sigterm_releases_sends_in_flight_and_the_restart_does_not_stall(
             fake_api.text_message(psy, f"{psy.first_name}-после-рестарта")
 
         async def all_out() -> bool:
-            return all(delivered(fake_api, chat, text)
-                       for chat, texts in waiting.items() for text in texts) and all(
+            return all(
+                delivered(fake_api, chat, text)
+                for chat, texts in waiting.items()
+                for text in texts
+            ) and all(
                 delivered(fake_api, user.id, f"{psy.first_name}-после-рестарта")
-                for user, psy in zip(students, psys, strict=True))
+                for user, psy in zip(students, psys, strict=True)
+            )
 
         # Every chat's waiting messages and the new answers: out within 2 s, not a minute.
         await eventually(all_out, timeout=2.0, what="every chat's next messages")
@@ -170,8 +190,11 @@ async def test_after_sigkill_a_send_in_doubt_goes_out_within_fifteen_seconds(
 
         await eventually(in_flight, timeout=30, what="the answer in flight")
         async with helper.sessionmaker() as session:
-            doubt = (await session.scalars(select(OutboxMessage.id).where(
-                OutboxMessage.status == "sending"))).one()
+            doubt = (
+                await session.scalars(
+                    select(OutboxMessage.id).where(OutboxMessage.status == "sending")
+                )
+            ).one()
         await asyncio.sleep(0.2)  # the request reaches Telegram, which holds it
         runner.kill(signal.SIGKILL)
         killed_at = time.monotonic()

@@ -25,21 +25,26 @@ from tests.test_dead_letters import cli_env, run_cli
 
 
 async def test_a_student_rewrapped_under_a_key_the_bot_lacks_holds_up_nobody(
-    settings: Settings, fake_api: FakeBotAPI, clock: FakeClock, tmp_path,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    settings: Settings,
+    fake_api: FakeBotAPI,
+    clock: FakeClock,
+    tmp_path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ):
     assert settings.master_key is not None
     old_key = settings.master_key.get_secret_value()
-    known, newcomer = TgUser(8901, "Known", language_code="ru"), TgUser(8902, "New",
-                                                                         language_code="ru")
+    known, newcomer = (
+        TgUser(8901, "Known", language_code="ru"),
+        TgUser(8902, "New", language_code="ru"),
+    )
     new_key_file = tmp_path / "new-master.key"
     async with running_app(settings, clock) as app:
         fake_api.text_message(known, "первое")
         await settled(app, fake_api)
         cli_env(monkeypatch, settings)
-        code, said = await run_cli(capsys, "keys", "rotate", "--new-key-file",
-                                   str(new_key_file))
+        code, said = await run_cli(capsys, "keys", "rotate", "--new-key-file", str(new_key_file))
         assert code == 0 and "restart" in said
         start = len(fake_api.calls)
         fake_api.text_message(known, "второе")  # the case key is under the new key now
@@ -57,12 +62,18 @@ async def test_a_student_rewrapped_under_a_key_the_bot_lacks_holds_up_nobody(
         async with app.sessionmaker() as session:
             letter = (await session.scalars(select(DeadLetter))).one()
         assert letter.error == "DecryptionError"
-        assert any("master_key_not_loaded" in r.getMessage() for r in caplog.records
-                   if r.levelno >= logging.ERROR)
+        assert any(
+            "master_key_not_loaded" in r.getMessage()
+            for r in caplog.records
+            if r.levelno >= logging.ERROR
+        )
         assert not sent_to(fake_api, known.id, start)
 
-    new_key = next(line.strip() for line in new_key_file.read_text().splitlines()
-                   if line.strip() and not line.startswith("#"))
+    new_key = next(
+        line.strip()
+        for line in new_key_file.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    )
     both = f"{new_key},{old_key}"
     restarted = settings.model_copy(update={"master_key": SecretStr(both)})
     async with running_app(restarted, clock) as app:

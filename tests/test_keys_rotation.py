@@ -37,13 +37,18 @@ async def file_keyed_app(
     """The bot with its master key in a file (the default set-up), polling the fake API."""
     assert settings.master_key is not None
     key_file = tmp_path / "master.key"
-    keys.write_key_file(key_file, [keys._decode_key(settings.master_key.get_secret_value(),
-                                                    "test")])
-    settings = settings.model_copy(update={
-        "master_key": None, "master_key_file": key_file,
-        # Telegram's pace is tested elsewhere; here it would only make the test slow.
-        "send_per_second": 200.0, "send_per_chat_per_second": 50.0,
-    })
+    keys.write_key_file(
+        key_file, [keys._decode_key(settings.master_key.get_secret_value(), "test")]
+    )
+    settings = settings.model_copy(
+        update={
+            "master_key": None,
+            "master_key_file": key_file,
+            # Telegram's pace is tested elsewhere; here it would only make the test slow.
+            "send_per_second": 200.0,
+            "send_per_chat_per_second": 50.0,
+        }
+    )
     async with running_app(settings, clock) as app:
         yield app, settings
 
@@ -53,15 +58,19 @@ ROUNDS = 30
 
 async def _snapshot(app: App) -> tuple[dict[str, bytes], set[bytes], set[bytes]]:
     async with app.sessionmaker() as session:
-        bodies = {str(m.id): m.body_enc for m in (await session.scalars(select(CaseMessage)))
-                  if m.body_enc is not None}
+        bodies = {
+            str(m.id): m.body_enc
+            for m in (await session.scalars(select(CaseMessage)))
+            if m.body_enc is not None
+        }
         students = set((await session.scalars(select(Student.pseudonym))).all())
         members = set((await session.scalars(select(Member.pseudonym))).all())
     return bodies, students, members
 
 
 async def test_rotation_while_traffic_flows(
-    file_keyed_app: tuple[App, Settings], fake_api: FakeBotAPI,
+    file_keyed_app: tuple[App, Settings],
+    fake_api: FakeBotAPI,
     monkeypatch: pytest.MonkeyPatch,
 ):
     app, settings = file_keyed_app
@@ -103,16 +112,19 @@ async def test_rotation_while_traffic_flows(
     keyring = keys.load_master_keyring(settings)
     async with app.sessionmaker() as session:
         assert {km.kek_id for km in await session.scalars(select(KeyMaterial))} == {
-            keyring.current.key_id}
+            keyring.current.key_id
+        }
         pseudonym_keys = await keys.load_pseudonym_keys(session, keyring)
         vault = Vault(keyring, pseudonym_keys)
         stored: list[str] = []
         for case in (await session.scalars(select(Case))).all():
             assert case.kek_id == keyring.current.key_id
-            for message in (await session.scalars(
-                    select(CaseMessage).where(CaseMessage.case_id == case.id))).all():
-                stored.append(vault.open_text_for_case(case, f"msg/{message.id}", "body",
-                                                       message.body_enc))
+            for message in (
+                await session.scalars(select(CaseMessage).where(CaseMessage.case_id == case.id))
+            ).all():
+                stored.append(
+                    vault.open_text_for_case(case, f"msg/{message.id}", "body", message.body_enc)
+                )
                 if str(message.id) in bodies_before:
                     assert message.body_enc == bodies_before[str(message.id)]
         for member in (await session.scalars(select(Member))).all():
@@ -124,8 +136,11 @@ async def test_rotation_while_traffic_flows(
     assert {vault.pseudonyms.student_id(u.id) for u in students} == students_after
 
     # Every answer reached the student, once; the bot goes on as before.
-    answers = [t.rsplit("\n", 1)[-1] for t in fake_api.sent_texts(students[0].id)
-               if re.search(r"\nответ \d+$", t)]
+    answers = [
+        t.rsplit("\n", 1)[-1]
+        for t in fake_api.sent_texts(students[0].id)
+        if re.search(r"\nответ \d+$", t)
+    ]
     assert answers == [f"ответ {i}" for i in range(1, ROUNDS + 1)]
     newcomer = TgUser(9598, "New", language_code="ru")  # a new case, under the new key only
     fake_api.text_message(newcomer, "после ротации")
@@ -136,7 +151,10 @@ async def test_rotation_while_traffic_flows(
 
 
 async def test_with_the_key_in_the_environment_messages_wait_for_the_restart(
-    settings: Settings, clock: FakeClock, fake_api: FakeBotAPI, tmp_path: Path,
+    settings: Settings,
+    clock: FakeClock,
+    fake_api: FakeBotAPI,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ):
     """A bot given TRUSTLINE_MASTER_KEY cannot follow a rotation; what arrives meanwhile is
@@ -149,8 +167,9 @@ async def test_with_the_key_in_the_environment_messages_wait_for_the_restart(
         monkeypatch.setenv("TRUSTLINE_DATABASE_URL", settings.database_url)
         monkeypatch.setenv("TRUSTLINE_MASTER_KEY", settings.master_key.get_secret_value())
         new_key = tmp_path / "new.key"
-        assert await asyncio.to_thread(
-            main, ["keys", "rotate", "--new-key-file", str(new_key)]) == 0
+        assert (
+            await asyncio.to_thread(main, ["keys", "rotate", "--new-key-file", str(new_key)]) == 0
+        )
         start = len(fake_api.calls)
         fake_api.text_message(user, "во время ротации")
         await asyncio.sleep(1.5)  # the old process tries and waits

@@ -31,8 +31,12 @@ SENTENCES = [
     "Мугалимге айткым келбейт, анткени ал директорго айтып коёт…",
     "Что мне делать?",
 ]
-EMOJI_SENTENCES = ["😢😢 мне страшно 😭.", "🔪 они сказали, что побьют 🩸!",
-                   "👩‍👧 мама не знает 🙏", "😂" * 12 + "."]
+EMOJI_SENTENCES = [
+    "😢😢 мне страшно 😭.",
+    "🔪 они сказали, что побьют 🩸!",
+    "👩‍👧 мама не знает 🙏",
+    "😂" * 12 + ".",
+]
 _NUMBER = re.compile(r" \((\d+)/(\d+)\)$")
 _BLANKS = re.compile(r"\s+")
 
@@ -89,16 +93,20 @@ def assert_whole(original: str, bodies: list[str]) -> None:
     position = 0
     for body in bodies:
         assert body.strip(), "an empty part"
-        while position < len(original) and original[position].isspace() \
-                and not original.startswith(body, position):
+        while (
+            position < len(original)
+            and original[position].isspace()
+            and not original.startswith(body, position)
+        ):
             position += 1
         assert original.startswith(body, position), (position, body[:40])
         position += len(body)
     assert not original[position:].strip(), "the end of the text never arrived"
 
 
-async def parts_to(api: FakeBotAPI, chat_id: int, start: int, label: str,
-                   timeout: float = 20.0) -> list[Call]:  # noqa: ASYNC109
+async def parts_to(
+    api: FakeBotAPI, chat_id: int, start: int, label: str, timeout: float = 20.0  # noqa: ASYNC109
+) -> list[Call]:
     """The parts of one labelled message sent to `chat_id` after `start`, all of them, in
     the order they were sent (waits for the last one)."""
 
@@ -123,11 +131,11 @@ def assert_nothing_refused(api: FakeBotAPI, start: int) -> None:
     assert refused == []
 
 
-async def _taken_case(app: App, api: FakeBotAPI, places: Places, psy: TgUser,
-                      student: TgUser) -> str:
+async def _taken_case(
+    app: App, api: FakeBotAPI, places: Places, psy: TgUser, student: TgUser
+) -> str:
     await join(app, api, psy, Role.PSYCHOLOGIST, district=places.lenin)
-    case = await student_opens_case(app, api, student, "Мне нужна помощь",
-                                    district=places.lenin)
+    case = await student_opens_case(app, api, student, "Мне нужна помощь", district=places.lenin)
     await take(app, api, psy, case.code)
     return case.code
 
@@ -157,7 +165,9 @@ async def test_a_4096_character_message_reaches_the_psychologist_whole(
     fake_api.reply_to(psy, relay_id, "Я прочитал всё, спасибо, что написал.")
     answer = await fake_api.wait_for(
         lambda c: c.chat_id == student.id and "спасибо, что написал" in (c.text or ""),
-        10, start=start)
+        10,
+        start=start,
+    )
     assert (answer.text or "").startswith(app.rt.tr("ru", PSYCHOLOGIST))
 
 
@@ -240,8 +250,9 @@ async def test_a_10000_character_paste_arrives_whole_and_case_shows_it_all(
     for piece in answer_pieces:
         start = len(fake_api.calls)
         fake_api.text_message(psy, piece)
-        assert_whole(piece, bodies_of(await parts_to(fake_api, student.id, start, psy_label),
-                                      psy_label))
+        assert_whole(
+            piece, bodies_of(await parts_to(fake_api, student.id, start, psy_label), psy_label)
+        )
 
     # /case: the whole conversation, paged under the case code, nothing cut off.
     start = len(fake_api.calls)

@@ -30,12 +30,16 @@ from tests.queue_helpers import (
     take,
 )
 
-INVITE_INVALID = ("This invite link does not work: it has expired or has already been used. "
-                  "Ask your supervisor for a new one.")
+INVITE_INVALID = (
+    "This invite link does not work: it has expired or has already been used. "
+    "Ask your supervisor for a new one."
+)
 
 
 async def test_cli_invite_link_registers_a_supervisor_once(
-    app: App, fake_api: FakeBotAPI, settings: Settings,  # noqa: F811
+    app: App,
+    fake_api: FakeBotAPI,
+    settings: Settings,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -61,8 +65,7 @@ async def test_cli_invite_link_registers_a_supervisor_once(
     welcome = await next_to(fake_api, boss.id, start, "Бишкек")
     member = await member_of(app, boss)
     assert member is not None and member.active and member.role == Role.SUPERVISOR
-    assert (member.region_id, member.district_id, member.school_id) == (places.region, None,
-                                                                        None)
+    assert (member.region_id, member.district_id, member.school_id) == (places.region, None, None)
     assert member.language == "ky"
     assert app.rt.vault.member_chat_id(member) == boss.id
     assert f"№{member.id}" in (welcome.text or "")
@@ -80,8 +83,9 @@ async def test_cli_invite_link_registers_a_supervisor_once(
     assert code == 1 and "school" in capsys.readouterr().err
 
 
-async def test_expired_invite_does_not_work(app: App, fake_api: FakeBotAPI,
-                                            clock: FakeClock) -> None:
+async def test_expired_invite_does_not_work(
+    app: App, fake_api: FakeBotAPI, clock: FakeClock
+) -> None:
     places = await seed_places(app)
     link = await invite_link(app, Role.PSYCHOLOGIST, district=places.lenin)
     clock.advance(hours=app.settings.invite_ttl_hours + 1)
@@ -106,8 +110,14 @@ async def test_concurrent_redemption_of_one_invite_has_one_winner(app: App) -> N
     async def redeem(user_id: int) -> bool:
         try:
             async with app.sessionmaker() as session, session.begin():
-                await invites.redeem(session, app.rt, token, telegram_user_id=user_id,
-                                     chat_id=user_id, language_code="ru")
+                await invites.redeem(
+                    session,
+                    app.rt,
+                    token,
+                    telegram_user_id=user_id,
+                    chat_id=user_id,
+                    language_code="ru",
+                )
             return True
         except invites.InviteInvalid:
             return False
@@ -135,8 +145,7 @@ async def test_supervisor_invites_lists_and_switches_off(app: App, fake_api: Fak
     psy_user = TgUser(7302, "Aibek", username="aibek_psy", language_code="kk")
     start = len(fake_api.calls)
     fake_api.start(psy_user, payload(link))
-    await fake_api.wait_for_count(lambda c: c.chat_id == psy_user.id and c.is_send, 2,
-                                  start=start)
+    await fake_api.wait_for_count(lambda c: c.chat_id == psy_user.id and c.is_send, 2, start=start)
     psychologist = await member_of(app, psy_user)
     assert psychologist is not None and psychologist.role == Role.PSYCHOLOGIST
     assert (psychologist.region_id, psychologist.district_id) == (places.region, places.lenin)
@@ -153,8 +162,9 @@ async def test_supervisor_invites_lists_and_switches_off(app: App, fake_api: Fak
     staff_user = TgUser(7303, "Teacher", language_code="ru")
     start = len(fake_api.calls)
     fake_api.start(staff_user, payload((sent.text or "").split("\n")[-1]))
-    await fake_api.wait_for_count(lambda c: c.chat_id == staff_user.id and c.is_send, 2,
-                                  start=start)
+    await fake_api.wait_for_count(
+        lambda c: c.chat_id == staff_user.id and c.is_send, 2, start=start
+    )
     staff = await member_of(app, staff_user)
     assert staff is not None and staff.role == Role.STAFF and staff.school_id == places.school
 
@@ -182,8 +192,7 @@ async def test_supervisor_invites_lists_and_switches_off(app: App, fake_api: Fak
         off = await session.get(Member, psychologist.id)
         assert off is not None and not off.active
         events = set((await session.scalars(select(AuditEntry.event))).all())
-        assert {"invite_created", "member_joined", "member_deactivated",
-                "case_released"} <= events
+        assert {"invite_created", "member_joined", "member_deactivated", "case_released"} <= events
         assert (await audit.verify(session)).ok
 
     # A switched-off account gets a clear answer and reaches nobody.
@@ -192,8 +201,7 @@ async def test_supervisor_invites_lists_and_switches_off(app: App, fake_api: Fak
     notice = await next_to(fake_api, psy_user.id, start)
     assert notice.text and "/queue" not in notice.text
     fake_api.text_message(psy_user, "hello student")
-    await fake_api.wait_for_count(lambda c: c.chat_id == psy_user.id and c.is_send, 2,
-                                  start=start)
+    await fake_api.wait_for_count(lambda c: c.chat_id == psy_user.id and c.is_send, 2, start=start)
     assert not [c for c in fake_api.calls[start:] if c.chat_id == student.id]
 
 
@@ -201,14 +209,25 @@ async def test_supervisor_cannot_reach_outside_their_area(app: App, fake_api: Fa
     places = await seed_places(app)
     boss = TgUser(7401, "Boss", language_code="ru")
     supervisor = await join(app, fake_api, boss, Role.SUPERVISOR, district=places.lenin)
-    kz_psy = await join(app, fake_api, TgUser(7402, "Far", language_code="kk"),
-                        Role.PSYCHOLOGIST, district=places.kz_district)
+    kz_psy = await join(
+        app,
+        fake_api,
+        TgUser(7402, "Far", language_code="kk"),
+        Role.PSYCHOLOGIST,
+        district=places.kz_district,
+    )
     async with app.sessionmaker() as session:
         before = await session.scalar(select(func.count()).select_from(Invite))
     # Forged buttons: another country's district, the whole region above them, junk.
-    for data in (f"inv:p:d:{places.kz_district}", f"inv:p:r:{places.region}",
-                 f"inv:s:s:{places.school_oktyabr}", f"inv:s:d:{places.oktyabr}:0",
-                 "inv:p:d:99999", "inv:x:y", "inv:p:d:1;DROP"):
+    for data in (
+        f"inv:p:d:{places.kz_district}",
+        f"inv:p:r:{places.region}",
+        f"inv:s:s:{places.school_oktyabr}",
+        f"inv:s:d:{places.oktyabr}:0",
+        "inv:p:d:99999",
+        "inv:x:y",
+        "inv:p:d:1;DROP",
+    ):
         start = len(fake_api.calls)
         fake_api.callback_query(boss, data)
         await answered_callback(fake_api, start)
@@ -218,8 +237,7 @@ async def test_supervisor_cannot_reach_outside_their_area(app: App, fake_api: Fa
     assert f"№{kz_psy.id}" not in (refusal.text or "")
     command(fake_api, boss, f"/deactivate {supervisor.id}")
     command(fake_api, boss, "/deactivate twelve")
-    await fake_api.wait_for_count(lambda c: c.chat_id == boss.id and c.is_send, 3,
-                                  start=start)
+    await fake_api.wait_for_count(lambda c: c.chat_id == boss.id and c.is_send, 3, start=start)
     async with app.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Invite)) == before
         far = await session.get(Member, kz_psy.id)
@@ -272,8 +290,11 @@ async def test_switched_off_member_comes_back_with_a_new_invite(
         await members.deactivate(session, app.rt, None, first.id)
     again = await join(app, fake_api, user, Role.STAFF, school=places.school)
     assert again.id == first.id and again.active
-    assert (again.role, again.school_id, again.district_id) == (Role.STAFF, places.school,
-                                                               places.lenin)
+    assert (again.role, again.school_id, again.district_id) == (
+        Role.STAFF,
+        places.school,
+        places.lenin,
+    )
     async with app.sessionmaker() as session:
         events = list((await session.scalars(select(AuditEntry.event))).all())
         assert events.count("member_joined") == 1 and "member_reactivated" in events

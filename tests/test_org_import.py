@@ -32,19 +32,23 @@ async def session(database_url: str) -> AsyncIterator[AsyncSession]:
 
 
 async def _counts(session: AsyncSession) -> tuple[int, int, int]:
-    found = tuple([
-        await session.scalar(select(func.count()).select_from(model))
-        for model in (Region, District, School)
-    ])
+    found = tuple(
+        [
+            await session.scalar(select(func.count()).select_from(model))
+            for model in (Region, District, School)
+        ]
+    )
     await session.commit()
     return found  # type: ignore[return-value]
 
 
 def test_parse_accepts_bom_semicolons_quotes_and_default_languages() -> None:
-    text = ("\ufeffCountry;Region;District;School\n"
-            "kg;Бишкек;Ленинский район;\"Школа № 1; имени Айтматова\"\n"
-            "\n"
-            "KZ;Жамбыл облысы;Тараз;№ 5 мектеп\n")
+    text = (
+        "\ufeffCountry;Region;District;School\n"
+        'kg;Бишкек;Ленинский район;"Школа № 1; имени Айтматова"\n'
+        "\n"
+        "KZ;Жамбыл облысы;Тараз;№ 5 мектеп\n"
+    )
     rows = org.parse_csv(text)
     assert [(r.country, r.school, r.languages) for r in rows] == [
         ("KG", "Школа № 1; имени Айтматова", "ky,ru"),
@@ -53,12 +57,14 @@ def test_parse_accepts_bom_semicolons_quotes_and_default_languages() -> None:
 
 
 def test_bad_rows_are_named_by_line() -> None:
-    text = ("country,region,district,school,languages\n"
-            "KG,Бишкек,Ленинский район,Школа 1,ky\n"
-            "UZ,Ташкент,Юнусабад,Школа 2,ru\n"
-            "KZ,Жамбыл облысы,,Школа 3,kk\n"
-            "KG,Бишкек,Ленинский район,Школа 4,\"ky,en\"\n"
-            "KG,Бишкек,Ленинский район,Школа 5,ru,extra\n")
+    text = (
+        "country,region,district,school,languages\n"
+        "KG,Бишкек,Ленинский район,Школа 1,ky\n"
+        "UZ,Ташкент,Юнусабад,Школа 2,ru\n"
+        "KZ,Жамбыл облысы,,Школа 3,kk\n"
+        'KG,Бишкек,Ленинский район,Школа 4,"ky,en"\n'
+        "KG,Бишкек,Ленинский район,Школа 5,ru,extra\n"
+    )
     with pytest.raises(org.OrgFileError) as caught:
         org.parse_csv(text)
     problems = caught.value.problems
@@ -86,8 +92,10 @@ async def test_import_is_idempotent_and_updates_languages(session: AsyncSession)
     assert (again.regions_added, again.districts_added, again.schools_added) == (0, 0, 0)
     assert again.schools_unchanged == 10
     assert await _counts(session) == (2, 8, 10)
-    changed = org.parse_csv("country,region,district,school,languages\n"
-                            "KG,Бишкек,Ленинский район,Средняя школа № 902 «Ала-Тоо»,ky\n")
+    changed = org.parse_csv(
+        "country,region,district,school,languages\n"
+        "KG,Бишкек,Ленинский район,Средняя школа № 902 «Ала-Тоо»,ky\n"
+    )
     async with session.begin():
         report = await org.import_rows(session, changed)
     assert report.schools_updated == 1
@@ -99,8 +107,9 @@ async def test_import_is_idempotent_and_updates_languages(session: AsyncSession)
 
 
 async def test_find_places_by_name_path_and_id(session: AsyncSession) -> None:
-    text = ("country,region,district,school\n"
-            "KG,Бишкек,Центр,Школа 1\nKZ,Жамбыл облысы,Центр,Школа 1\n")
+    text = (
+        "country,region,district,school\nKG,Бишкек,Центр,Школа 1\nKZ,Жамбыл облысы,Центр,Школа 1\n"
+    )
     async with session.begin():
         await org.import_rows(session, org.parse_csv(text))
     region = await org.find_region(session, "KZ/Жамбыл облысы")
@@ -115,23 +124,30 @@ async def test_find_places_by_name_path_and_id(session: AsyncSession) -> None:
         await org.find_school(session, "Школа 99")
 
 
-async def _run_cli(monkeypatch: pytest.MonkeyPatch, database_url: str, master_key: str,
-                   *argv: str) -> int:
+async def _run_cli(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, master_key: str, *argv: str
+) -> int:
     monkeypatch.setenv("TRUSTLINE_DATABASE_URL", database_url)
     monkeypatch.setenv("TRUSTLINE_MASTER_KEY", master_key)
     return await asyncio.to_thread(cli_main, list(argv))
 
 
 async def test_cli_imports_the_example_then_nothing_new(
-    session: AsyncSession, database_url: str, master_key: str, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    session: AsyncSession,
+    database_url: str,
+    master_key: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert await _run_cli(monkeypatch, database_url, master_key, "org", "import",
-                          str(EXAMPLE)) == 0
+    assert (
+        await _run_cli(monkeypatch, database_url, master_key, "org", "import", str(EXAMPLE)) == 0
+    )
     assert "10 new schools" in capsys.readouterr().out
-    assert await _run_cli(monkeypatch, database_url, master_key, "org", "import",
-                          str(EXAMPLE)) == 0
+    assert (
+        await _run_cli(monkeypatch, database_url, master_key, "org", "import", str(EXAMPLE)) == 0
+    )
     assert "0 new schools" in capsys.readouterr().out
     assert await _counts(session) == (2, 8, 10)
     events = (await session.scalars(select(AuditEntry.event))).all()
@@ -140,20 +156,25 @@ async def test_cli_imports_the_example_then_nothing_new(
 
 
 async def test_cli_bad_file_writes_nothing(
-    session: AsyncSession, database_url: str, master_key: str, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    session: AsyncSession,
+    database_url: str,
+    master_key: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)
     bad = tmp_path / "bad.csv"
-    bad.write_text("country,region,district,school\n"
-                   "KG,Бишкек,Ленинский район,Школа 1\n"
-                   "KG,Бишкек,,Школа 2\n", encoding="utf-8")
-    assert await _run_cli(monkeypatch, database_url, master_key, "org", "import",
-                          str(bad)) == 1
+    bad.write_text(
+        "country,region,district,school\nKG,Бишкек,Ленинский район,Школа 1\nKG,Бишкек,,Школа 2\n",
+        encoding="utf-8",
+    )
+    assert await _run_cli(monkeypatch, database_url, master_key, "org", "import", str(bad)) == 1
     err = capsys.readouterr().err
     assert "line 3: empty district" in err and "nothing was changed" in err
     assert await _counts(session) == (0, 0, 0)
     missing = tmp_path / "missing.csv"
-    assert await _run_cli(monkeypatch, database_url, master_key, "org", "import",
-                          str(missing)) == 2
+    assert (
+        await _run_cli(monkeypatch, database_url, master_key, "org", "import", str(missing)) == 2
+    )
     assert "does not exist" in capsys.readouterr().err

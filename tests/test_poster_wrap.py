@@ -9,13 +9,14 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from qr_posters.fonts import REGULAR, register_fonts
 from qr_posters.text import balanced, fit_blocks, units, wrap
 
-KK_PURPOSE = ("Сені біреу ренжітті ме, ұрды ма, қорқытты ма, әлде жай ғана көңілің түсіп "
-              "жүр ме? Бізге жаз.")
+KK_PURPOSE = (
+    "Сені біреу ренжітті ме, ұрды ма, қорқытты ма, әлде жай ғана көңілің түсіп жүр ме? Бізге жаз."
+)
 PARTICLES = {"ма", "ме", "ба", "бе", "па", "пе", "ше"}
 
 
 def _starts_with_particle(line: str) -> bool:
-    first = line.split()[0].rstrip(".,!?;:…»\")").lower()
+    first = line.split()[0].rstrip('.,!?;:…»")').lower()
     return first in PARTICLES
 
 
@@ -57,8 +58,9 @@ def test_the_rule_matters_at_some_width() -> None:
                 current = word
         return [*lines, current]
 
-    assert any(_starts_with_particle(line) for w in range(60, 400, 7)
-               for line in plain(float(w))[1:])
+    assert any(
+        _starts_with_particle(line) for w in range(60, 400, 7) for line in plain(float(w))[1:]
+    )
 
 
 def test_fit_blocks_keeps_particles_with_their_words() -> None:

@@ -44,18 +44,27 @@ async def _sent_document(api: FakeBotAPI, chat_id: int, start: int) -> tuple[Cal
 
 async def _buttons(api: FakeBotAPI, chat_id: int, start: int, prefix: str) -> list[str]:
     call = await api.wait_for(
-        lambda c: c.chat_id == chat_id and c.method == "sendMessage"
-        and "reply_markup" in c.params
-        and any(b.get("callback_data", "").startswith(prefix)
-                for row in c.params["reply_markup"]["inline_keyboard"] for b in row),
-        10, start=start,
+        lambda c: (
+            c.chat_id == chat_id
+            and c.method == "sendMessage"
+            and "reply_markup" in c.params
+            and any(
+                b.get("callback_data", "").startswith(prefix)
+                for row in c.params["reply_markup"]["inline_keyboard"]
+                for b in row
+            )
+        ),
+        10,
+        start=start,
     )
-    return [b["callback_data"] for row in call.params["reply_markup"]["inline_keyboard"]
-            for b in row]
+    return [
+        b["callback_data"] for row in call.params["reply_markup"]["inline_keyboard"] for b in row
+    ]
 
 
-async def _order_posters(app: App, api: FakeBotAPI, user: TgUser, classes: str,
-                         langs: str = "ky,ru", paper: str = "a4") -> bytes:
+async def _order_posters(
+    app: App, api: FakeBotAPI, user: TgUser, classes: str, langs: str = "ky,ru", paper: str = "a4"
+) -> bytes:
     start = len(api.calls)
     command(api, user, "/posters")
     choices = await _buttons(api, user.id, start, "pst:l:")
@@ -144,9 +153,7 @@ async def _check(api: FakeBotAPI, user: TgUser, photo: bytes) -> str:
     return answer.text or ""
 
 
-async def test_checkposter_with_photos(
-    app: App, fake_api: FakeBotAPI, places: Places
-) -> None:
+async def test_checkposter_with_photos(app: App, fake_api: FakeBotAPI, places: Places) -> None:
     await join(app, fake_api, STAFF, Role.STAFF, school=places.school)
     start = len(fake_api.calls)
     command(fake_api, STAFF, "/checkposter")
@@ -187,8 +194,9 @@ async def test_checkposter_with_photos(
     assert "QR" in text
     text = await _check(fake_api, STAFF, to_jpeg(on_wall(pages[0], 0.07)))
     assert "too small" in text or "кичинекей" in text
-    text = await _check(fake_api, STAFF, to_jpeg(glare(on_wall(pages[0], 0.8), (0.5, 0.45),
-                                                       0.14, 1.0)))
+    text = await _check(
+        fake_api, STAFF, to_jpeg(glare(on_wall(pages[0], 0.8), (0.5, 0.45), 0.14, 1.0))
+    )
     assert "чагылыш" in text  # Kyrgyz for the reflection on the poster
 
 
@@ -213,7 +221,7 @@ async def test_scans_and_retire(
     lines = report.splitlines()
     first = next(line for line in lines if "10А" in line)
     assert first.split(": ", 1)[1].split()[0] == "2"  # this week's count comes first
-    silent = lines[lines.index(next(line for line in lines if "/checkposter" in line)) + 1:]
+    silent = lines[lines.index(next(line for line in lines if "/checkposter" in line)) + 1 :]
     assert [line.split(" · ")[1] for line in silent] == ["10Б"]
 
     # Bad /retire input: missing code, a code of nothing, someone else's poster.
@@ -263,8 +271,9 @@ async def test_case_and_scans_share_nothing_but_the_school(
     assert case.school_id == poster.school_id == places.school
     # Nothing in the case or the student points at a poster, a classroom or a week ...
     for table in (Case.__table__, Student.__table__):
-        assert not any(fk.column.table.name in ("posters", "poster_scans")
-                       for fk in table.foreign_keys)
+        assert not any(
+            fk.column.table.name in ("posters", "poster_scans") for fk in table.foreign_keys
+        )
         assert not {"poster_id", "classroom", "iso_week"} & set(table.columns.keys())
     token = links[0].split("?start=", 1)[1]
     poster_marks = (poster.classroom, scan.iso_week, poster_code(poster.id), token)

@@ -38,8 +38,8 @@ async def test_prints_a_decodable_pdf_in_the_schools_languages(
 ) -> None:
     out = tmp_path / "posters.pdf"
     code = await asyncio.to_thread(
-        cli_main, ["posters", "--school", "Тараз/№ 901 мектеп", "--classes", "5-6 А-Б",
-                   "--out", str(out)],
+        cli_main,
+        ["posters", "--school", "Тараз/№ 901 мектеп", "--classes", "5-6 А-Б", "--out", str(out)],
     )
     assert code == 0, capsys.readouterr().err
     assert "4 posters" in capsys.readouterr().out
@@ -67,8 +67,20 @@ async def test_lang_and_paper_options(
 ) -> None:
     out = tmp_path / "a3.pdf"
     code = await asyncio.to_thread(
-        cli_main, ["posters", "--school", str(places.school), "--classes", "11Ү",
-                   "--lang", "ky", "--paper", "a3", "--out", str(out)],
+        cli_main,
+        [
+            "posters",
+            "--school",
+            str(places.school),
+            "--classes",
+            "11Ү",
+            "--lang",
+            "ky",
+            "--paper",
+            "a3",
+            "--out",
+            str(out),
+        ],
     )
     assert code == 0, capsys.readouterr().err
     document = pdfium.PdfDocument(out.read_bytes())
@@ -87,8 +99,10 @@ async def test_lang_and_paper_options(
         (["--school", "Школа № 999", "--classes", "5А"], "no school named"),
         (["--school", "Школа № 901", "--classes", ""], "empty"),
         (["--school", "Школа № 901", "--classes", "5А😀"], "cannot be printed"),
-        (["--school", "Школа № 901", "--classes", ",".join(f"К{i}" for i in range(1000))],
-         "more than 200"),
+        (
+            ["--school", "Школа № 901", "--classes", ",".join(f"К{i}" for i in range(1000))],
+            "more than 200",
+        ),
         (["--school", "Школа № 901", "--classes", "X" * 200], "longer than 20"),
         (["--school", "Школа № 901", "--classes", "11-5 А"], "11-5 А"),
         (["--school", "Школа № 901", "--classes", "5А", "--lang", "ky,kk,ru"], "--lang"),
@@ -96,8 +110,12 @@ async def test_lang_and_paper_options(
     ],
 )
 async def test_bad_input_is_one_sentence_and_nothing_is_written(
-    app: App, places: Places, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-    args: list[str], says: str,
+    app: App,
+    places: Places,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    says: str,
 ) -> None:
     out = tmp_path / "never.pdf"
     code = await asyncio.to_thread(cli_main, ["posters", *args, "--out", str(out)])
@@ -109,7 +127,10 @@ async def test_bad_input_is_one_sentence_and_nothing_is_written(
 
 
 async def test_needs_the_bot_name(
-    app: App, places: Places, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    app: App,
+    places: Places,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.delenv("TRUSTLINE_BOT_USERNAME")

@@ -17,12 +17,18 @@ from tests.poster_fakes import rasterise_pdf, to_jpeg
 from tests.queue_helpers import Places, seed_places
 
 
-async def _print(app: App, school: int, rooms: str, langs: tuple[str, ...] | None = None,
-                 paper: str = "a4") -> posters.PrintJob:
+async def _print(
+    app: App, school: int, rooms: str, langs: tuple[str, ...] | None = None, paper: str = "a4"
+) -> posters.PrintJob:
     async with app.sessionmaker() as session, session.begin():
         return await posters.print_posters(
-            session, app.rt, school, posters.parse_classes(rooms), langs,
-            posters.parse_paper(paper), actor="test",
+            session,
+            app.rt,
+            school,
+            posters.parse_classes(rooms),
+            langs,
+            posters.parse_paper(paper),
+            actor="test",
         )
 
 
@@ -111,10 +117,14 @@ async def test_failed_verification_writes_nothing(
         await _print(app, places.school, "5А, 5Б")
     async with app.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Poster)) == 0
-        assert await session.scalar(
-            select(func.count()).select_from(AuditEntry).where(
-                AuditEntry.event == "posters_printed")
-        ) == 0
+        assert (
+            await session.scalar(
+                select(func.count())
+                .select_from(AuditEntry)
+                .where(AuditEntry.event == "posters_printed")
+            )
+            == 0
+        )
 
 
 async def test_bad_inputs_are_typed_errors(app: App, places: Places) -> None:
@@ -145,7 +155,8 @@ async def test_scans_are_counted_per_poster_per_iso_week(
     async with app.sessionmaker() as session:
         rows = (await session.scalars(select(PosterScan).order_by(PosterScan.iso_week))).all()
         assert [(r.poster_id, r.count) for r in rows] == [
-            (job.posters[0].poster_id, 3), (job.posters[1].poster_id, 1)
+            (job.posters[0].poster_id, 3),
+            (job.posters[1].poster_id, 1),
         ]
         assert all(len(r.iso_week) == 8 and "-W" in r.iso_week for r in rows)
         report = await posters.scan_report(session, places.school, app.rt.now())
@@ -159,8 +170,9 @@ async def test_silent_posters_after_four_weeks(app: App, places: Places, clock: 
     job = await _print(app, places.school, "8А, 8Б, 8В")
     tokens = [_token(link) for link in _links(job.pdf)]
     async with app.sessionmaker() as session, session.begin():
-        await posters.retire_poster(session, app.rt, places.school, job.posters[2].code,
-                                    actor="test")
+        await posters.retire_poster(
+            session, app.rt, places.school, job.posters[2].code, actor="test"
+        )
     clock.advance(weeks=5)
     async with app.sessionmaker() as session, session.begin():
         await posters.resolve_start(session, app.rt, tokens[0])
@@ -178,15 +190,15 @@ async def test_retired_poster_still_routes_and_only_own_school_can_retire(
     code = job.posters[0].code
     async with app.sessionmaker() as session, session.begin():
         with pytest.raises(posters.PosterNotFound):
-            await posters.retire_poster(session, app.rt, places.school_oktyabr, code,
-                                        actor="test")
+            await posters.retire_poster(session, app.rt, places.school_oktyabr, code, actor="test")
         with pytest.raises(posters.PosterNotFound):
             await posters.retire_poster(session, app.rt, places.school, "P-ZZZZ", actor="test")
         with pytest.raises(posters.PosterNotFound):
             await posters.retire_poster(session, app.rt, places.school, "не код", actor="test")
     async with app.sessionmaker() as session, session.begin():
-        poster = await posters.retire_poster(session, app.rt, places.school, code.lower(),
-                                             actor="test")
+        poster = await posters.retire_poster(
+            session, app.rt, places.school, code.lower(), actor="test"
+        )
         assert poster.retired_at is not None
     token = _token(_links(job.pdf)[0])
     async with app.sessionmaker() as session, session.begin():
@@ -221,23 +233,27 @@ async def test_check_codes(app: App, places: Places) -> None:
     links = _links(job.pdf)
     key = app.rt.vault.pseudonyms.poster
     async with app.sessionmaker() as session, session.begin():
-        await posters.retire_poster(session, app.rt, places.school, job.posters[1].code,
-                                    actor="test")
+        await posters.retire_poster(
+            session, app.rt, places.school, job.posters[1].code, actor="test"
+        )
     async with app.sessionmaker() as session:
         works = await poster_check.check_code(session, app.rt, links[0])
         assert (works.verdict, works.classroom, works.code, works.school_name) == (
-            Verdict.WORKS, "5А", job.posters[0].code, "Школа № 901"
+            Verdict.WORKS,
+            "5А",
+            job.posters[0].code,
+            "Школа № 901",
         )
         retired = await poster_check.check_code(session, app.rt, links[1])
         assert retired.verdict is Verdict.RETIRED and retired.retired_at is not None
         tg = "tg://resolve?domain=trustline_test_bot&start=" + _token(links[0])
         assert (await poster_check.check_code(session, app.rt, tg)).verdict is Verdict.WORKS
         bad = poster_link("trustline_test_bot", make_poster_token(bytes(32), 1))
-        assert (await poster_check.check_code(session, app.rt, bad)).verdict is (
-            Verdict.BAD_TOKEN)
+        assert (await poster_check.check_code(session, app.rt, bad)).verdict is (Verdict.BAD_TOKEN)
         no_start = "https://t.me/trustline_test_bot"
         assert (await poster_check.check_code(session, app.rt, no_start)).verdict is (
-            Verdict.BAD_TOKEN)
+            Verdict.BAD_TOKEN
+        )
         other_bot = poster_link("someone_else_bot", make_poster_token(key, 1))
         other = await poster_check.check_code(session, app.rt, other_bot)
         assert other.verdict is Verdict.OTHER_BOT and other.where == "@someone_else_bot"

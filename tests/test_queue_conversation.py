@@ -29,8 +29,9 @@ LABEL = "💬 The psychologist:"
 
 async def _events(app: App, code: str) -> list[str]:
     async with app.sessionmaker() as session:
-        rows = await session.scalars(select(AuditEntry.event).where(AuditEntry.case_code == code)
-                                     .order_by(AuditEntry.id))
+        rows = await session.scalars(
+            select(AuditEntry.event).where(AuditEntry.case_code == code).order_by(AuditEntry.id)
+        )
         return list(rows.all())
 
 
@@ -40,8 +41,9 @@ async def test_take_answer_and_hear_back(app: App, fake_api: FakeBotAPI) -> None
     member = await join(app, fake_api, psy, Role.PSYCHOLOGIST, district=places.lenin)
     student = TgUser(6102, "Timur", language_code="ru")
     start = len(fake_api.calls)
-    case = await student_opens_case(app, fake_api, student, "Меня обижают в классе",
-                                    district=places.lenin)
+    case = await student_opens_case(
+        app, fake_api, student, "Меня обижают в классе", district=places.lenin
+    )
     card = await card_for(fake_api, psy.id, case.code, start)
     assert "Меня обижают в классе" in (card.text or "")  # the preview
 
@@ -70,7 +72,8 @@ async def test_take_answer_and_hear_back(app: App, fake_api: FakeBotAPI) -> None
     start = len(fake_api.calls)
     fake_api.photo_message(psy, caption="Вот номер школьного психолога")
     copied = await fake_api.wait_for(
-        lambda c: c.method == "copyMessage" and c.chat_id == student.id, 10, start=start)
+        lambda c: c.method == "copyMessage" and c.chat_id == student.id, 10, start=start
+    )
     assert copied.params["from_chat_id"] == psy.id
     assert (copied.text or "").startswith(app.rt.tr("ru", LABEL))
     assert "Вот номер школьного психолога" in (copied.text or "")
@@ -79,16 +82,23 @@ async def test_take_answer_and_hear_back(app: App, fake_api: FakeBotAPI) -> None
     assert stored.first_answer_at == first_answer and stored.awaiting_since is None
 
     async with app.sessionmaker() as session:
-        messages = (await session.scalars(
-            select(CaseMessage).where(CaseMessage.case_id == case.id)
-            .order_by(CaseMessage.created_at))).all()
+        messages = (
+            await session.scalars(
+                select(CaseMessage)
+                .where(CaseMessage.case_id == case.id)
+                .order_by(CaseMessage.created_at)
+            )
+        ).all()
         assert [(m.author, m.kind) for m in messages] == [
-            (Author.STUDENT, ContentKind.TEXT), (Author.PSYCHOLOGIST, ContentKind.TEXT),
-            (Author.STUDENT, ContentKind.TEXT), (Author.PSYCHOLOGIST, ContentKind.PHOTO),
+            (Author.STUDENT, ContentKind.TEXT),
+            (Author.PSYCHOLOGIST, ContentKind.TEXT),
+            (Author.STUDENT, ContentKind.TEXT),
+            (Author.PSYCHOLOGIST, ContentKind.PHOTO),
         ]
         assert messages[1].member_id == member.id
-        opened = app.rt.vault.open_text_for_case(stored, f"msg/{messages[1].id}", "body",
-                                                 messages[1].body_enc)
+        opened = app.rt.vault.open_text_for_case(
+            stored, f"msg/{messages[1].id}", "body", messages[1].body_enc
+        )
         assert opened.startswith("Здравствуй")
         assert (messages[1].body_enc or b"").find("Здравствуй".encode()) == -1
     assert not fake_api.calls_of("forwardMessage")
@@ -103,10 +113,12 @@ async def test_replies_route_to_their_case(app: App, fake_api: FakeBotAPI) -> No
     await join(app, fake_api, psy, Role.PSYCHOLOGIST, district=places.lenin)
     first_student = TgUser(6202, "A", language_code="ru")
     second_student = TgUser(6203, "B", language_code="ru")
-    first = await student_opens_case(app, fake_api, first_student, "первая история",
-                                     district=places.lenin)
-    second = await student_opens_case(app, fake_api, second_student, "вторая история",
-                                      district=places.lenin)
+    first = await student_opens_case(
+        app, fake_api, first_student, "первая история", district=places.lenin
+    )
+    second = await student_opens_case(
+        app, fake_api, second_student, "вторая история", district=places.lenin
+    )
     await take(app, fake_api, psy, first.code)
     await take(app, fake_api, psy, second.code)  # now the active case
     start = len(fake_api.calls)
@@ -121,20 +133,21 @@ async def test_replies_route_to_their_case(app: App, fake_api: FakeBotAPI) -> No
     assert "ответ второму" in (to_second.text or "")
     assert not [t for t in fake_api.sent_texts(second_student.id) if "первому" in t]
     async with app.sessionmaker() as session:
-        relays = (await session.scalars(select(Relay.case_id).where(
-            Relay.message_id == relay_id))).all()
+        relays = (
+            await session.scalars(select(Relay.case_id).where(Relay.message_id == relay_id))
+        ).all()
         assert list(relays) == [first.id]
 
 
 async def test_note_history_transfer_and_close(app: App, fake_api: FakeBotAPI) -> None:
     places = await seed_places(app)
-    alice, bob = TgUser(6301, "Alice", language_code="ru"), TgUser(6302, "Bob",
-                                                                    language_code="kk")
+    alice, bob = TgUser(6301, "Alice", language_code="ru"), TgUser(6302, "Bob", language_code="kk")
     a = await join(app, fake_api, alice, Role.PSYCHOLOGIST, district=places.lenin)
     b = await join(app, fake_api, bob, Role.PSYCHOLOGIST, region=places.region)
     student = TgUser(6303, "Kid", language_code="ru")
-    case = await student_opens_case(app, fake_api, student, "мне страшно идти домой",
-                                    district=places.lenin)
+    case = await student_opens_case(
+        app, fake_api, student, "мне страшно идти домой", district=places.lenin
+    )
     await take(app, fake_api, alice, case.code)
 
     start = len(fake_api.calls)
@@ -149,16 +162,27 @@ async def test_note_history_transfer_and_close(app: App, fake_api: FakeBotAPI) -
     start = len(fake_api.calls)
     command(fake_api, alice, "/transfer")
     offer = await fake_api.wait_for(
-        lambda c: c.chat_id == alice.id and "reply_markup" in c.params, 10, start=start)
+        lambda c: c.chat_id == alice.id and "reply_markup" in c.params, 10, start=start
+    )
     buttons = [btn for row in offer.params["reply_markup"]["inline_keyboard"] for btn in row]
-    assert [btn["callback_data"] for btn in buttons] == [f"tr:{case.code}:{b.id}",
-                                                         f"tr:{case.code}:pool"]
+    assert [btn["callback_data"] for btn in buttons] == [
+        f"tr:{case.code}:{b.id}",
+        f"tr:{case.code}:pool",
+    ]
     assert "Bob" not in str(offer.params) and f"№{b.id}" in buttons[0]["text"]
     fake_api.callback_query(alice, f"tr:{case.code}:{b.id}", message=offer.message)
     await next_to(fake_api, bob.id, start, codes.display(case.code))
-    await next_to(fake_api, alice.id, start, app.rt.tr(
-        "ru", "Case {code} was handed over to {number}.", code=codes.display(case.code),
-        number=f"№{b.id}"))
+    await next_to(
+        fake_api,
+        alice.id,
+        start,
+        app.rt.tr(
+            "ru",
+            "Case {code} was handed over to {number}.",
+            code=codes.display(case.code),
+            number=f"№{b.id}",
+        ),
+    )
     stored = await case_by_id(app, case.id)
     assert stored.psychologist_id == b.id and stored.status == CaseStatus.CLAIMED
     async with app.sessionmaker() as session:
@@ -171,21 +195,35 @@ async def test_note_history_transfer_and_close(app: App, fake_api: FakeBotAPI) -
     start = len(fake_api.calls)
     command(fake_api, alice, f"/case {case.code}")
     refusal = await next_to(fake_api, alice.id, start)
-    assert refusal.text == app.rt.tr("ru", "Case {code} is not with you. /queue shows the "
-                                     "cases you can take.", code=codes.display(case.code))
+    assert refusal.text == app.rt.tr(
+        "ru",
+        "Case {code} is not with you. /queue shows the cases you can take.",
+        code=codes.display(case.code),
+    )
 
     # Bob closes it with an outcome; the student is told; a new message opens a new case.
     start = len(fake_api.calls)
     command(fake_api, bob, "/close")
     outcomes = await fake_api.wait_for(
-        lambda c: c.chat_id == bob.id and "reply_markup" in c.params, 10, start=start)
-    data = [btn["callback_data"] for row in outcomes.params["reply_markup"]["inline_keyboard"]
-            for btn in row]
+        lambda c: c.chat_id == bob.id and "reply_markup" in c.params, 10, start=start
+    )
+    data = [
+        btn["callback_data"]
+        for row in outcomes.params["reply_markup"]["inline_keyboard"]
+        for btn in row
+    ]
     assert data == [f"close:{case.code}:{o.value}" for o in Outcome]
     fake_api.callback_query(bob, f"close:{case.code}:referred_111", message=outcomes.message)
-    await next_to(fake_api, student.id, start, app.rt.tr(
-        "ru", "The psychologist has closed this conversation. If something worries you again, "
-        "just write here: a new conversation will start."))
+    await next_to(
+        fake_api,
+        student.id,
+        start,
+        app.rt.tr(
+            "ru",
+            "The psychologist has closed this conversation. If something worries you again, "
+            "just write here: a new conversation will start.",
+        ),
+    )
     stored = await case_by_id(app, case.id)
     assert stored.status == CaseStatus.CLOSED and stored.outcome == Outcome.REFERRED_111
     assert stored.closed_at is not None and stored.next_deadline_at is None
@@ -195,21 +233,32 @@ async def test_note_history_transfer_and_close(app: App, fake_api: FakeBotAPI) -
     assert (await student_case(app, student)).id != case.id
 
     events = await _events(app, case.code)
-    for event in ("case_claimed", "note_added", "content_viewed", "case_transferred",
-                  "case_closed"):
+    for event in (
+        "case_claimed",
+        "note_added",
+        "content_viewed",
+        "case_transferred",
+        "case_closed",
+    ):
         assert event in events
     async with app.sessionmaker() as session:
         assert (await audit.verify(session)).ok
     # An edited or deleted audit row is detected.
     async with app.sessionmaker() as session, session.begin():
-        await session.execute(update(AuditEntry).where(AuditEntry.event == "content_viewed")
-                              .values(actor="member:999"))
+        await session.execute(
+            update(AuditEntry)
+            .where(AuditEntry.event == "content_viewed")
+            .values(actor="member:999")
+        )
     async with app.sessionmaker() as session:
         report = await audit.verify(session)
         assert not report.ok and "does not match" in report.problem
     async with app.sessionmaker() as session, session.begin():
-        await session.execute(update(AuditEntry).where(AuditEntry.actor == "member:999")
-                              .values(actor=f"member:{a.id}"))
+        await session.execute(
+            update(AuditEntry)
+            .where(AuditEntry.actor == "member:999")
+            .values(actor=f"member:{a.id}")
+        )
         await session.execute(delete(AuditEntry).where(AuditEntry.event == "case_closed"))
     async with app.sessionmaker() as session:
         assert not (await audit.verify(session)).ok
@@ -219,8 +268,7 @@ async def test_release_and_recuse_return_the_case_to_the_pool(
     app: App, fake_api: FakeBotAPI
 ) -> None:
     places = await seed_places(app)
-    alice, bob = TgUser(6401, "Alice", language_code="ru"), TgUser(6402, "Bob",
-                                                                    language_code="ru")
+    alice, bob = TgUser(6401, "Alice", language_code="ru"), TgUser(6402, "Bob", language_code="ru")
     a = await join(app, fake_api, alice, Role.PSYCHOLOGIST, district=places.lenin)
     await join(app, fake_api, bob, Role.PSYCHOLOGIST, district=places.lenin)
     student = TgUser(6403, "Kid", language_code="ru")
@@ -233,17 +281,28 @@ async def test_release_and_recuse_return_the_case_to_the_pool(
     stored = await case_by_id(app, case.id)
     assert stored.status == CaseStatus.OPEN and stored.psychologist_id is None
     await next_to(fake_api, alice.id, start, codes.display(case.code))
-    assert not [c for c in fake_api.calls[start:] if c.chat_id == alice.id
-                and "take:" in str(c.params.get("reply_markup", ""))]
+    assert not [
+        c
+        for c in fake_api.calls[start:]
+        if c.chat_id == alice.id and "take:" in str(c.params.get("reply_markup", ""))
+    ]
 
     # Alice takes it again, then steps aside: back to the pool, and gone from her view.
     await take(app, fake_api, alice, case.code)
     start = len(fake_api.calls)
     command(fake_api, alice, f"/recuse {case.code}")
     bob_card = await card_for(fake_api, bob.id, case.code, start)
-    await next_to(fake_api, alice.id, start, app.rt.tr(
-        "ru", "You stepped aside from case {code}. Nobody is told why, and you will not see it "
-        "again.", code=codes.display(case.code)))
+    await next_to(
+        fake_api,
+        alice.id,
+        start,
+        app.rt.tr(
+            "ru",
+            "You stepped aside from case {code}. Nobody is told why, and you will not see it "
+            "again.",
+            code=codes.display(case.code),
+        ),
+    )
     release_headline = app.rt.tr("ru", "A case came back to the pool")
     assert (bob_card.text or "").startswith(release_headline)  # the same as a release
     stored = await case_by_id(app, case.id)

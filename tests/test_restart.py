@@ -32,8 +32,9 @@ from tests.queue_helpers import join, next_to, seed_places
 
 async def _step_of(app: App, user: TgUser) -> str:
     async with app.sessionmaker() as session:
-        member = await session.scalar(select(Member).where(
-            Member.pseudonym == app.rt.vault.pseudonyms.member_id(user.id)))
+        member = await session.scalar(
+            select(Member).where(Member.pseudonym == app.rt.vault.pseudonyms.member_id(user.id))
+        )
         assert member is not None
         return member.step
 
@@ -75,14 +76,15 @@ async def test_language_active_case_and_a_poster_order_survive_a_restart(
         await fake_api.wait_for_send(student.id, "Мен сені тыңдап отырмын", start=start)
         fake_api.text_message(staff, "5А, 5Б")  # the order goes on where it stopped
         document = await fake_api.wait_for(
-            lambda c: c.chat_id == staff.id and c.method.lower() == "senddocument",
-            60, start=start)
+            lambda c: c.chat_id == staff.id and c.method.lower() == "senddocument", 60, start=start
+        )
         assert document.ok
         await settled(app, fake_api)
         assert await _step_of(app, staff) == ""
         assert await stored_texts(app, case.id) == ["маған көмек керек", "мен әлі осындамын"]
         assert await stored_texts(app, case.id, author="psychologist") == [
-            "Мен сені тыңдап отырмын"]
+            "Мен сені тыңдап отырмын"
+        ]
 
 
 class HoldForever(BaseMiddleware):

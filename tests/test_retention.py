@@ -61,11 +61,16 @@ async def test_a_closed_case_is_shredded_after_its_period_and_counts_stay(
     await settled(app, fake_api)
     open_case = await case_of(app, other)
     async with app.sessionmaker() as session:
-        kinds_before = (await session.execute(
-            select(CaseMessage.author, CaseMessage.kind).where(CaseMessage.case_id == case.id)
-            .order_by(CaseMessage.created_at))).all()
-        assert await session.scalar(select(func.count()).select_from(Relay)
-                                    .where(Relay.case_id == case.id))
+        kinds_before = (
+            await session.execute(
+                select(CaseMessage.author, CaseMessage.kind)
+                .where(CaseMessage.case_id == case.id)
+                .order_by(CaseMessage.created_at)
+            )
+        ).all()
+        assert await session.scalar(
+            select(func.count()).select_from(Relay).where(Relay.case_id == case.id)
+        )
     assert len(kinds_before) == 4  # text, photo, answer, note
 
     clock.advance(days=app.settings.retention_days - 1)
@@ -86,19 +91,37 @@ async def test_a_closed_case_is_shredded_after_its_period_and_counts_stay(
         assert (shredded.status, shredded.outcome) == (CaseStatus.CLOSED, "resolved")
         assert shredded.category and shredded.priority and shredded.closed_at
         assert shredded.message_count == 2 and shredded.first_answer_at is not None
-        rows = (await session.scalars(select(CaseMessage).where(
-            CaseMessage.case_id == case.id).order_by(CaseMessage.created_at))).all()
+        rows = (
+            await session.scalars(
+                select(CaseMessage)
+                .where(CaseMessage.case_id == case.id)
+                .order_by(CaseMessage.created_at)
+            )
+        ).all()
         assert [(m.author, m.kind) for m in rows] == [tuple(k) for k in kinds_before]
-        assert all(m.body_enc is None and m.file_id_enc is None and m.source_message_id is None
-                   for m in rows)
-        payloads = (await session.scalars(select(OutboxMessage.payload_enc).where(
-            (OutboxMessage.case_id == case.id) | (OutboxMessage.relay_case_id == case.id)
-        ))).all()
+        assert all(
+            m.body_enc is None and m.file_id_enc is None and m.source_message_id is None
+            for m in rows
+        )
+        payloads = (
+            await session.scalars(
+                select(OutboxMessage.payload_enc).where(
+                    (OutboxMessage.case_id == case.id) | (OutboxMessage.relay_case_id == case.id)
+                )
+            )
+        ).all()
         assert all(p == b"" for p in payloads)  # delivered rows are even gone by now
-        assert await session.scalar(select(func.count()).select_from(Relay)
-                                    .where(Relay.case_id == case.id)) == 0
-        events = (await session.scalars(select(AuditEntry.event)
-                                        .where(AuditEntry.case_code == case.code))).all()
+        assert (
+            await session.scalar(
+                select(func.count()).select_from(Relay).where(Relay.case_id == case.id)
+            )
+            == 0
+        )
+        events = (
+            await session.scalars(
+                select(AuditEntry.event).where(AuditEntry.case_code == case.code)
+            )
+        ).all()
         assert "case_shredded" in events
         assert (await audit.verify(session)).ok
         still_open = await session.get(Case, open_case.id)
@@ -107,8 +130,9 @@ async def test_a_closed_case_is_shredded_after_its_period_and_counts_stay(
 
     # A reply to an old relay now finds no case; the psychologist is told, nothing breaks.
     start = len(fake_api.calls)
-    fake_api.text_message(psy, "/case " + case.code, entities=[
-        {"type": "bot_command", "offset": 0, "length": 5}])
+    fake_api.text_message(
+        psy, "/case " + case.code, entities=[{"type": "bot_command", "offset": 0, "length": 5}]
+    )
     await settled(app, fake_api)
     assert all(c.status == 200 for c in fake_api.calls[start:])
 
@@ -123,8 +147,14 @@ async def test_pending_messages_of_a_shredded_case_are_never_sent(
     async with app.sessionmaker() as session, session.begin():
         stored = await session.get(Case, case.id)
         assert stored is not None
-        row = outbox.enqueue(session, app.rt.vault, stored, "sendMessage",
-                             {"text": "слишком поздно"}, now=app.rt.now())
+        row = outbox.enqueue(
+            session,
+            app.rt.vault,
+            stored,
+            "sendMessage",
+            {"text": "слишком поздно"},
+            now=app.rt.now(),
+        )
         row_id = row.id
     clock.advance(days=app.settings.retention_days + 1)
     await retention.run_retention(app.sessionmaker, app.rt)
@@ -166,6 +196,7 @@ async def test_retention_also_runs_inside_trustline_run(
     clock.advance(days=app.settings.retention_days + 1)
     worker = asyncio.create_task(retention.retention_worker(app.sessionmaker, app.rt))
     try:
+
         async def shredded() -> bool:
             async with app.sessionmaker() as session:
                 stored = await session.get(Case, case.id)
@@ -182,7 +213,10 @@ async def test_retention_also_runs_inside_trustline_run(
 
 
 async def test_trustline_retention_run(
-    app: App, fake_api: FakeBotAPI, settings: Settings, monkeypatch: pytest.MonkeyPatch,
+    app: App,
+    fake_api: FakeBotAPI,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ):
     user, psy = TgUser(9006, "Farida", language_code="ru"), TgUser(9906, "Psy")
@@ -225,8 +259,11 @@ async def test_forget_unlinks_and_nothing_more_reaches_the_old_chat(
     await app.sender.drain_once()
     assert "ответ до /forget" not in " ".join(fake_api.sent_texts(user.id))
     async with app.sessionmaker() as session:
-        statuses = (await session.scalars(select(OutboxMessage.status)
-                                          .where(OutboxMessage.case_id == case.id))).all()
+        statuses = (
+            await session.scalars(
+                select(OutboxMessage.status).where(OutboxMessage.case_id == case.id)
+            )
+        ).all()
     assert "pending" not in statuses and "dropped" in statuses
     assert await stored_texts(app, case.id) == ["я хочу всё удалить"]  # kept for safety
 

@@ -73,25 +73,41 @@ async def make_world(app: App) -> World:
         }
         psy: dict[str, int] = {}
         for number, (name, (region, district, active)) in enumerate(specs.items()):
-            member = await make_member(session, rt, user_id=7100 + number,
-                                       role=Role.PSYCHOLOGIST, region_id=region,
-                                       district_id=district)
+            member = await make_member(
+                session,
+                rt,
+                user_id=7100 + number,
+                role=Role.PSYCHOLOGIST,
+                region_id=region,
+                district_id=district,
+            )
             member.active = active
             psy[name] = member.id
         supervisors = {
-            "kg": (await make_member(session, rt, user_id=7200, role=Role.SUPERVISOR,
-                                     region_id=kg.region_id)).id,
-            "kz": (await make_member(session, rt, user_id=7201, role=Role.SUPERVISOR,
-                                     region_id=kz.region_id)).id,
+            "kg": (
+                await make_member(
+                    session, rt, user_id=7200, role=Role.SUPERVISOR, region_id=kg.region_id
+                )
+            ).id,
+            "kz": (
+                await make_member(
+                    session, rt, user_id=7201, role=Role.SUPERVISOR, region_id=kz.region_id
+                )
+            ).id,
         }
     return World(kg, empty.id, other.id, kz, psy, supervisors)
 
 
-async def new_case(app: App, *, school: int | None = None, district: int | None = None,
-                   region: int | None = None, language: str = "ru") -> Case:
+async def new_case(
+    app: App,
+    *,
+    school: int | None = None,
+    district: int | None = None,
+    region: int | None = None,
+    language: str = "ru",
+) -> Case:
     async with app.sessionmaker() as session, session.begin():
-        case = await make_case(session, app.rt, None, priority=Priority.NORMAL,
-                               language=language)
+        case = await make_case(session, app.rt, None, priority=Priority.NORMAL, language=language)
         if school is not None:
             found = await pool_policy.place_of_school(session, school)
             assert found is not None
@@ -118,9 +134,14 @@ async def may_take(app: App, case: Case) -> set[int]:
     """Every member for whom the queue's SQL clause selects the case."""
     async with app.sessionmaker() as session:
         everyone = (await session.scalars(select(Member))).all()
-        return {m.id for m in everyone
-                if await session.scalar(select(Case.id).where(
-                    Case.id == case.id, await queue.pool_clause(session, m))) is not None}
+        return {
+            m.id
+            for m in everyone
+            if await session.scalar(
+                select(Case.id).where(Case.id == case.id, await queue.pool_clause(session, m))
+            )
+            is not None
+        }
 
 
 async def agree(app: App, case: Case) -> set[int]:
@@ -142,8 +163,7 @@ async def test_notified_and_may_take_agree_everywhere(quiet_app: App) -> None:
     assert await agree(app, at_district) == {p["other"], p["region_wide"]}
     region_only = await new_case(app, region=w.kg.region_id)
     await recuse(app, region_only, p["other"])
-    assert await agree(app, region_only) == {p["district_a"], p["district_b"],
-                                             p["region_wide"]}
+    assert await agree(app, region_only) == {p["district_a"], p["district_b"], p["region_wide"]}
     kg_all = {p["district_a"], p["district_b"], p["region_wide"], p["other"]}
     # Nowhere: the duty pool, the psychologists of the language's country...
     assert await agree(app, await new_case(app, language="ky")) == kg_all
@@ -186,9 +206,7 @@ async def test_transfer_candidates_are_the_pool_without_the_holder(quiet_app: Ap
     assert found == {p["district_b"], p["region_wide"]}
 
 
-async def test_with_no_psychologist_anywhere_the_supervisors_get_the_card(
-    quiet_app: App
-) -> None:
+async def test_with_no_psychologist_anywhere_the_supervisors_get_the_card(quiet_app: App) -> None:
     app = quiet_app
     w = await make_world(app)
     async with app.sessionmaker() as session, session.begin():
@@ -197,17 +215,16 @@ async def test_with_no_psychologist_anywhere_the_supervisors_get_the_card(
                 member.active = False
     assert await may_take(app, await new_case(app, language="kk")) == set()
     assert await notified(app, await new_case(app, language="kk")) == {w.supervisors["kz"]}
-    assert await notified(app, await new_case(app, district=w.kg.district_id,
-                                              region=w.kg.region_id)) == {w.supervisors["kg"]}
+    assert await notified(
+        app, await new_case(app, district=w.kg.district_id, region=w.kg.region_id)
+    ) == {w.supervisors["kg"]}
     assert await notified(app, await new_case(app)) == set(w.supervisors.values())
 
 
 # --- through the bot -----------------------------------------------------------------------
 
 
-async def test_a_case_with_no_place_reaches_the_duty_pool(
-    app: App, fake_api: FakeBotAPI
-) -> None:
+async def test_a_case_with_no_place_reaches_the_duty_pool(app: App, fake_api: FakeBotAPI) -> None:
     places = await seed_places(app)
     kg_psy, kz_psy = TgUser(7301, "P", language_code="ru"), TgUser(7302, "Q", language_code="kk")
     await join(app, fake_api, kg_psy, Role.PSYCHOLOGIST, district=places.oktyabr)
@@ -224,11 +241,18 @@ async def test_a_case_with_no_place_reaches_the_duty_pool(
 
 async def _moved_event(app: App, code: str) -> list[str]:
     async with app.sessionmaker() as session:
-        return list((await session.scalars(
-            select(AuditEntry.event).where(AuditEntry.case_code == code,
-                                           AuditEntry.event.in_(("case_moved",
-                                                                 "case_place_changed")))
-            .order_by(AuditEntry.id))).all())
+        return list(
+            (
+                await session.scalars(
+                    select(AuditEntry.event)
+                    .where(
+                        AuditEntry.case_code == code,
+                        AuditEntry.event.in_(("case_moved", "case_place_changed")),
+                    )
+                    .order_by(AuditEntry.id)
+                )
+            ).all()
+        )
 
 
 async def test_picking_region_and_district_after_writing_moves_the_case(
@@ -242,7 +266,8 @@ async def test_picking_region_and_district_after_writing_moves_the_case(
     start = len(fake_api.calls)
     fake_api.start(student)
     question = await fake_api.wait_for(
-        lambda c: c.chat_id == student.id and "region:skip" in str(c.params), 10, start=start)
+        lambda c: c.chat_id == student.id and "region:skip" in str(c.params), 10, start=start
+    )
     assert question.message is not None
     start = len(fake_api.calls)
     fake_api.text_message(student, "мне плохо в школе")  # writes instead of answering
@@ -253,11 +278,17 @@ async def test_picking_region_and_district_after_writing_moves_the_case(
     fake_api.callback_query(student, f"region:{places.region}")
     await fake_api.wait_for(
         lambda c: c.chat_id == student.id and f"district:{places.lenin}" in str(c.params),
-        10, start=start)
+        10,
+        start=start,
+    )
     fake_api.callback_query(student, f"district:{places.lenin}")
     headline = app.rt.tr("ru", "A case moved to your pool")
-    await next_to(fake_api, student.id, start,
-                  app.rt.tr("ru", "Thank you. Just write whenever you are ready."))
+    await next_to(
+        fake_api,
+        student.id,
+        start,
+        app.rt.tr("ru", "Thank you. Just write whenever you are ready."),
+    )
     moved = await case_by_id(app, case.id)
     assert (moved.pool_district_id, moved.pool_region_id) == (places.lenin, places.region)
     assert (moved.district_id, moved.school_id) == (places.lenin, None)
@@ -265,8 +296,9 @@ async def test_picking_region_and_district_after_writing_moves_the_case(
     assert codes.display(case.code) in (after_district.text or "")
     assert await _moved_event(app, case.code) == ["case_moved", "case_moved"]
     async with app.sessionmaker() as session:
-        member = await session.scalar(select(Member).where(
-            Member.pseudonym == app.rt.vault.pseudonyms.member_id(oktyabr.id)))
+        member = await session.scalar(
+            select(Member).where(Member.pseudonym == app.rt.vault.pseudonyms.member_id(oktyabr.id))
+        )
         assert member is not None
         assert (await queue.list_queue(session, member))[0] == []  # no longer theirs
     # Later messages join the moved case.
@@ -278,8 +310,9 @@ async def test_picking_region_and_district_after_writing_moves_the_case(
 
 async def _poster_token(app: App, school_id: int) -> str:
     async with app.sessionmaker() as session, session.begin():
-        poster = Poster(school_id=school_id, classroom="5A", languages="ky,ru",
-                        created_at=app.rt.now())
+        poster = Poster(
+            school_id=school_id, classroom="5A", languages="ky,ru", created_at=app.rt.now()
+        )
         session.add(poster)
         await session.flush()
         return poster_tokens.make_poster_token(app.rt.vault.pseudonyms.poster, poster.id)
@@ -330,8 +363,13 @@ async def test_a_taken_case_keeps_its_psychologist_and_takes_the_place(
     assert kept.status == CaseStatus.CLAIMED
     assert (kept.school_id, kept.pool_district_id) == (places.school, places.lenin)
     async with app.sessionmaker() as session:
-        assert kept.psychologist_id == (await session.scalar(select(Member.id).where(
-            Member.pseudonym == app.rt.vault.pseudonyms.member_id(holder.id))))
+        assert kept.psychologist_id == (
+            await session.scalar(
+                select(Member.id).where(
+                    Member.pseudonym == app.rt.vault.pseudonyms.member_id(holder.id)
+                )
+            )
+        )
     assert await _moved_event(app, case.code) == ["case_place_changed"]
     moved_headline = app.rt.tr("ru", "A case moved to your pool")
     assert not [c for c in fake_api.calls[start:] if moved_headline in (c.text or "")]
@@ -341,7 +379,9 @@ async def test_a_taken_case_keeps_its_psychologist_and_takes_the_place(
 
 
 async def test_doctor_and_start_up_warn_about_an_uncovered_district(
-    quiet_app: App, settings: Settings, caplog: pytest.LogCaptureFixture,  # noqa: F811
+    quiet_app: App,
+    settings: Settings,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     app = quiet_app
     w = await make_world(app)
@@ -358,18 +398,27 @@ async def test_doctor_and_start_up_warn_about_an_uncovered_district(
         async with app.sessionmaker() as session:
             await pool_policy.warn_uncovered(session)
     assert [r.getMessage() for r in caplog.records] == [
-        f"place_uncovered level=district id={w.empty_district}"]
+        f"place_uncovered level=district id={w.empty_district}"
+    ]
     # A psychologist joins there: nothing left to say, exit code 0.
     async with app.sessionmaker() as session, session.begin():
-        await make_member(session, app.rt, user_id=7199, role=Role.PSYCHOLOGIST,
-                          region_id=w.kg.region_id, district_id=w.empty_district)
+        await make_member(
+            session,
+            app.rt,
+            user_id=7199,
+            role=Role.PSYCHOLOGIST,
+            region_id=w.kg.region_id,
+            district_id=w.empty_district,
+        )
     said.clear()
     assert await doctor.diagnose(settings, said.append) == 0
     assert said[-1] == "coverage: every region and district has a psychologist"
 
 
 async def test_doctor_names_a_region_without_psychologists_and_exits_1(
-    quiet_app: App, settings: Settings, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    quiet_app: App,
+    settings: Settings,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     async with quiet_app.sessionmaker() as session, session.begin():
@@ -382,12 +431,17 @@ async def test_doctor_names_a_region_without_psychologists_and_exits_1(
 
 
 async def test_doctor_says_when_migrations_are_missing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    empty = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}",
-                     _env_file=None)
+    empty = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}", _env_file=None
+    )
     said: list[str] = []
     assert await doctor.diagnose(empty, said.append) == 1
-    assert said == ["database: not usable (OperationalError); run `trustline db upgrade` or "
-                    "check TRUSTLINE_DATABASE_URL"]
+    assert said == [
+        "database: not usable (OperationalError); run `trustline db upgrade` or "
+        "check TRUSTLINE_DATABASE_URL"
+    ]

@@ -29,15 +29,21 @@ async def test_region_figures_match_hand_count(app: App) -> None:
     # c1..c8; c9 and c10 fall outside November in Almaty time, c11 is in another region.
     assert total.cases == 8
     assert total.by_category == {
-        Category.BULLYING: 3, Category.VIOLENCE: 1, Category.DISTRESS: 1,
-        Category.SUICIDE_SELF_HARM: 1, Category.OTHER: 1, Category.HOME_ABUSE: 1,
+        Category.BULLYING: 3,
+        Category.VIOLENCE: 1,
+        Category.DISTRESS: 1,
+        Category.SUICIDE_SELF_HARM: 1,
+        Category.OTHER: 1,
+        Category.HOME_ABUSE: 1,
     }
     assert total.by_priority == {Priority.URGENT: 2, Priority.HIGH: 2, Priority.NORMAL: 4}
     assert total.open == 4  # c2, c4, c7, c8
     assert total.unanswered == 2  # c4, c8 (c6 was closed without an answer)
     assert total.breaches == 3 and total.escalations == 2
     assert total.outcomes == {
-        Outcome.RESOLVED: 1, Outcome.REFERRED_POLICE: 1, Outcome.REFERRED_MEDICAL: 1,
+        Outcome.RESOLVED: 1,
+        Outcome.REFERRED_POLICE: 1,
+        Outcome.REFERRED_MEDICAL: 1,
         Outcome.NOT_A_CASE: 1,
     }
     # First answers after 5, 10, 30, 60, 120 minutes.

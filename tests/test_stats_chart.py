@@ -60,7 +60,8 @@ async def test_chart_png_in_every_language(app: App, lang: str, artifacts_dir: P
 async def test_chart_grows_with_its_bars(app: App) -> None:
     results = await _results(app)
     assert chart_height(results["empty"], app.rt.tr, "ru") < chart_height(
-        results["region"], app.rt.tr, "ru")
+        results["region"], app.rt.tr, "ru"
+    )
 
 
 def test_font_has_every_letter_the_chart_uses() -> None:
@@ -68,8 +69,11 @@ def test_font_has_every_letter_the_chart_uses() -> None:
     regular, bold = (ft2font.FT2Font(str(path)) for path in font_files())
     covered = set(regular.get_charmap()) & set(bold.get_charmap())
     assert {ord(ch) for ch in KAZAKH_KYRGYZ} <= covered
-    chart_ids = [m for m, places in extract_msgids().items()
-                 if any("charts.py" in p or "stats_text.py" in p for p in places)]
+    chart_ids = [
+        m
+        for m, places in extract_msgids().items()
+        if any("charts.py" in p or "stats_text.py" in p for p in places)
+    ]
     chart_ids += [CATEGORY_LABELS[c] for c in Category] + [PRIORITY_LABELS[p] for p in Priority]
     from bot.i18n import Translator, make_i18n
 

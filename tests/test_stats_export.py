@@ -36,8 +36,9 @@ def assert_suppressed(rows: list[list[str]]) -> None:
                 assert not 1 <= int(cell) <= 4, f"small count published: {row}"
 
 
-async def _export(app: App, region_id: int | None, lang: str = "ru",
-                  today: date = date(2026, 11, 30)) -> list[list[str]]:
+async def _export(
+    app: App, region_id: int | None, lang: str = "ru", today: date = date(2026, 11, 30)
+) -> list[list[str]]:
     async with app.sessionmaker() as session:
         scope = await stats.scope_for(session, region_id)
         data = await stats_export.export_csv(session, app.rt, scope, lang, SCHOOL_YEAR, today)
@@ -56,8 +57,12 @@ async def test_export_of_the_seeded_region(app: App) -> None:
     months = [row[0] for row in body]
     assert sorted(set(months)) == ["2026-09", "2026-10", "2026-11"]
     november = {row[2]: row for row in body if row[0] == "2026-11"}
-    assert set(november) == {"№5 мектеп-гимназия", "Абай атындағы №12 мектеп",
-                             "Сарыкемер орта мектебі", "(школа не указана)"}
+    assert set(november) == {
+        "№5 мектеп-гимназия",
+        "Абай атындағы №12 мектеп",
+        "Сарыкемер орта мектебі",
+        "(школа не указана)",
+    }
     s1 = november["№5 мектеп-гимназия"]
     assert s1[1] == "Тараз қаласы"
     assert s1[3] == "<5"  # four cases
@@ -83,15 +88,18 @@ async def test_large_counts_are_exact_and_small_ones_hidden(app: App) -> None:
         district = District(region_id=region.id, name="Сайрам ауданы")
         session.add(district)
         await session.flush()
-        schools = [School(district_id=district.id, name=f"№{n} мектеп", languages="kk")
-                   for n in range(1, 9)]
+        schools = [
+            School(district_id=district.id, name=f"№{n} мектеп", languages="kk")
+            for n in range(1, 9)
+        ]
         session.add_all(schools)
         await session.flush()
         rng = random.Random(20261123)
         truth: dict[tuple[str, str], int] = {}
         for school in schools:
-            poster = Poster(school_id=school.id, classroom="5А", languages="kk",
-                            created_at=local(9, 1))
+            poster = Poster(
+                school_id=school.id, classroom="5А", languages="kk", created_at=local(9, 1)
+            )
             session.add(poster)
             await session.flush()
             # Many cases for some schools, a few for others, none for some.
@@ -102,23 +110,37 @@ async def test_large_counts_are_exact_and_small_ones_hidden(app: App) -> None:
                     created = local(month, rng.randint(1, 28), rng.randint(8, 20))
                     priority = rng.choice(list(Priority))
                     closed = rng.random() < 0.5
-                    session.add(Case(
-                        code=uuid.uuid4().hex[:8].upper(), school_id=school.id,
-                        district_id=district.id, region_id=region.id, language="kk",
-                        status=CaseStatus.CLOSED if closed else CaseStatus.OPEN,
-                        priority=priority, priority_rank=PRIORITY_RANK[priority],
-                        category=rng.choice(list(Category)),
-                        outcome=rng.choice(list(Outcome)) if closed else None,
-                        muted=False, unreachable=False, created_at=created,
-                        first_answer_at=created + timedelta(minutes=rng.randint(1, 600))
-                        if rng.random() < 0.8 else None,
-                        escalation_level=0, escalations=rng.randint(0, 2),
-                        deadline_breaches=rng.randint(0, 3), message_count=1,
-                    ))
+                    session.add(
+                        Case(
+                            code=uuid.uuid4().hex[:8].upper(),
+                            school_id=school.id,
+                            district_id=district.id,
+                            region_id=region.id,
+                            language="kk",
+                            status=CaseStatus.CLOSED if closed else CaseStatus.OPEN,
+                            priority=priority,
+                            priority_rank=PRIORITY_RANK[priority],
+                            category=rng.choice(list(Category)),
+                            outcome=rng.choice(list(Outcome)) if closed else None,
+                            muted=False,
+                            unreachable=False,
+                            created_at=created,
+                            first_answer_at=created + timedelta(minutes=rng.randint(1, 600))
+                            if rng.random() < 0.8
+                            else None,
+                            escalation_level=0,
+                            escalations=rng.randint(0, 2),
+                            deadline_breaches=rng.randint(0, 3),
+                            message_count=1,
+                        )
+                    )
                 scans = rng.choice([0, 1, 3, 4, 7, 30])
                 if scans:
-                    session.add(PosterScan(poster_id=poster.id,
-                                           iso_week=iso_week(local(month, 10)), count=scans))
+                    session.add(
+                        PosterScan(
+                            poster_id=poster.id, iso_week=iso_week(local(month, 10)), count=scans
+                        )
+                    )
     rows = await _export(app, region.id, lang="kk")
     assert_suppressed(rows)
     cases_col = 3
@@ -136,8 +158,13 @@ async def test_large_counts_are_exact_and_small_ones_hidden(app: App) -> None:
 def test_every_cell_of_a_row_is_suppressed(counts: list[int], seconds: list[float]) -> None:
     it = iter(counts)
     figures = stats.Figures(
-        cases=next(it), open=next(it), unanswered=next(it), breaches=next(it),
-        escalations=next(it), scans=next(it), posters=next(it),
+        cases=next(it),
+        open=next(it),
+        unanswered=next(it),
+        breaches=next(it),
+        escalations=next(it),
+        scans=next(it),
+        posters=next(it),
         answer_seconds=seconds,
     )
     for category in Category:

@@ -30,13 +30,34 @@ async def _setup(app: App, clock: FakeClock) -> Seed:
     pin(clock, local(10, 20))
     async with app.sessionmaker() as session, session.begin():
         s = await seed(session)
-        await add_member(session, app.rt, REGIONAL.id, Role.SUPERVISOR,
-                         region_id=s.region.id, language="kk", created_at=local(10, 1))
-        await add_member(session, app.rt, DISTRICT.id, Role.SUPERVISOR,
-                         region_id=s.region.id, district_id=s.baizak.id, language="ru",
-                         created_at=local(10, 1))
-        await add_member(session, app.rt, LATECOMER.id, Role.SUPERVISOR,
-                         region_id=s.region.id, language="ru", created_at=local(12, 1, 8))
+        await add_member(
+            session,
+            app.rt,
+            REGIONAL.id,
+            Role.SUPERVISOR,
+            region_id=s.region.id,
+            language="kk",
+            created_at=local(10, 1),
+        )
+        await add_member(
+            session,
+            app.rt,
+            DISTRICT.id,
+            Role.SUPERVISOR,
+            region_id=s.region.id,
+            district_id=s.baizak.id,
+            language="ru",
+            created_at=local(10, 1),
+        )
+        await add_member(
+            session,
+            app.rt,
+            LATECOMER.id,
+            Role.SUPERVISOR,
+            region_id=s.region.id,
+            language="ru",
+            created_at=local(12, 1, 8),
+        )
     return s
 
 
@@ -77,11 +98,12 @@ async def test_summary_of_november_goes_out_on_the_first_morning(
     text = regional[0]
     assert "2026 жылғы қараша" in text and "Жамбыл облысы" in text
     assert "Өтініштер: 8; әлі ашық: 4; әлі жауап берілмегені: 2." in text
-    assert "Өтініш түскен мектептер (3 ішінен 2): №5 мектеп-гимназия (4), " \
-           "Абай атындағы №12 мектеп (2)" in text
+    assert (
+        "Өтініш түскен мектептер (3 ішінен 2): №5 мектеп-гимназия (4), "
+        "Абай атындағы №12 мектеп (2)" in text
+    )
     assert "Жауап беру мерзімі бұзылған мектептер (1): №5 мектеп-гимназия (3)" in text
-    assert ("Плакаттары бірде-бір рет сканерленбеген мектептер (1): Сарыкемер орта мектебі"
-            in text)
+    assert "Плакаттары бірде-бір рет сканерленбеген мектептер (1): Сарыкемер орта мектебі" in text
     # The district supervisor hears about Байзақ only; the latecomer joined in December.
     district = texts[await _member_id(app, DISTRICT)]
     assert len(district) == 1 and "Байзақ ауданы" in district[0]
@@ -91,8 +113,11 @@ async def test_summary_of_november_goes_out_on_the_first_morning(
         codes = list(await session.scalars(select(Case.code)))
     assert codes and not any(code in text for code in codes)
     async with app.sessionmaker() as session:
-        audit_rows = (await session.scalars(
-            select(AuditEntry).where(AuditEntry.event == "monthly_summary_sent"))).all()
+        audit_rows = (
+            await session.scalars(
+                select(AuditEntry).where(AuditEntry.event == "monthly_summary_sent")
+            )
+        ).all()
         assert len(audit_rows) == 1 and '"month": "2026-11"' in audit_rows[0].detail
     # Later the same month: nothing more.
     clock.advance(days=3)
@@ -122,8 +147,9 @@ async def test_the_worker_in_trustline_run_delivers_it(
     assert "run_forever" in names
     await _setup(app, clock)
     pin(clock, local(12, 1, 11))
-    worker = asyncio.create_task(monthly_summary.run_forever(
-        app.sessionmaker, app.rt, app.sender.poke, every=0.05))
+    worker = asyncio.create_task(
+        monthly_summary.run_forever(app.sessionmaker, app.rt, app.sender.poke, every=0.05)
+    )
     try:
         call = await fake_api.wait_for_send(REGIONAL.id, "Айлық қорытынды", timeout=10)
         await fake_api.wait_for_send(DISTRICT.id, "Итоги месяца", timeout=10)

@@ -18,8 +18,9 @@ from tests.test_student_flow import send_command
 async def _next_message_still_works(api: FakeBotAPI, user: TgUser) -> None:
     start = len(api.calls)
     api.text_message(user, "мне плохо, поговорите со мной")
-    await api.wait_for(lambda c: c.chat_id == user.id and c.method == "sendMessage",
-                       start=start, timeout=10)
+    await api.wait_for(
+        lambda c: c.chat_id == user.id and c.method == "sendMessage", start=start, timeout=10
+    )
 
 
 async def _count_messages(app: App) -> int:
@@ -72,8 +73,16 @@ async def test_junk_start_payloads(app: App, fake_api: FakeBotAPI) -> None:
 
 async def test_forged_callback_data(app: App, fake_api: FakeBotAPI) -> None:
     user = TgUser(6200, "F", language_code="ru")
-    for data in ("lang:xx", "region:abc", "region:999999", "district:-1", "forget:maybe",
-                 "take:ZZZZZZZZ", "\x00\x01", "a" * 64):
+    for data in (
+        "lang:xx",
+        "region:abc",
+        "region:999999",
+        "district:-1",
+        "forget:maybe",
+        "take:ZZZZZZZZ",
+        "\x00\x01",
+        "a" * 64,
+    ):
         start = len(fake_api.calls)
         fake_api.callback_query(user, data)
         await fake_api.wait_for(lambda c: c.method == "answerCallbackQuery", start=start)
@@ -93,7 +102,8 @@ async def test_group_messages_are_ignored(app: App, fake_api: FakeBotAPI) -> Non
     user = TgUser(6400, "G", language_code="ru")
     fake_api.group_message(user, "всем привет, меня бьют")
     await _next_message_still_works(fake_api, user)
-    group_sends = [c for c in fake_api.calls if c.is_send and isinstance(c.chat_id, int)
-                   and c.chat_id < 0]
+    group_sends = [
+        c for c in fake_api.calls if c.is_send and isinstance(c.chat_id, int) and c.chat_id < 0
+    ]
     assert group_sends == []
     assert await _count_messages(app) == 1

@@ -13,8 +13,9 @@ from tests.fake_bot_api import FakeBotAPI, TgUser
 
 def send_command(api: FakeBotAPI, user: TgUser, command: str, args: str = "") -> None:
     text = f"{command} {args}".strip()
-    api.text_message(user, text, entities=[{"type": "bot_command", "offset": 0,
-                                            "length": len(command)}])
+    api.text_message(
+        user, text, entities=[{"type": "bot_command", "offset": 0, "length": len(command)}]
+    )
 
 
 async def _case_of(app: App, user: TgUser) -> tuple[Case, list[CaseMessage]]:
@@ -47,8 +48,9 @@ async def test_unknown_language_gets_a_picker(app: App, fake_api: FakeBotAPI):
     user = TgUser(5002, "Sam", language_code="de")
     send_command(fake_api, user, "/start")
     picker = await fake_api.wait_for(lambda c: c.chat_id == user.id and c.method == "sendMessage")
-    buttons = [b["callback_data"] for row in picker.params["reply_markup"]["inline_keyboard"]
-               for b in row]
+    buttons = [
+        b["callback_data"] for row in picker.params["reply_markup"]["inline_keyboard"] for b in row
+    ]
     assert buttons == ["lang:ky", "lang:kk", "lang:ru"]
     start = len(fake_api.calls)
     fake_api.callback_query(user, "lang:ky", message=picker.message)
@@ -71,12 +73,20 @@ async def test_first_message_opens_a_case_and_later_ones_join(app: App, fake_api
     case, messages = await _case_of(app, user)
     assert case.status == CaseStatus.OPEN
     assert [m.kind for m in messages] == [
-        ContentKind.TEXT, ContentKind.PHOTO, ContentKind.VOICE, ContentKind.STICKER,
-        ContentKind.DOCUMENT, ContentKind.VIDEO,
+        ContentKind.TEXT,
+        ContentKind.PHOTO,
+        ContentKind.VOICE,
+        ContentKind.STICKER,
+        ContentKind.DOCUMENT,
+        ContentKind.VIDEO,
     ]
     assert messages[1].file_id_enc is not None and messages[1].body_enc is not None
-    assert app.rt.vault.open_text_for_case(case, f"msg/{messages[0].id}", "body",
-                                           messages[0].body_enc) == "Меня обижают в классе"
+    assert (
+        app.rt.vault.open_text_for_case(
+            case, f"msg/{messages[0].id}", "body", messages[0].body_enc
+        )
+        == "Меня обижают в классе"
+    )
     async with app.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Case)) == 1
 
@@ -86,8 +96,9 @@ async def test_new_starts_a_second_case(app: App, fake_api: FakeBotAPI):
     fake_api.text_message(user, "сәлем")
     await fake_api.wait_for(lambda c: c.chat_id == user.id and c.method == "sendMessage")
     first, _ = await _case_of(app, user)
-    fake_api.text_message(user, "/new", entities=[{"type": "bot_command", "offset": 0,
-                                                   "length": 4}])
+    fake_api.text_message(
+        user, "/new", entities=[{"type": "bot_command", "offset": 0, "length": 4}]
+    )
     fake_api.text_message(user, "басқа мәселе")
     await fake_api.wait_for_count(lambda c: c.chat_id == user.id and c.is_send, 3)
     second, messages = await _case_of(app, user)
@@ -100,11 +111,14 @@ async def test_commands_answer_in_each_language(app: App, fake_api: FakeBotAPI):
         user = TgUser(5100 + offset, "X", language_code=lang)
         for command in ("/help", "/privacy", "/new", "/lang"):
             start = len(fake_api.calls)
-            fake_api.text_message(user, command, entities=[
-                {"type": "bot_command", "offset": 0, "length": len(command)}])
+            fake_api.text_message(
+                user,
+                command,
+                entities=[{"type": "bot_command", "offset": 0, "length": len(command)}],
+            )
             call = await fake_api.wait_for(
-                lambda c, uid=user.id: c.chat_id == uid and c.method == "sendMessage",
-                start=start)
+                lambda c, uid=user.id: c.chat_id == uid and c.method == "sendMessage", start=start
+            )
             answers.setdefault(command, []).append(call.text or "")
     for command, texts in answers.items():
         assert all(texts), command
@@ -118,8 +132,9 @@ async def test_forget_unlinks_the_chat(app: App, fake_api: FakeBotAPI):
     case, _ = await _case_of(app, user)
     start = len(fake_api.calls)
     fake_api.callback_query(user, "forget:yes")
-    await fake_api.wait_for(lambda c: c.chat_id == user.id and c.method == "sendMessage",
-                            start=start)
+    await fake_api.wait_for(
+        lambda c: c.chat_id == user.id and c.method == "sendMessage", start=start
+    )
     async with app.sessionmaker() as session:
         stored = await session.get(Case, case.id)
         assert stored is not None

@@ -23,15 +23,17 @@ from tests.fake_bot_api import FakeBotAPI, TgUser
 
 SOS_HEADLINE = "🆘 A student pressed the help button"
 DANGER_HEADLINE = "🆘 A student answered that they are in danger now"
-QUESTION = ("Can I ask you something important? Are you in danger right now, or are you "
-            "thinking of hurting yourself?")
+QUESTION = (
+    "Can I ask you something important? Are you in danger right now, or are you "
+    "thinking of hurting yourself?"
+)
 ALERTED_POOL = "A psychologist has been alerted right now and will write to you here."
 ALERTED_HOLDER = "Your psychologist has been alerted right now and will write to you here."
 NOT_ALERTED = "Your message is saved. The fastest help right now is a phone call."
-CALL_NOW = ("If you are in danger or might hurt yourself, call one of these numbers now. "
-            "The call is free:")
-AGAIN = ("Received ✓ If you are in danger, calling one of the numbers above is the fastest "
-         "help.")
+CALL_NOW = (
+    "If you are in danger or might hurt yourself, call one of these numbers now. The call is free:"
+)
+AGAIN = "Received ✓ If you are in danger, calling one of the numbers above is the fastest help."
 FOLLOWUP_HEADLINE = "🔴 Another urgent message in a waiting case"
 
 KZ_NUMBERS = ("111", "150", "112", "102", "103")
@@ -41,13 +43,15 @@ COMMON_NUMBERS = ("111", "112", "102", "103")
 
 def command(api: FakeBotAPI, user: TgUser, text: str) -> None:
     name = text.split()[0]
-    api.text_message(user, text, entities=[{"type": "bot_command", "offset": 0,
-                                            "length": len(name)}])
+    api.text_message(
+        user, text, entities=[{"type": "bot_command", "offset": 0, "length": len(name)}]
+    )
 
 
 def numbers_in(text: str) -> tuple[str, ...]:
-    return tuple(line.split(" — ")[0] for line in text.splitlines()
-                 if " — " in line and line[:3].isdigit())
+    return tuple(
+        line.split(" — ")[0] for line in text.splitlines() if " — " in line and line[:3].isdigit()
+    )
 
 
 async def student_case(app: App, user_id: int) -> Case:
@@ -61,19 +65,33 @@ async def student_case(app: App, user_id: int) -> Case:
 
 async def message_count(app: App, case_id: int) -> int:
     async with app.sessionmaker() as session:
-        return int(await session.scalar(
-            select(func.count()).select_from(CaseMessage).where(CaseMessage.case_id == case_id)
-        ) or 0)
+        return int(
+            await session.scalar(
+                select(func.count()).select_from(CaseMessage).where(CaseMessage.case_id == case_id)
+            )
+            or 0
+        )
 
 
-async def place_with_psychologist(app: App, *, country: str, psychologist_chat: int,
-                                  lang: str = "ru", name: str = "R") -> tuple[object, int]:
+async def place_with_psychologist(
+    app: App, *, country: str, psychologist_chat: int, lang: str = "ru", name: str = "R"
+) -> tuple[object, int]:
     async with app.sessionmaker() as session, session.begin():
-        place = await make_place(session, name=name, country=country,
-                                 timezone="Asia/Almaty" if country == "KZ" else "Asia/Bishkek")
-        member = await make_member(session, app.rt, user_id=psychologist_chat,
-                                   role=Role.PSYCHOLOGIST, region_id=place.region_id,
-                                   district_id=place.district_id, language=lang)
+        place = await make_place(
+            session,
+            name=name,
+            country=country,
+            timezone="Asia/Almaty" if country == "KZ" else "Asia/Bishkek",
+        )
+        member = await make_member(
+            session,
+            app.rt,
+            user_id=psychologist_chat,
+            role=Role.PSYCHOLOGIST,
+            region_id=place.region_id,
+            district_id=place.district_id,
+            language=lang,
+        )
         return place, member.id
 
 
@@ -91,8 +109,9 @@ async def test_sos_pressed_as_the_very_first_thing(
     presses 🆘 before answering it or writing anything."""
     user = TgUser(7101, "A", language_code="kk")
     psychologist_chat = 7191
-    await place_with_psychologist(app, country="KZ", psychologist_chat=psychologist_chat,
-                                  lang="kk")
+    await place_with_psychologist(
+        app, country="KZ", psychologist_chat=psychologist_chat, lang="kk"
+    )
     command(fake_api, user, "/start")
     greeting = await fake_api.wait_for_send(user.id, "111")
     keyboard = greeting.params["reply_markup"]
@@ -101,19 +120,25 @@ async def test_sos_pressed_as_the_very_first_thing(
     assert button != "🆘 I need help now"  # in Kazakh
     assert keyboard["is_persistent"] is True
     region_question = await fake_api.wait_for(
-        lambda c: c.chat_id == user.id and "inline_keyboard" in c.params.get("reply_markup", {}))
-    assert region_question.params["reply_markup"]["inline_keyboard"][-1][0]["callback_data"] \
+        lambda c: c.chat_id == user.id and "inline_keyboard" in c.params.get("reply_markup", {})
+    )
+    assert (
+        region_question.params["reply_markup"]["inline_keyboard"][-1][0]["callback_data"]
         == "region:skip"
+    )
 
     start = len(fake_api.calls)
     fake_api.text_message(user, button)
-    reply = await fake_api.wait_for_send(user.id, app.rt.tr("kk", "I am very worried about you."),
-                                         start=start)
+    reply = await fake_api.wait_for_send(
+        user.id, app.rt.tr("kk", "I am very worried about you."), start=start
+    )
     assert reply.text is not None
     # No place yet: Kazakh stands for Kazakhstan, so 150 is given, each number labelled.
     assert numbers_in(reply.text) == KZ_NUMBERS
-    assert f"111 — {app.rt.tr('kk', 'trust line for children and families, free, 24/7')}" \
+    assert (
+        f"111 — {app.rt.tr('kk', 'trust line for children and families, free, 24/7')}"
         in reply.text
+    )
     assert app.rt.tr("kk", CALL_NOW) in reply.text
     assert reply.params["reply_markup"]["keyboard"][0][0]["text"] == button  # kept
 
@@ -134,8 +159,11 @@ async def test_sos_pressed_as_the_very_first_thing(
     clock.advance(minutes=5, seconds=5)
     await run_due(app)
     app.sender.poke()
-    headline = app.rt.tr("kk", "🚨 Urgent case not taken for {wait}",
-                         wait=app.rt.tr("kk", "{minutes} min", minutes=5))
+    headline = app.rt.tr(
+        "kk",
+        "🚨 Urgent case not taken for {wait}",
+        wait=app.rt.tr("kk", "{minutes} min", minutes=5),
+    )
     await fake_api.wait_for_send(psychologist_chat, headline, start=start, timeout=10)
 
 
@@ -163,8 +191,9 @@ async def test_sos_twice_in_a_minute_alerts_once_then_again(
 ) -> None:
     user = TgUser(7103, "C", language_code="ky")
     psychologist_chat = 7193
-    place, _ = await place_with_psychologist(app, country="KG",
-                                             psychologist_chat=psychologist_chat, lang="ky")
+    place, _ = await place_with_psychologist(
+        app, country="KG", psychologist_chat=psychologist_chat, lang="ky"
+    )
     async with app.sessionmaker() as session, session.begin():
         student = await cases.get_or_create_student(session, app.rt, user.id)
         student.language = "ky"
@@ -178,7 +207,8 @@ async def test_sos_twice_in_a_minute_alerts_once_then_again(
     clock.advance(seconds=30)
     fake_api.text_message(user, button)
     replies = await fake_api.wait_for_count(
-        lambda c: c.chat_id == user.id and c.is_send and worried in (c.text or ""), 2)
+        lambda c: c.chat_id == user.id and c.is_send and worried in (c.text or ""), 2
+    )
     # The second reply still says a psychologist knows: the first press told them.
     assert app.rt.tr("ky", ALERTED_POOL) in (replies[1].text or "")
     assert numbers_in(replies[1].text or "") == KG_NUMBERS
@@ -199,8 +229,9 @@ async def test_sos_twice_in_a_minute_alerts_once_then_again(
 async def test_sos_on_a_taken_case_tells_the_holder(app: App, fake_api: FakeBotAPI) -> None:
     user = TgUser(7104, "D", language_code="ru")
     psychologist_chat = 7194
-    place, member_id = await place_with_psychologist(app, country="KZ",
-                                                     psychologist_chat=psychologist_chat)
+    place, member_id = await place_with_psychologist(
+        app, country="KZ", psychologist_chat=psychologist_chat
+    )
     async with app.sessionmaker() as session, session.begin():
         student = await cases.get_or_create_student(session, app.rt, user.id)
         student.language = "ru"
@@ -231,13 +262,22 @@ async def test_sos_on_a_taken_case_tells_the_holder(app: App, fake_api: FakeBotA
 @pytest.mark.parametrize(
     ("country", "lang", "expected"),
     [
-        ("KZ", "ky", KZ_NUMBERS), ("KZ", "kk", KZ_NUMBERS), ("KZ", "ru", KZ_NUMBERS),
-        ("KG", "ky", KG_NUMBERS), ("KG", "kk", KG_NUMBERS), ("KG", "ru", KG_NUMBERS),
-        (None, "ky", KG_NUMBERS), (None, "kk", KZ_NUMBERS), (None, "ru", COMMON_NUMBERS),
+        ("KZ", "ky", KZ_NUMBERS),
+        ("KZ", "kk", KZ_NUMBERS),
+        ("KZ", "ru", KZ_NUMBERS),
+        ("KG", "ky", KG_NUMBERS),
+        ("KG", "kk", KG_NUMBERS),
+        ("KG", "ru", KG_NUMBERS),
+        (None, "ky", KG_NUMBERS),
+        (None, "kk", KZ_NUMBERS),
+        (None, "ru", COMMON_NUMBERS),
     ],
 )
 async def test_numbers_for_every_country_and_language(
-    app: App, fake_api: FakeBotAPI, country: str | None, lang: str,
+    app: App,
+    fake_api: FakeBotAPI,
+    country: str | None,
+    lang: str,
     expected: tuple[str, ...],
 ) -> None:
     user = TgUser(7200, "E", language_code=lang)
@@ -272,8 +312,12 @@ def test_numbers_table() -> None:
     assert kz[0].label == "trust line for children and families, free, 24/7"
     assert kz[1].label == kg[0].label == "children's helpline"
     labels = {n.number: n.label for n in kg}
-    assert labels == {"111": "children's helpline", "112": "emergency services",
-                      "102": "police", "103": "ambulance"}
+    assert labels == {
+        "111": "children's helpline",
+        "112": "emergency services",
+        "102": "police",
+        "103": "ambulance",
+    }
 
 
 # --- asking when unsure -------------------------------------------------------------------
@@ -284,8 +328,9 @@ async def test_question_once_a_day_for_a_high_message_and_both_answers(
 ) -> None:
     user = TgUser(7301, "F", language_code="ru")
     psychologist_chat = 7391
-    place, _ = await place_with_psychologist(app, country="KG",
-                                             psychologist_chat=psychologist_chat)
+    place, _ = await place_with_psychologist(
+        app, country="KG", psychologist_chat=psychologist_chat
+    )
     async with app.sessionmaker() as session, session.begin():
         student = await cases.get_or_create_student(session, app.rt, user.id)
         student.language = "ru"
@@ -296,12 +341,16 @@ async def test_question_once_a_day_for_a_high_message_and_both_answers(
     fake_api.text_message(user, "меня бьют дома")  # HIGH, not urgent
     asked = await fake_api.wait_for_send(user.id, question)
     buttons = [b for row in asked.params["reply_markup"]["inline_keyboard"] for b in row]
-    assert [b["text"] for b in buttons] == [app.rt.tr("ru", "I'm in danger now"),
-                                            app.rt.tr("ru", "I'm safe now")]
+    assert [b["text"] for b in buttons] == [
+        app.rt.tr("ru", "I'm in danger now"),
+        app.rt.tr("ru", "I'm safe now"),
+    ]
     case = await student_case(app, user.id)
     assert case.priority == Priority.HIGH
-    assert [b["callback_data"] for b in buttons] == [f"safe:danger:{case.code}",
-                                                     f"safe:ok:{case.code}"]
+    assert [b["callback_data"] for b in buttons] == [
+        f"safe:danger:{case.code}",
+        f"safe:ok:{case.code}",
+    ]
 
     # Another HIGH message the same day: no second question.
     start = len(fake_api.calls)
@@ -311,7 +360,9 @@ async def test_question_once_a_day_for_a_high_message_and_both_answers(
     fake_api.text_message(user, "мама тоже бьёт дома")
     await fake_api.wait_for_count(
         lambda c: c.chat_id == user.id and c.is_send and c.text == app.rt.tr("ru", "Received ✓"),
-        2, start=start)
+        2,
+        start=start,
+    )
     assert question not in fake_api.sent_texts(user.id)[-2:]
     assert fake_api.sent_texts(user.id).count(question) == 1
 
@@ -321,8 +372,10 @@ async def test_question_once_a_day_for_a_high_message_and_both_answers(
     thanks = await fake_api.wait_for_send(user.id, "Спасибо", start=start)
     assert "🆘" in (thanks.text or "")
     # Answered: the two buttons are taken off the question.
-    await fake_api.wait_for(lambda c: c.method.lower() == "editmessagereplymarkup"
-                            and c.chat_id == user.id, start=start)
+    await fake_api.wait_for(
+        lambda c: c.method.lower() == "editmessagereplymarkup" and c.chat_id == user.id,
+        start=start,
+    )
     events = [event for event, _ in await audit_events(app, case.code)]
     assert events.count("safety_asked") == 1 and events.count("student_safe_now") == 1
     assert (await reload(app, case.id)).priority == Priority.HIGH
@@ -335,8 +388,9 @@ async def test_question_once_a_day_for_a_high_message_and_both_answers(
     fake_api.callback_query(user, f"safe:danger:{case.code}", message=asked_again.message)
     reply = await fake_api.wait_for_send(user.id, "Мы очень", start=start)
     assert numbers_in(reply.text or "") == KG_NUMBERS
-    card = await fake_api.wait_for_send(psychologist_chat, app.rt.tr("ru", DANGER_HEADLINE),
-                                        start=start)
+    card = await fake_api.wait_for_send(
+        psychologist_chat, app.rt.tr("ru", DANGER_HEADLINE), start=start
+    )
     assert codes.display(case.code) in (card.text or "")
     stored = await reload(app, case.id)
     assert stored.priority == Priority.URGENT
@@ -344,9 +398,7 @@ async def test_question_once_a_day_for_a_high_message_and_both_answers(
     assert sos == [{"source": "answer", "opened": 0, "realerted": 1, "alerted": 1}]
 
 
-async def test_weak_hint_is_asked_about_and_urgent_is_not(
-    app: App, fake_api: FakeBotAPI
-) -> None:
+async def test_weak_hint_is_asked_about_and_urgent_is_not(app: App, fake_api: FakeBotAPI) -> None:
     user = TgUser(7302, "G", language_code="ru")
     question = app.rt.tr("ru", QUESTION)
     fake_api.text_message(user, "умру")  # a lone weak hint: NORMAL, listed
@@ -367,8 +419,9 @@ async def test_second_urgent_message_gets_the_reply_again_not_twice_in_ten_minut
 ) -> None:
     user = TgUser(7401, "I", language_code="kk")
     psychologist_chat = 7491
-    place, _ = await place_with_psychologist(app, country="KZ",
-                                             psychologist_chat=psychologist_chat, lang="kk")
+    place, _ = await place_with_psychologist(
+        app, country="KZ", psychologist_chat=psychologist_chat, lang="kk"
+    )
     async with app.sessionmaker() as session, session.begin():
         student = await cases.get_or_create_student(session, app.rt, user.id)
         student.language = "kk"
@@ -394,8 +447,9 @@ async def test_second_urgent_message_gets_the_reply_again_not_twice_in_ten_minut
     second = await fake_api.wait_for_send(user.id, worried, start=start)
     assert numbers_in(second.text or "") == KZ_NUMBERS
     assert app.rt.tr("kk", ALERTED_POOL) in (second.text or "")
-    await fake_api.wait_for_send(psychologist_chat, app.rt.tr("kk", FOLLOWUP_HEADLINE),
-                                 start=start)
+    await fake_api.wait_for_send(
+        psychologist_chat, app.rt.tr("kk", FOLLOWUP_HEADLINE), start=start
+    )
 
 
 async def test_followup_on_a_taken_case_alerts_the_holder(
@@ -403,9 +457,9 @@ async def test_followup_on_a_taken_case_alerts_the_holder(
 ) -> None:
     user = TgUser(7402, "J", language_code="ky")
     psychologist_chat = 7492
-    place, member_id = await place_with_psychologist(app, country="KG",
-                                                     psychologist_chat=psychologist_chat,
-                                                     lang="ky")
+    place, member_id = await place_with_psychologist(
+        app, country="KG", psychologist_chat=psychologist_chat, lang="ky"
+    )
     async with app.sessionmaker() as session, session.begin():
         student = await cases.get_or_create_student(session, app.rt, user.id)
         student.language = "ky"
@@ -425,8 +479,9 @@ async def test_followup_on_a_taken_case_alerts_the_holder(
     fake_api.text_message(user, "жашагым келбейт")
     reply = await fake_api.wait_for_send(user.id, worried, start=start)
     assert app.rt.tr("ky", ALERTED_HOLDER) in (reply.text or "")
-    notice = app.rt.tr("ky", "🔴 {code}: another urgent message from the student.",
-                       code=codes.display(case.code))
+    notice = app.rt.tr(
+        "ky", "🔴 {code}: another urgent message from the student.", code=codes.display(case.code)
+    )
     await fake_api.wait_for_send(psychologist_chat, notice, start=start)
 
 
@@ -439,8 +494,13 @@ async def test_no_alerted_claim_when_no_psychologist_exists(
     supervisor_chat = 7591
     async with app.sessionmaker() as session, session.begin():
         place = await make_place(session, name="Empty", country="KG")
-        await make_member(session, app.rt, user_id=supervisor_chat, role=Role.SUPERVISOR,
-                          region_id=place.region_id)
+        await make_member(
+            session,
+            app.rt,
+            user_id=supervisor_chat,
+            role=Role.SUPERVISOR,
+            region_id=place.region_id,
+        )
         student = await cases.get_or_create_student(session, app.rt, user.id)
         student.language = "ru"
         student.school_id = place.school_id
@@ -473,10 +533,17 @@ async def test_edited_message_notice_is_worded_for_who_edited(
     supervisor = TgUser(7603, "O", language_code="ru")
     async with app.sessionmaker() as session, session.begin():
         place = await make_place(session, name="Edits", country="KG")
-        await make_member(session, app.rt, user_id=psychologist.id, role=Role.PSYCHOLOGIST,
-                          region_id=place.region_id, district_id=place.district_id)
-        await make_member(session, app.rt, user_id=supervisor.id, role=Role.SUPERVISOR,
-                          region_id=place.region_id)
+        await make_member(
+            session,
+            app.rt,
+            user_id=psychologist.id,
+            role=Role.PSYCHOLOGIST,
+            region_id=place.region_id,
+            district_id=place.district_id,
+        )
+        await make_member(
+            session, app.rt, user_id=supervisor.id, role=Role.SUPERVISOR, region_id=place.region_id
+        )
     texts = {}
     for user in (student, psychologist, supervisor):
         start = len(fake_api.calls)
@@ -484,21 +551,24 @@ async def test_edited_message_notice_is_worded_for_who_edited(
         call = await fake_api.wait_for_send(user.id, start=start)
         texts[user.id] = call.text
     assert texts[student.id] == app.rt.tr(
-        "ru", "Edited messages are not passed on to the psychologist. If you want to add or "
-        "correct something, just write a new message.")
+        "ru",
+        "Edited messages are not passed on to the psychologist. If you want to add or "
+        "correct something, just write a new message.",
+    )
     assert texts[psychologist.id] == app.rt.tr(
-        "ru", "Edited messages are not passed on to the student. To correct something, send "
-        "a new message.")
+        "ru",
+        "Edited messages are not passed on to the student. To correct something, send "
+        "a new message.",
+    )
     assert texts[supervisor.id] == app.rt.tr(
-        "ru", "The bot does not read edited messages. Send the command again as a new message.")
+        "ru", "The bot does not read edited messages. Send the command again as a new message."
+    )
     # Nobody on the staff side is told that something "did not reach the psychologist".
     assert "психолог" not in (texts[psychologist.id] or "")
     assert "психолог" not in (texts[supervisor.id] or "")
 
 
-async def test_words_typed_after_sos_are_kept_as_a_message(
-    app: App, fake_api: FakeBotAPI
-) -> None:
+async def test_words_typed_after_sos_are_kept_as_a_message(app: App, fake_api: FakeBotAPI) -> None:
     """A child who types "🆘" and then what is happening: the press, and the words kept for the
     psychologist (only the button's own words are not stored)."""
     user = TgUser(7701, "P", language_code="ru")
@@ -509,18 +579,25 @@ async def test_words_typed_after_sos_are_kept_as_a_message(
     case = await student_case(app, user.id)
     assert case.priority == Priority.URGENT
     async with app.sessionmaker() as session:
-        stored = (await session.scalars(
-            select(CaseMessage).where(CaseMessage.case_id == case.id))).all()
+        stored = (
+            await session.scalars(select(CaseMessage).where(CaseMessage.case_id == case.id))
+        ).all()
     assert len(stored) == 1 and stored[0].body_enc is not None
-    assert app.rt.vault.open_text_for_case(case, f"msg/{stored[0].id}", "body",
-                                           stored[0].body_enc) == words
+    assert (
+        app.rt.vault.open_text_for_case(case, f"msg/{stored[0].id}", "body", stored[0].body_enc)
+        == words
+    )
     # /sos with words after it keeps the words, not the command.
     other = TgUser(7702, "Q", language_code="ru")
     command(fake_api, other, "/sos мне страшно")
     await fake_api.wait_for_send(other.id, "Мы очень")
     other_case = await student_case(app, other.id)
     async with app.sessionmaker() as session:
-        kept = (await session.scalars(
-            select(CaseMessage).where(CaseMessage.case_id == other_case.id))).all()
-    assert [app.rt.vault.open_text_for_case(other_case, f"msg/{m.id}", "body", m.body_enc)
-            for m in kept if m.body_enc is not None] == ["мне страшно"]
+        kept = (
+            await session.scalars(select(CaseMessage).where(CaseMessage.case_id == other_case.id))
+        ).all()
+    assert [
+        app.rt.vault.open_text_for_case(other_case, f"msg/{m.id}", "body", m.body_enc)
+        for m in kept
+        if m.body_enc is not None
+    ] == ["мне страшно"]

@@ -23,14 +23,34 @@ from bot.services.text_parts import (
 
 # Words from the scripts students write in, emoji outside the BMP (2 UTF-16 units each),
 # a joined family emoji, combining marks, and every kind of boundary the splitter knows.
-WORDS = ["мен", "қорқамын", "Саламатсызбы", "ӨҮҢ", "мне", "страшно", "school", "😢", "🔪🩸",
-         "👩‍👧", "e\u0301", "ﷺ", "a" * 40, "😂" * 30, "«да»", "(нет)"]
+WORDS = [
+    "мен",
+    "қорқамын",
+    "Саламатсызбы",
+    "ӨҮҢ",
+    "мне",
+    "страшно",
+    "school",
+    "😢",
+    "🔪🩸",
+    "👩‍👧",
+    "e\u0301",
+    "ﷺ",
+    "a" * 40,
+    "😂" * 30,
+    "«да»",
+    "(нет)",
+]
 SEPARATORS = [" ", "  ", "\n", "\n\n", ". ", "! ", "? ", "… ", ".\n\n", "\t", " \n "]
-texts = st.lists(st.one_of(st.sampled_from(WORDS), st.sampled_from(SEPARATORS),
-                           st.text(min_size=1, max_size=30)),
-                 max_size=400).map("".join)
-lines = st.lists(st.one_of(st.sampled_from(WORDS), st.sampled_from(SEPARATORS)),
-                 max_size=60).map("".join)
+texts = st.lists(
+    st.one_of(
+        st.sampled_from(WORDS), st.sampled_from(SEPARATORS), st.text(min_size=1, max_size=30)
+    ),
+    max_size=400,
+).map("".join)
+lines = st.lists(st.one_of(st.sampled_from(WORDS), st.sampled_from(SEPARATORS)), max_size=60).map(
+    "".join
+)
 limits = st.integers(min_value=2, max_value=300)
 HEADERS = ["", "💬 The psychologist:", "💬 #7KQ2-M9XD — the student writes:", "🔴"]
 _BLANKS = re.compile(r"\s+")
@@ -84,8 +104,14 @@ def test_split_keeps_order_and_loses_only_whitespace(text: str, limit: int) -> N
     assert all(utf16_len(p) <= limit and p.strip() for p in parts)
 
 
-@given(st.text(alphabet=st.characters(min_codepoint=0x1F600, max_codepoint=0x1F64F),
-               min_size=1, max_size=500), st.integers(min_value=2, max_value=50))
+@given(
+    st.text(
+        alphabet=st.characters(min_codepoint=0x1F600, max_codepoint=0x1F64F),
+        min_size=1,
+        max_size=500,
+    ),
+    st.integers(min_value=2, max_value=50),
+)
 def test_a_cut_never_falls_inside_a_surrogate_pair(text: str, limit: int) -> None:
     parts = split(text, limit)
     assert "".join(parts) == text
@@ -101,8 +127,12 @@ def test_a_pair_held_as_two_code_points_is_not_torn() -> None:
     assert "".join(parts) == text
 
 
-@given(texts, st.integers(min_value=100, max_value=400), st.sampled_from(HEADERS),
-       st.one_of(st.none(), st.integers(min_value=100, max_value=400)))
+@given(
+    texts,
+    st.integers(min_value=100, max_value=400),
+    st.sampled_from(HEADERS),
+    st.one_of(st.none(), st.integers(min_value=100, max_value=400)),
+)
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 def test_composed_parts_carry_header_and_number_inside_the_limit(
     text: str, limit: int, header: str, first_limit: int | None
@@ -168,8 +198,7 @@ def test_boundaries_are_preferred_paragraph_then_sentence_then_word() -> None:
 
 def test_a_caption_first_then_texts() -> None:
     caption = "Суретте не болғанын жазамын. " * 100
-    parts = compose(caption, TEXT_LIMIT, header="💬 The psychologist:",
-                    first_limit=CAPTION_LIMIT)
+    parts = compose(caption, TEXT_LIMIT, header="💬 The psychologist:", first_limit=CAPTION_LIMIT)
     assert utf16_len(parts[0]) <= CAPTION_LIMIT
     assert all(utf16_len(p) <= TEXT_LIMIT for p in parts[1:])
     assert len(parts) == 2
@@ -180,8 +209,11 @@ def test_a_header_without_room_is_refused() -> None:
         compose("x" * 100, 40, header="h" * 30)
 
 
-@given(st.lists(st.one_of(st.sampled_from(["", "  "]), lines), max_size=30),
-       st.integers(min_value=80, max_value=500), st.sampled_from(HEADERS))
+@given(
+    st.lists(st.one_of(st.sampled_from(["", "  "]), lines), max_size=30),
+    st.integers(min_value=80, max_value=500),
+    st.sampled_from(HEADERS),
+)
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 def test_pages_hold_every_block_in_order(blocks: list[str], limit: int, header: str) -> None:
     pages = pack(blocks, limit, header=header)
@@ -221,11 +253,14 @@ def test_messages_for_a_text_a_captioned_file_and_a_sticker() -> None:
     assert calls[1][1]["text"].startswith(f"{label} (2/2)\n")
     assert photo == ("sendPhoto", {"photo": "file-1"})  # the caller's parameters untouched
     assert messages("", header=label, media=photo) == [
-        ("sendPhoto", {"photo": "file-1", "caption": label})]
+        ("sendPhoto", {"photo": "file-1", "caption": label})
+    ]
     assert messages("", media=photo) == [("sendPhoto", {"photo": "file-1"})]
     sticker = ("sendSticker", {"sticker": "file-2"})
     assert messages("", header=label, media=sticker, captioned=False) == [
-        ("sendMessage", {"text": label}), sticker]
+        ("sendMessage", {"text": label}),
+        sticker,
+    ]
 
 
 def test_a_preview_is_cut_at_a_word_and_marked() -> None:

@@ -115,8 +115,10 @@ def test_blind_holdout2_is_a_regression_guard() -> None:
     rows = _load(HOLDOUT2)
     assert len(rows) >= 120
     recall, precision = _urgent_figures(rows)
-    lines = [f"\nblind holdout2: {len(rows)} messages, urgent recall {recall:.3f}, "
-             f"precision {precision:.3f}"]
+    lines = [
+        f"\nblind holdout2: {len(rows)} messages, urgent recall {recall:.3f}, "
+        f"precision {precision:.3f}"
+    ]
     for language in ("ky", "kk", "ru", "mixed"):
         part = [row for row in rows if row["language"] == language]
         r, p = _urgent_figures(part)

@@ -146,8 +146,7 @@ async def test_with_the_database_away_it_answers_500_and_telegram_delivers_again
         assert await session.get(ProcessedUpdate, update["update_id"]) is None
         assert (await session.scalars(select(DeadLetter))).all() == []
     down["on"] = False
-    assert await fake_api.deliver_webhook(url, copy.deepcopy(update),
-                                          secret_token=SECRET) == 200
+    assert await fake_api.deliver_webhook(url, copy.deepcopy(update), secret_token=SECRET) == 200
     case = await case_of(app, user)
     assert await stored_texts(app, case.id) == ["вы здесь?"]
 
@@ -162,8 +161,9 @@ async def test_an_update_that_fails_every_time_is_set_aside_and_answered_200(
     real = cases.submit_student_message
     poisoned = TgUser(7006, "Poison", language_code="ru")
 
-    async def broken_for_one_chat(session: Any, rt: Any, student: Any, chat_id: int,
-                                  content: Any) -> Any:
+    async def broken_for_one_chat(
+        session: Any, rt: Any, student: Any, chat_id: int, content: Any
+    ) -> Any:
         if chat_id == poisoned.id:
             raise RuntimeError("a bug")
         return await real(session, rt, student, chat_id, content)
@@ -174,10 +174,17 @@ async def test_an_update_that_fails_every_time_is_set_aside_and_answered_200(
     async with app.sessionmaker() as session:
         letter = (await session.scalars(select(DeadLetter))).one()
     assert (letter.update_id, letter.error, letter.attempts) == (
-        poison["update_id"], "RuntimeError", app_module.MAX_ATTEMPTS)
+        poison["update_id"],
+        "RuntimeError",
+        app_module.MAX_ATTEMPTS,
+    )
     other = TgUser(7007, "Other", language_code="ru")
-    assert await fake_api.deliver_webhook(url, student_update(fake_api, other, "а это да"),
-                                          secret_token=SECRET) == 200
+    assert (
+        await fake_api.deliver_webhook(
+            url, student_update(fake_api, other, "а это да"), secret_token=SECRET
+        )
+        == 200
+    )
     assert await stored_texts(app, (await case_of(app, other)).id) == ["а это да"]
 
 
@@ -210,6 +217,7 @@ async def test_trustline_run_webhook_end_to_end(
     url = f"http://127.0.0.1:{port}/tg/hook"
     running = asyncio.create_task(serve(settings, webhook=url, port=port))
     try:
+
         async def webhook_set() -> bool:
             assert not running.done(), running.exception()
             return fake_api.webhook is not None

@@ -30,9 +30,12 @@ async def cli_runtime(settings: Settings) -> AsyncIterator[tuple[Runtime, AsyncS
     try:
         async with make_sessionmaker(engine)() as session, session.begin():
             pseudonyms = await keys.load_pseudonym_keys(session, keyring)
-            rt = Runtime(vault=Vault(keyring, pseudonyms), tr=Translator(make_i18n()),
-                         settings=settings,
-                         bot_username=settings.bot_username or "trustline_bot")
+            rt = Runtime(
+                vault=Vault(keyring, pseudonyms),
+                tr=Translator(make_i18n()),
+                settings=settings,
+                bot_username=settings.bot_username or "trustline_bot",
+            )
             yield rt, session
     finally:
         await engine.dispose()

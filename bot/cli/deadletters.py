@@ -21,8 +21,9 @@ from bot.services.errors import ConfigError
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("deadletters",
-                                   help="updates set aside after failing on every try")
+    parser = subparsers.add_parser(
+        "deadletters", help="updates set aside after failing on every try"
+    )
     sub = parser.add_subparsers(dest="deadletters_command", required=True)
     listing = sub.add_parser("list", help="list dead letters (no content is shown)")
     listing.add_argument("--all", action="store_true", help="include those handled since")
@@ -73,7 +74,8 @@ def cmd_retry(args: argparse.Namespace) -> int:
                 except deadletters.DeadLetterGone as exc:
                     raise ConfigError(
                         f"There is no open dead letter {letter_id}; `trustline deadletters "
-                        "list` shows them.") from exc
+                        "list` shows them."
+                    ) from exc
                 update = parse_update(app, raw)
                 if update is None:
                     raise ConfigError(f"Dead letter {letter_id} no longer parses as an update.")
@@ -85,14 +87,19 @@ def cmd_retry(args: argparse.Namespace) -> int:
             except Exception as exc:
                 failure = deadletters.Failure(failure_place(exc), type(exc).__name__, 1)
                 async with app.sessionmaker() as session, session.begin():
-                    await deadletters.count_failed_retry(session, letter_id, failure,
-                                                         now=app.rt.now())
-                return 1, (f"Dead letter {letter_id} failed again: {failure.error} at "
-                           f"{failure.place}. It stays set aside.")
+                    await deadletters.count_failed_retry(
+                        session, letter_id, failure, now=app.rt.now()
+                    )
+                return 1, (
+                    f"Dead letter {letter_id} failed again: {failure.error} at "
+                    f"{failure.place}. It stays set aside."
+                )
             async with app.sessionmaker() as session, session.begin():
                 await deadletters.mark_handled(session, letter_id, now=app.rt.now())
-            return 0, (f"Dead letter {letter_id} handled; its copy is erased. The bot's "
-                       "answers go out through the running bot's outbox.")
+            return 0, (
+                f"Dead letter {letter_id} handled; its copy is erased. The bot's "
+                "answers go out through the running bot's outbox."
+            )
         finally:
             await app.close()
 

@@ -23,10 +23,18 @@ def register(subparsers: Any) -> None:
         "this computer, a fresh demo database, and a page with both sides of a conversation. "
         "Nothing is sent anywhere; the demo's data is deleted when it stops.",
     )
-    parser.add_argument("--port", type=port_number, default=DEFAULT_PORT,
-                        help=f"port of the page on 127.0.0.1 (default {DEFAULT_PORT})")
-    parser.add_argument("--lang", choices=[lang.value for lang in Language], default="ru",
-                        help="language the page and the members start in (default ru)")
+    parser.add_argument(
+        "--port",
+        type=port_number,
+        default=DEFAULT_PORT,
+        help=f"port of the page on 127.0.0.1 (default {DEFAULT_PORT})",
+    )
+    parser.add_argument(
+        "--lang",
+        choices=[lang.value for lang in Language],
+        default="ru",
+        help="language the page and the members start in (default ru)",
+    )
     parser.set_defaults(func=cmd_demo)
 
 
@@ -43,8 +51,11 @@ def port_number(text: str) -> int:
 
 def ready(address: str) -> None:
     print(f"TrustLine demo: {address}", flush=True)
-    print("Open it in your browser. Everything runs on this computer and nothing is sent to "
-          "Telegram. Ctrl+C stops the demo and deletes its data.", flush=True)
+    print(
+        "Open it in your browser. Everything runs on this computer and nothing is sent to "
+        "Telegram. Ctrl+C stops the demo and deletes its data.",
+        flush=True,
+    )
 
 
 async def serve_until_stopped(port: int, lang: str) -> None:

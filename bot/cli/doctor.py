@@ -24,7 +24,8 @@ from bot.services.pool_policy import Uncovered
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "doctor", help="check the database, migrations and psychologists' coverage")
+        "doctor", help="check the database, migrations and psychologists' coverage"
+    )
     parser.set_defaults(func=cmd_doctor)
 
 
@@ -41,10 +42,14 @@ def _heads(database_url: str) -> set[str]:
 
 def describe(place: Uncovered) -> str:
     if place.level == "region":
-        return (f"region «{place.name}» has no active psychologist: its cases go to the "
-                "country's duty pool")
-    return (f"district «{place.name}» ({place.region_name}) has no psychologist of its own "
-            "and no region-wide one: its cases go to the region's other psychologists")
+        return (
+            f"region «{place.name}» has no active psychologist: its cases go to the "
+            "country's duty pool"
+        )
+    return (
+        f"district «{place.name}» ({place.region_name}) has no psychologist of its own "
+        "and no region-wide one: its cases go to the region's other psychologists"
+    )
 
 
 async def diagnose(settings: Settings, say: Any) -> int:
@@ -54,11 +59,16 @@ async def diagnose(settings: Settings, say: Any) -> int:
     try:
         try:
             async with engine.connect() as conn:
-                current = set((await conn.execute(
-                    text("SELECT version_num FROM alembic_version"))).scalars().all())
+                current = set(
+                    (await conn.execute(text("SELECT version_num FROM alembic_version")))
+                    .scalars()
+                    .all()
+                )
         except Exception as exc:  # noqa: BLE001 — any failure here is the finding
-            say(f"database: not usable ({type(exc).__name__}); run `trustline db upgrade` "
-                "or check TRUSTLINE_DATABASE_URL")
+            say(
+                f"database: not usable ({type(exc).__name__}); run `trustline db upgrade` "
+                "or check TRUSTLINE_DATABASE_URL"
+            )
             return 1
         heads = await asyncio.to_thread(_heads, settings.database_url)
         if current != heads:

@@ -15,21 +15,21 @@ from bot.services.errors import ServiceError
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "invite", help="print a one-time invite link for a supervisor, psychologist or staff",
+        "invite",
+        help="print a one-time invite link for a supervisor, psychologist or staff",
     )
     parser.add_argument("role", choices=[r.value for r in Role])
     place = parser.add_mutually_exclusive_group(required=True)
     place.add_argument("--region", metavar="R", help="region name (or KG/Name, or its id)")
-    place.add_argument("--district", metavar="D",
-                       help="district name (or Region/District, or its id)")
-    place.add_argument("--school", metavar="S",
-                       help="school name (or District/School, or its id)")
+    place.add_argument(
+        "--district", metavar="D", help="district name (or Region/District, or its id)"
+    )
+    place.add_argument("--school", metavar="S", help="school name (or District/School, or its id)")
     parser.set_defaults(func=cmd_invite)
 
     listing = subparsers.add_parser("members", help="list or switch off member accounts")
     sub = listing.add_subparsers(dest="members_command", required=True)
-    sub.add_parser("list", help="every account: number, role, place").set_defaults(
-        func=cmd_list)
+    sub.add_parser("list", help="every account: number, role, place").set_defaults(func=cmd_list)
     off = sub.add_parser("deactivate", help="switch an account off; its cases return to the pool")
     off.add_argument("number", type=int)
     off.set_defaults(func=cmd_deactivate)
@@ -55,8 +55,10 @@ def cmd_invite(args: argparse.Namespace) -> int:
     except ServiceError as exc:
         print(f"trustline: {exc}", file=sys.stderr)
         return 1
-    print(f"One-time invite for a {created.role} of {place}, valid {created.hours} hours, "
-          f"works once. Send it privately:")
+    print(
+        f"One-time invite for a {created.role} of {place}, valid {created.hours} hours, "
+        f"works once. Send it privately:"
+    )
     print(created.link)
     return 0
 

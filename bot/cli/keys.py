@@ -21,8 +21,12 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("keys", help="master key management")
     sub = parser.add_subparsers(dest="keys_command", required=True)
     rotate = sub.add_parser("rotate", help="rotate the master key (rewraps data keys)")
-    rotate.add_argument("--new-key-file", type=Path, default=None,
-                        help="where to write the new key when TRUSTLINE_MASTER_KEY is used")
+    rotate.add_argument(
+        "--new-key-file",
+        type=Path,
+        default=None,
+        help="where to write the new key when TRUSTLINE_MASTER_KEY is used",
+    )
     rotate.set_defaults(func=cmd_rotate)
 
 
@@ -32,8 +36,10 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     new = MasterKey.generate()
     if settings.master_key is not None:
         if args.new_key_file is None:
-            raise ConfigError("TRUSTLINE_MASTER_KEY is set: pass --new-key-file PATH so the new "
-                              "key is saved before any data key is rewrapped.")
+            raise ConfigError(
+                "TRUSTLINE_MASTER_KEY is set: pass --new-key-file PATH so the new "
+                "key is saved before any data key is rewrapped."
+            )
         key_file: Path = args.new_key_file
         keys.write_key_file(key_file, [new])
     else:
@@ -69,8 +75,10 @@ def cmd_rotate(args: argparse.Namespace) -> int:
         keys.write_key_file(key_file, [new])
         print(f"Master key rotated: {count} keys rewrapped; the new key is in {key_file}.")
     else:
-        print(f"Master key rotated: {count} keys rewrapped. A bot running with the old key "
-              "cannot follow: restart it now with TRUSTLINE_MASTER_KEY set to the key in "
-              f"{key_file}, then a comma and the old key (what the bot wrapped until its "
-              "restart opens only with the old one).")
+        print(
+            f"Master key rotated: {count} keys rewrapped. A bot running with the old key "
+            "cannot follow: restart it now with TRUSTLINE_MASTER_KEY set to the key in "
+            f"{key_file}, then a comma and the old key (what the bot wrapped until its "
+            "restart opens only with the old one)."
+        )
     return 0

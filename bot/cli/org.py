@@ -32,22 +32,28 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"trustline: {path} does not exist.", file=sys.stderr)
         return 2
     except UnicodeDecodeError:
-        print(f"trustline: {path} is not UTF-8 text; save it as \"CSV UTF-8\".", file=sys.stderr)
+        print(f'trustline: {path} is not UTF-8 text; save it as "CSV UTF-8".', file=sys.stderr)
         return 2
     try:
         rows = org.parse_csv(text)
     except InvalidInput as exc:
-        print(f"trustline: {path} was not imported, nothing was changed:\n{exc}",
-              file=sys.stderr)
+        print(f"trustline: {path} was not imported, nothing was changed:\n{exc}", file=sys.stderr)
         return 1
 
     async def go() -> org.ImportReport:
         async with cli_runtime(load_settings()) as (rt, session):
             report = await org.import_rows(session, rows)
             await audit.record(
-                session, actor="cli", event="org_imported", now=rt.now(),
-                detail={"regions": report.regions_added, "districts": report.districts_added,
-                        "schools": report.schools_added, "updated": report.schools_updated},
+                session,
+                actor="cli",
+                event="org_imported",
+                now=rt.now(),
+                detail={
+                    "regions": report.regions_added,
+                    "districts": report.districts_added,
+                    "schools": report.schools_added,
+                    "updated": report.schools_updated,
+                },
             )
             return report
 

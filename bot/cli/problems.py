@@ -43,8 +43,10 @@ def _reason(exc: BaseException) -> str | None:
                 if code.startswith(prefix):
                     return reason
         if isinstance(error, sqlite3.OperationalError) and "unable to open" in str(error):
-            return "the file cannot be opened or created there (does the folder exist, " \
-                   "may the bot write to it?)"
+            return (
+                "the file cannot be opened or created there (does the folder exist, "
+                "may the bot write to it?)"
+            )
         if isinstance(error, OSError) and error.strerror:
             return error.strerror.lower()
     return None
@@ -58,9 +60,11 @@ def database_sentence(exc: BaseException) -> str | None:
         shown = make_url(url).render_as_string(hide_password=True)
     except (ArgumentError, ValueError):
         # Nothing could have worked: every command opens the database first.
-        return ("TRUSTLINE_DATABASE_URL is not a database URL; it should look like "
-                "postgresql+asyncpg://user:password@host:5432/dbname or "
-                "sqlite+aiosqlite:///path/to/file.sqlite3.")
+        return (
+            "TRUSTLINE_DATABASE_URL is not a database URL; it should look like "
+            "postgresql+asyncpg://user:password@host:5432/dbname or "
+            "sqlite+aiosqlite:///path/to/file.sqlite3."
+        )
     reason = _reason(exc)
     if reason is None:
         return None

@@ -20,8 +20,12 @@ log = logging.getLogger(__name__)
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("run", help="run the bot")
-    parser.add_argument("--webhook", metavar="URL", default=None,
-                        help="public HTTPS URL Telegram posts updates to (else long polling)")
+    parser.add_argument(
+        "--webhook",
+        metavar="URL",
+        default=None,
+        help="public HTTPS URL Telegram posts updates to (else long polling)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="webhook listen address")
     parser.add_argument("--port", type=int, default=8080, help="webhook listen port")
     parser.set_defaults(func=cmd_run)
@@ -41,8 +45,9 @@ INTAKE_GRACE_SECONDS = 3.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-async def serve(settings: Settings, *, webhook: str | None = None, host: str = "127.0.0.1",
-                port: int = 8080) -> None:
+async def serve(
+    settings: Settings, *, webhook: str | None = None, host: str = "127.0.0.1", port: int = 8080
+) -> None:
     """Run until SIGTERM or SIGINT, then stop cleanly: no update is taken any more,
     updates in hand commit or roll back, sends in flight finish or go back to pending,
     and `bot_stopped` is logged."""
@@ -66,8 +71,9 @@ async def serve(settings: Settings, *, webhook: str | None = None, host: str = "
     log.info("bot_stopped signal=%s", caught[0] if caught else "none")
 
 
-async def _serve_until(settings: Settings, stop: asyncio.Event, *, webhook: str | None,
-                       host: str, port: int) -> None:
+async def _serve_until(
+    settings: Settings, stop: asyncio.Event, *, webhook: str | None, host: str, port: int
+) -> None:
     app = await create_app(settings)
     # Everything made so far (aiogram's types, the routers, the translations) lives as long
     # as the process. Frozen, the garbage collector stops walking it on every full
@@ -85,7 +91,8 @@ async def _serve_until(settings: Settings, stop: asyncio.Event, *, webhook: str 
         log.info("bot_started mode=%s", "webhook" if webhook else "polling")
         intake = asyncio.create_task(
             run_webhook(app, webhook, host, port, stop) if webhook else poll(app, stop=stop),
-            name="intake")
+            name="intake",
+        )
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({intake, stopping}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()

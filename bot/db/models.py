@@ -167,10 +167,22 @@ class Case(Base):
         # A pool's queue: the open cases of a district, or of a region's cases that name no
         # district, urgent first, then oldest. Partial, so a queue reads its own few rows
         # and not every open case of the country (benchmarks/BENCHMARKS.md, run 4).
-        Index("ix_cases_open_by_district", "pool_district_id", "priority_rank", "created_at",
-              postgresql_where=text("status = 'open'"), sqlite_where=text("status = 'open'")),
-        Index("ix_cases_open_by_region", "pool_region_id", "priority_rank", "created_at",
-              postgresql_where=text("status = 'open'"), sqlite_where=text("status = 'open'")),
+        Index(
+            "ix_cases_open_by_district",
+            "pool_district_id",
+            "priority_rank",
+            "created_at",
+            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status = 'open'"),
+        ),
+        Index(
+            "ix_cases_open_by_region",
+            "pool_region_id",
+            "priority_rank",
+            "created_at",
+            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status = 'open'"),
+        ),
         Index("ix_cases_deadline", "status", "next_deadline_at"),
         # Statistics select a region's cases by the day they were opened.
         Index("ix_cases_region_created", "region_id", "created_at"),

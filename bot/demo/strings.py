@@ -31,8 +31,7 @@ PAGE_STRINGS: dict[str, str] = {
     "replying_to": N_("In reply to"),
     "commands": N_("Commands"),
     "student_empty": N_(
-        "Scan the classroom poster, as a student would with their phone camera, or just "
-        "write."
+        "Scan the classroom poster, as a student would with their phone camera, or just write."
     ),
     "psychologist_empty": N_("The psychologist's chat with the bot appears here."),
     "too_big": N_(

@@ -9,8 +9,16 @@ from bot.demo.world import DemoWorld, Phone
 
 JSON = dict[str, Any]
 # Message fields that carry a file, and how the page labels ones it cannot show inline.
-MEDIA_KINDS = ("photo", "document", "voice", "video", "audio", "animation", "video_note",
-               "sticker")
+MEDIA_KINDS = (
+    "photo",
+    "document",
+    "voice",
+    "video",
+    "audio",
+    "animation",
+    "video_note",
+    "sticker",
+)
 QUOTE_CHARS = 90
 
 
@@ -37,8 +45,11 @@ def _buttons(message: JSON) -> list[list[JSON]]:
     rows = (message.get("reply_markup") or {}).get("inline_keyboard") or []
     return [
         [
-            {"text": str(button.get("text", "")), "data": button.get("callback_data"),
-             "url": button.get("url")}
+            {
+                "text": str(button.get("text", "")),
+                "data": button.get("callback_data"),
+                "url": button.get("url"),
+            }
             for button in row
         ]
         for row in rows
@@ -50,8 +61,11 @@ def _quote(message: JSON) -> JSON:
     if len(text) > QUOTE_CHARS:
         text = text[: QUOTE_CHARS - 1] + "…"
     media = _media(message)
-    return {"id": message.get("message_id"), "text": text,
-            "kind": media["kind"] if media else None}
+    return {
+        "id": message.get("message_id"),
+        "text": text,
+        "kind": media["kind"] if media else None,
+    }
 
 
 def message_view(phone: Phone, message: JSON) -> JSON:
@@ -93,6 +107,12 @@ def notices(world: DemoWorld) -> list[JSON]:
         text = call.params.get("text")
         role = world.presses.get(str(call.params.get("callback_query_id")))
         if role and isinstance(text, str) and text:
-            found.append({"n": number, "phone": role, "text": text,
-                          "alert": bool(call.params.get("show_alert"))})
+            found.append(
+                {
+                    "n": number,
+                    "phone": role,
+                    "text": text,
+                    "alert": bool(call.params.get("show_alert")),
+                }
+            )
     return found

@@ -161,8 +161,13 @@ class DemoPage:
             "phones": {role: view.phone_view(world, role) for role in PHONES},
             "notices": view.notices(world),
             "posters": [
-                {"lang": p.languages[0], "languages": list(p.languages),
-                 "classroom": p.classroom, "code": p.code, "url": f"/posters/{p.languages[0]}.pdf"}
+                {
+                    "lang": p.languages[0],
+                    "languages": list(p.languages),
+                    "classroom": p.classroom,
+                    "code": p.code,
+                    "url": f"/posters/{p.languages[0]}.pdf",
+                }
                 for p in world.posters
             ],
             "poster": world.poster_for(self.lang).languages[0],
@@ -264,8 +269,13 @@ class DemoPage:
                 fields[part.name] = (await part.read(decode=True))[:32].decode(errors="replace")
         reply_to = fields.get("reply_to", "")
         try:
-            world.attach(self._phone(fields), data, name, mime,
-                         int(reply_to) if reply_to.isdigit() else None)
+            world.attach(
+                self._phone(fields),
+                data,
+                name,
+                mime,
+                int(reply_to) if reply_to.isdigit() else None,
+            )
         except Refused as refused:
             return self._refused(refused.key)
         return self._done()

@@ -133,8 +133,9 @@ class DemoWorld:
             command = text.split(maxsplit=1)[0]
             length = len(command.encode("utf-16-le")) // 2
             fields["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
-        self.api.text_message(phone.user(), text, reply_to=self._existing(phone, reply_to),
-                              **fields)
+        self.api.text_message(
+            phone.user(), text, reply_to=self._existing(phone, reply_to), **fields
+        )
 
     def press(self, role: str, message_id: int, data: str) -> None:
         """A button of a bot message in this phone's chat (only one it really offers)."""
@@ -146,8 +147,9 @@ class DemoWorld:
         update = self.api.callback_query(phone.user(), data, message_id)
         self.presses[update["callback_query"]["id"]] = role
 
-    def attach(self, role: str, data: bytes, file_name: str, mime_type: str,
-               reply_to: int | None = None) -> None:
+    def attach(
+        self, role: str, data: bytes, file_name: str, mime_type: str, reply_to: int | None = None
+    ) -> None:
         """A photo (as the app sends pictures) or any other file, as a document."""
         phone = self.phones[role]
         if not data:
@@ -158,8 +160,9 @@ class DemoWorld:
         if mime_type in PHOTO_TYPES:
             self.api.photo_message(phone.user(), data=data, reply_to=reply)
         else:
-            self.api.document_message(phone.user(), data, file_name=file_name,
-                                      mime_type=mime_type, reply_to=reply)
+            self.api.document_message(
+                phone.user(), data, file_name=file_name, mime_type=mime_type, reply_to=reply
+            )
 
     def _existing(self, phone: Phone, message_id: int | None) -> int | None:
         """A reply only to a message still in the chat (else the message goes unquoted)."""
@@ -209,7 +212,9 @@ async def _join(api: FakeBotAPI, phone: Phone, payload: str) -> None:
     start = len(api.calls)
     api.start(phone.user(), payload)
     await api.wait_for_count(
-        lambda call: call.chat_id == phone.user_id and call.is_send, 2, JOIN_TIMEOUT,
+        lambda call: call.chat_id == phone.user_id and call.is_send,
+        2,
+        JOIN_TIMEOUT,
         start=start,
     )
 
@@ -227,9 +232,9 @@ async def _unless_it_stops(bot: asyncio.Task[None], step: Any) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_world(lang: str = Language.RU.value, **overrides: Any) -> AsyncIterator[
-    DemoWorld
-]:
+async def running_world(
+    lang: str = Language.RU.value, **overrides: Any
+) -> AsyncIterator[DemoWorld]:
     """The stand-in, the bot polling it, and the demo's people, until the block ends; then
     everything stops and the temporary folder (database included) is deleted."""
     with tempfile.TemporaryDirectory(prefix="trustline-demo-") as folder:
@@ -243,8 +248,10 @@ async def running_world(lang: str = Language.RU.value, **overrides: Any) -> Asyn
             }
             bot = asyncio.create_task(serve(settings), name="demo-bot")
             try:
-                joins = asyncio.gather(_join(api, phones[SUPERVISOR], supervisor_join),
-                                       _join(api, phones[PSYCHOLOGIST], psychologist_join))
+                joins = asyncio.gather(
+                    _join(api, phones[SUPERVISOR], supervisor_join),
+                    _join(api, phones[PSYCHOLOGIST], psychologist_join),
+                )
                 await _unless_it_stops(bot, joins)
                 yield DemoWorld(api, settings, phones, printed, bot)
             finally:

@@ -19,6 +19,7 @@ Within a chain rows are inserted while its head is held, so ids grow along every
 `verify` can walk all of them in id order. A row noted inside a savepoint that is rolled
 back is dropped with it; a transaction that rolls back writes none.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -74,11 +75,16 @@ async def record(
     enums, never content."""
     sync = session.sync_session
     noted: list[_Noted] = sync.info.setdefault(_NOTED, [])
-    noted.append(_Noted(
-        at=now, actor=actor, event=event, case_code=case_code,
-        detail=json.dumps(detail or {}, sort_keys=True, ensure_ascii=False),
-        transaction=sync.get_nested_transaction() or sync.get_transaction(),
-    ))
+    noted.append(
+        _Noted(
+            at=now,
+            actor=actor,
+            event=event,
+            case_code=case_code,
+            detail=json.dumps(detail or {}, sort_keys=True, ensure_ascii=False),
+            transaction=sync.get_nested_transaction() or sync.get_transaction(),
+        )
+    )
 
 
 def _append_noted(session: Session) -> None:
@@ -94,9 +100,17 @@ def _append_noted(session: Session) -> None:
     entries = []
     for row in noted:
         entry_hash = _digest(prev, row.at, row.actor, row.event, row.case_code, row.detail)
-        entries.append(AuditEntry(at=row.at, actor=row.actor, event=row.event,
-                                  case_code=row.case_code, detail=row.detail, prev_hash=prev,
-                                  hash=entry_hash))
+        entries.append(
+            AuditEntry(
+                at=row.at,
+                actor=row.actor,
+                event=row.event,
+                case_code=row.case_code,
+                detail=row.detail,
+                prev_hash=prev,
+                hash=entry_hash,
+            )
+        )
         prev = entry_hash
     session.add_all(entries)
     session.flush()  # one INSERT for all of them; ids follow the chain's order
@@ -111,8 +125,9 @@ STRIPES = 16
 def _take_head(session: Session) -> AuditHead:
     """Lock the first head nobody holds; start a new chain when all are held (up to
     STRIPES), else wait for a random one."""
-    free = session.scalar(select(AuditHead).order_by(AuditHead.id).limit(1)
-                          .with_for_update(skip_locked=True))
+    free = session.scalar(
+        select(AuditHead).order_by(AuditHead.id).limit(1).with_for_update(skip_locked=True)
+    )
     if free is not None:
         return free
     started = session.scalar(select(func.count()).select_from(AuditHead)) or 0
@@ -145,8 +160,7 @@ def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction
     if not previous_transaction.nested:
         session.info.pop(_NOTED, None)
         return
-    session.info[_NOTED] = [n for n in noted if not _within(n.transaction,
-                                                            previous_transaction)]
+    session.info[_NOTED] = [n for n in noted if not _within(n.transaction, previous_transaction)]
 
 
 event.listen(Session, "before_commit", _append_noted)
@@ -185,8 +199,10 @@ async def verify(session: AsyncSession) -> AuditReport:
     if not heads:
         return AuditReport(True, 0)
     expected_tips = Counter(head.last_hash for head in heads)
-    if (+tips != expected_tips or sum(head.count for head in heads) != rows
-            or any(head.count and id_of.get(head.last_hash) != head.last_id
-                   for head in heads)):
+    if (
+        +tips != expected_tips
+        or sum(head.count for head in heads) != rows
+        or any(head.count and id_of.get(head.last_hash) != head.last_id for head in heads)
+    ):
         return AuditReport(False, rows, "rows were deleted at the end of the chain")
     return AuditReport(True, rows)

@@ -57,8 +57,9 @@ async def get_or_create_student(
     if student is not None:
         return student
     pseudonym = rt.vault.pseudonyms.student_id(telegram_user_id)
-    student = Student(pseudonym=pseudonym, created_at=rt.now(), step="", window_count=0,
-                      day_cases=0)
+    student = Student(
+        pseudonym=pseudonym, created_at=rt.now(), step="", window_count=0, day_cases=0
+    )
     try:
         async with session.begin_nested():
             session.add(student)
@@ -107,8 +108,7 @@ async def _open_case(session: AsyncSession, rt: Runtime, student: Student, chat_
     session.add(case)
     await session.flush()
     student.active_case_id = case.id
-    await audit.record(session, actor="student", event="case_opened", now=now,
-                       case_code=case.code)
+    await audit.record(session, actor="student", event="case_opened", now=now, case_code=case.code)
     return case
 
 
@@ -126,16 +126,23 @@ async def student_placed(session: AsyncSession, rt: Runtime, student: Student) -
         return None
     place = await pool_policy.place_of_student(session, student)
     if (case.school_id, case.district_id, case.region_id) == (
-            place.school_id, place.district_id, place.region_id):
+        place.school_id,
+        place.district_id,
+        place.region_id,
+    ):
         return case
     pool_policy.place_case(case, place)
     moved = case.status == CaseStatus.OPEN
-    await audit.record(session, actor="student", event="case_moved" if moved
-                       else "case_place_changed", now=rt.now(), case_code=case.code,
-                       detail={"to": place.level})
+    await audit.record(
+        session,
+        actor="student",
+        event="case_moved" if moved else "case_place_changed",
+        now=rt.now(),
+        case_code=case.code,
+        detail={"to": place.level},
+    )
     if moved:
-        await notify.notify_pool(session, rt, case, None,
-                                 headline=N_("A case moved to your pool"))
+        await notify.notify_pool(session, rt, case, None, headline=N_("A case moved to your pool"))
     return case
 
 
@@ -161,8 +168,9 @@ def _raise_priority(case: Case, rt: Runtime, found: Assessment) -> bool:
 def case_signals(rt: Runtime, case: Case) -> list[str]:
     if case.signals_enc is None:
         return []
-    result: list[str] = json.loads(rt.vault.open_for_case(case, "case", "signals",
-                                                          case.signals_enc))
+    result: list[str] = json.loads(
+        rt.vault.open_for_case(case, "case", "signals", case.signals_enc)
+    )
     return result
 
 
@@ -207,11 +215,24 @@ async def submit_student_message(
     if admission.quiet and not (opened or became_urgent or message_urgent):
         await flood.answer_quietly(session, rt, case, admission)
     else:
-        await notify.after_student_message(session, rt, case, message, content,
-                                           opened=opened, became_urgent=became_urgent,
-                                           message_urgent=message_urgent)
-    await audit.record(session, actor="student", event="student_message", now=now,
-                       case_code=case.code, detail={"kind": content.kind})
+        await notify.after_student_message(
+            session,
+            rt,
+            case,
+            message,
+            content,
+            opened=opened,
+            became_urgent=became_urgent,
+            message_urgent=message_urgent,
+        )
+    await audit.record(
+        session,
+        actor="student",
+        event="student_message",
+        now=now,
+        case_code=case.code,
+        detail={"kind": content.kind},
+    )
     return SubmitResult(case.id, case.code, opened, became_urgent, found)
 
 
@@ -231,8 +252,9 @@ async def forget_student(session: AsyncSession, rt: Runtime, student: Student) -
     for case in cases:
         case.chat_id_enc = None
         case.student_id = None
-        await audit.record(session, actor="student", event="student_forgot", now=now,
-                           case_code=case.code)
+        await audit.record(
+            session, actor="student", event="student_forgot", now=now, case_code=case.code
+        )
     await session.delete(student)
     return len(cases)
 

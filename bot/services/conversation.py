@@ -62,12 +62,22 @@ async def case_of_reply(session: AsyncSession, member: Member, message_id: int) 
 
 
 def _store(
-    rt: Runtime, case: Case, author: Author, member: Member, content: IncomingContent,
+    rt: Runtime,
+    case: Case,
+    author: Author,
+    member: Member,
+    content: IncomingContent,
     now: datetime,
 ) -> CaseMessage:
-    message = CaseMessage(id=uuid.uuid4(), case_id=case.id, author=author, member_id=member.id,
-                          kind=content.kind, source_message_id=content.source_message_id,
-                          created_at=now)
+    message = CaseMessage(
+        id=uuid.uuid4(),
+        case_id=case.id,
+        author=author,
+        member_id=member.id,
+        kind=content.kind,
+        source_message_id=content.source_message_id,
+        created_at=now,
+    )
     row = f"msg/{message.id}"
     if content.text:
         message.body_enc = rt.vault.seal_for_case(case, row, "body", content.text)
@@ -89,22 +99,32 @@ async def answer_student(
     label = rt.tr(case.language, "💬 The psychologist:")
     media: text_parts.Call | None = None
     if content.kind != ContentKind.TEXT:
-        media = ("copyMessage", {
-            "from_chat_id": outbox.FROM_MEMBER,
-            "$member_id": member.id,
-            "message_id": content.source_message_id,
-        })
+        media = (
+            "copyMessage",
+            {
+                "from_chat_id": outbox.FROM_MEMBER,
+                "$member_id": member.id,
+                "message_id": content.source_message_id,
+            },
+        )
     # Whole, in numbered parts when long; a caption too long for the file goes on in text
     # messages. One timestamp: the outbox sends one instant's rows in the order queued.
-    for method, params in text_parts.messages(content.text, header=label, media=media,
-                                              captioned=content.kind not in NO_CAPTION):
+    for method, params in text_parts.messages(
+        content.text, header=label, media=media, captioned=content.kind not in NO_CAPTION
+    ):
         outbox.enqueue(session, rt.vault, case, method, params, now=now)
     if case.first_answer_at is None:
         case.first_answer_at = now
     case.awaiting_since = None
     deadlines.schedule(case, rt.settings, now)
-    await audit.record(session, actor=member_actor(member), event="psychologist_message",
-                       now=now, case_code=case.code, detail={"kind": content.kind})
+    await audit.record(
+        session,
+        actor=member_actor(member),
+        event="psychologist_message",
+        now=now,
+        case_code=case.code,
+        detail={"kind": content.kind},
+    )
     return message
 
 
@@ -117,8 +137,9 @@ async def add_note(
     content = IncomingContent(ContentKind.TEXT, text, None, None)
     note = _store(rt, case, Author.NOTE, member, content, now)
     session.add(note)
-    await audit.record(session, actor=member_actor(member), event="note_added", now=now,
-                       case_code=case.code)
+    await audit.record(
+        session, actor=member_actor(member), event="note_added", now=now, case_code=case.code
+    )
     return note
 
 
@@ -157,14 +178,22 @@ async def show_history(session: AsyncSession, rt: Runtime, member: Member, case:
     lang = member.language
     await routing.load_places(session, [case])  # the region and the card's names at once
     zone = _zone(await session.get(Region, case.region_id) if case.region_id else None)
-    messages = list((await session.scalars(
-        select(CaseMessage).where(CaseMessage.case_id == case.id)
-        .order_by(CaseMessage.created_at, CaseMessage.id)
-    )).all())
+    messages = list(
+        (
+            await session.scalars(
+                select(CaseMessage)
+                .where(CaseMessage.case_id == case.id)
+                .order_by(CaseMessage.created_at, CaseMessage.id)
+            )
+        ).all()
+    )
     status = {
         CaseStatus.CLAIMED: rt.tr(lang, "with you"),
-        CaseStatus.CLOSED: rt.tr(lang, "closed: {outcome}", outcome=rt.tr(
-            lang, OUTCOME_LABELS.get(case.outcome or "", case.outcome or "—"))),
+        CaseStatus.CLOSED: rt.tr(
+            lang,
+            "closed: {outcome}",
+            outcome=rt.tr(lang, OUTCOME_LABELS.get(case.outcome or "", case.outcome or "—")),
+        ),
     }.get(CaseStatus(case.status), rt.tr(lang, "waiting in the queue"))
     lines = [
         await notify.case_card(session, rt, case, lang, now),
@@ -190,20 +219,36 @@ async def show_history(session: AsyncSession, rt: Runtime, member: Member, case:
         # One timestamp: the outbox sends one instant's rows in the order queued.
         at = rt.now()
         for page in text_parts.pack(lines, header=codes.display(case.code)):
-            outbox.enqueue(session, rt.vault, member, "sendMessage", {"text": page},
-                           now=at, relay_case_id=case.id)
+            outbox.enqueue(
+                session,
+                rt.vault,
+                member,
+                "sendMessage",
+                {"text": page},
+                now=at,
+                relay_case_id=case.id,
+            )
         for message, when in media[-MEDIA_RESENT:]:
-            file_id = rt.vault.open_text_for_case(case, f"msg/{message.id}", "file_id",
-                                                  message.file_id_enc)
+            file_id = rt.vault.open_text_for_case(
+                case, f"msg/{message.id}", "file_id", message.file_id_enc
+            )
             method, field = MEDIA_METHODS[ContentKind(message.kind)]
             params: dict[str, Any] = {field: file_id}
             if message.kind not in NO_CAPTION:
-                params["caption"] = f"{codes.display(case.code)} · {when} · " \
-                                    f"{_author(rt, lang, message, member)}"
-            outbox.enqueue(session, rt.vault, member, method, params, now=rt.now(),
-                           relay_case_id=case.id)
+                params["caption"] = (
+                    f"{codes.display(case.code)} · {when} · {_author(rt, lang, message, member)}"
+                )
+            outbox.enqueue(
+                session, rt.vault, member, method, params, now=rt.now(), relay_case_id=case.id
+            )
     except CaseShredded as exc:
         raise ContentGone(case.code) from exc
-    await audit.record(session, actor=member_actor(member), event="content_viewed", now=now,
-                       case_code=case.code, detail={"messages": len(messages)})
+    await audit.record(
+        session,
+        actor=member_actor(member),
+        event="content_viewed",
+        now=now,
+        case_code=case.code,
+        detail={"messages": len(messages)},
+    )
     return len(messages)

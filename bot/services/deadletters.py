@@ -43,8 +43,13 @@ class DeadLetterGone(LookupError):
 
 
 async def record(
-    session: AsyncSession, vault: Vault, update_id: int, raw: dict[str, Any],
-    failure: Failure, *, now: datetime,
+    session: AsyncSession,
+    vault: Vault,
+    update_id: int,
+    raw: dict[str, Any],
+    failure: Failure,
+    *,
+    now: datetime,
 ) -> DeadLetter:
     """Set an update aside (again: a repeat replaces what the last one recorded)."""
     data = json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode()
@@ -74,11 +79,16 @@ async def listing(session: AsyncSession, *, include_handled: bool = False) -> li
 async def sealed_update(session: AsyncSession, vault: Vault, letter_id: int) -> dict[str, Any]:
     """The update a dead letter set aside, opened."""
     letter = await session.get(DeadLetter, letter_id)
-    if (letter is None or letter.update_enc is None or letter.wrapped_key is None
-            or letter.kek_id is None):
+    if (
+        letter is None
+        or letter.update_enc is None
+        or letter.wrapped_key is None
+        or letter.kek_id is None
+    ):
         raise DeadLetterGone(letter_id)
-    data = vault.open_dead_letter(letter.update_id, letter.wrapped_key, letter.kek_id,
-                                  letter.update_enc)
+    data = vault.open_dead_letter(
+        letter.update_id, letter.wrapped_key, letter.kek_id, letter.update_enc
+    )
     raw = json.loads(data)
     if not isinstance(raw, dict):
         raise DeadLetterGone(letter_id)
@@ -100,8 +110,9 @@ async def mark_handled(session: AsyncSession, letter_id: int, *, now: datetime) 
     letter.wrapped_key = letter.kek_id = letter.update_enc = None
 
 
-async def count_failed_retry(session: AsyncSession, letter_id: int, failure: Failure, *,
-                             now: datetime) -> None:
+async def count_failed_retry(
+    session: AsyncSession, letter_id: int, failure: Failure, *, now: datetime
+) -> None:
     letter = await session.get(DeadLetter, letter_id)
     if letter is None:
         raise DeadLetterGone(letter_id)

@@ -77,14 +77,19 @@ def _headline(rt: Runtime, lang: str, event: str, waited: timedelta) -> str:
     if event == EVENT_UNTAKEN:
         return rt.tr(lang, "⏰ Case not taken for {wait}", wait=wait)
     if event == EVENT_REMINDED:
-        return rt.tr(lang, "⏰ The student has been waiting for your answer for {wait}",
-                     wait=wait)
+        return rt.tr(lang, "⏰ The student has been waiting for your answer for {wait}", wait=wait)
     return rt.tr(lang, "⚠️ No answer to the student for {wait}", wait=wait)
 
 
 async def _send_cards(
-    session: AsyncSession, rt: Runtime, case: Case, members: list[Member], *, event: str,
-    waited: timedelta, now: datetime,
+    session: AsyncSession,
+    rt: Runtime,
+    case: Case,
+    members: list[Member],
+    *,
+    event: str,
+    waited: timedelta,
+    now: datetime,
 ) -> None:
     """The card under a headline saying why. Psychologists may reply to it (relay routing)
     and, while the case is open, take it; supervisors get the bare card."""
@@ -95,8 +100,15 @@ async def _send_cards(
         psychologist = member.role == Role.PSYCHOLOGIST
         if psychologist and case.status == CaseStatus.OPEN:
             params["reply_markup"] = take_button(rt, lang, case.code)
-        outbox.enqueue(session, rt.vault, member, "sendMessage", params, now=now,
-                       relay_case_id=case.id if psychologist else None)
+        outbox.enqueue(
+            session,
+            rt.vault,
+            member,
+            "sendMessage",
+            params,
+            now=now,
+            relay_case_id=case.id if psychologist else None,
+        )
 
 
 def _unique(*groups: list[Member]) -> list[Member]:
@@ -116,14 +128,19 @@ async def _alert_untaken(session: AsyncSession, rt: Runtime, case: Case, now: da
     # the supervisors when none is active anywhere), and the case's supervisors.
     pool = await pool_policy.notified_members(session, case) if urgent else []
     recipients = _unique(pool, supervisors)
-    await _send_cards(session, rt, case, recipients, event=event, waited=now - case.created_at,
-                      now=now)
+    await _send_cards(
+        session, rt, case, recipients, event=event, waited=now - case.created_at, now=now
+    )
     case.escalations += 1
     return Step(case.code, event, case.escalation_level + 1, len(recipients))
 
 
 async def _remind_or_escalate_unanswered(
-    session: AsyncSession, rt: Runtime, case: Case, now: datetime, anchor: datetime,
+    session: AsyncSession,
+    rt: Runtime,
+    case: Case,
+    now: datetime,
+    anchor: datetime,
     escalate: bool,
 ) -> Step:
     """A claimed case's student has waited past the reminder or the escalation deadline."""
@@ -139,14 +156,16 @@ async def _remind_or_escalate_unanswered(
     if psychologist is not None and (not escalate or case.escalation_level == 0):
         # The reminder goes with the first escalation too, if the worker was down when the
         # reminder was due. Replies to it reach the student (relay routing).
-        await _send_cards(session, rt, case, [psychologist], event=EVENT_REMINDED,
-                          waited=waited, now=now)
+        await _send_cards(
+            session, rt, case, [psychologist], event=EVENT_REMINDED, waited=waited, now=now
+        )
         recipients += 1
     if not escalate:
         return Step(case.code, EVENT_REMINDED, case.escalation_level + 1, recipients)
     supervisors = await pool_policy.escalation_supervisors(session, case)
-    await _send_cards(session, rt, case, supervisors, event=EVENT_UNANSWERED, waited=waited,
-                      now=now)
+    await _send_cards(
+        session, rt, case, supervisors, event=EVENT_UNANSWERED, waited=waited, now=now
+    )
     case.escalations += 1
     level = max(case.escalation_level + 1, 2)
     return Step(case.code, EVENT_UNANSWERED, level, recipients + len(supervisors))
@@ -191,12 +210,20 @@ async def _step(session: AsyncSession, rt: Runtime, case: Case, now: datetime) -
     case.escalation_level = step.level
     case.deadline_breaches += 1
     await audit.record(
-        session, actor="system", event=step.event, now=now, case_code=case.code,
-        detail={"level": step.level, "priority": case.priority,
-                "recipients": step.recipients},
+        session,
+        actor="system",
+        event=step.event,
+        now=now,
+        case_code=case.code,
+        detail={"level": step.level, "priority": case.priority, "recipients": step.recipients},
     )
-    log.info("deadline_step case=%s event=%s level=%s recipients=%s", case.code, step.event,
-             step.level, step.recipients)
+    log.info(
+        "deadline_step case=%s event=%s level=%s recipients=%s",
+        case.code,
+        step.event,
+        step.level,
+        step.recipients,
+    )
     if step.recipients == 0:
         log.warning("deadline_step_nobody_to_tell case=%s event=%s", case.code, step.event)
     return step

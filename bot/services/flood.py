@@ -89,8 +89,9 @@ async def answer_quietly(
         return
     now = rt.now()
     await notify.acknowledge(session, rt, case, opened=False, urgent=False)
-    await audit.record(session, actor="system", event="student_flood", now=now,
-                       case_code=case.code)
+    await audit.record(
+        session, actor="system", event="student_flood", now=now, case_code=case.code
+    )
     if case.status != CaseStatus.CLAIMED or case.psychologist_id is None or case.muted:
         return
     member = await session.get(Member, case.psychologist_id)
@@ -103,8 +104,9 @@ async def answer_quietly(
         "stops the relays.",
         code=codes.display(case.code),
     )
-    outbox.enqueue(session, rt.vault, member, "sendMessage", {"text": text}, now=now,
-                   relay_case_id=case.id)
+    outbox.enqueue(
+        session, rt.vault, member, "sendMessage", {"text": text}, now=now, relay_case_id=case.id
+    )
 
 
 async def set_muted(
@@ -124,7 +126,11 @@ async def set_muted(
         raise NotAllowed("not your case")
     if case.muted != muted:
         case.muted = muted
-        await audit.record(session, actor=f"member:{member.id}",
-                           event="case_muted" if muted else "case_unmuted", now=rt.now(),
-                           case_code=case.code)
+        await audit.record(
+            session,
+            actor=f"member:{member.id}",
+            event="case_muted" if muted else "case_unmuted",
+            now=rt.now(),
+            case_code=case.code,
+        )
     return case

@@ -69,7 +69,8 @@ async def country_of_place(
     """The country of a school (through its district) or of a region; None if unknown."""
     if region_id is None and school_id is not None:
         region_id = await session.scalar(
-            select(District.region_id).join(School, School.district_id == District.id)
+            select(District.region_id)
+            .join(School, School.district_id == District.id)
             .where(School.id == school_id)
         )
     if region_id is None:

@@ -60,9 +60,7 @@ def next_opening(region: Region, now: datetime) -> Opening | None:
     return Opening(at=opening, today=opening.date() == local.date())
 
 
-async def after_hours_note(
-    session: AsyncSession, rt: Runtime, case: Case, now: datetime
-) -> str:
+async def after_hours_note(session: AsyncSession, rt: Runtime, case: Case, now: datetime) -> str:
     """The student's note when a case opens outside working hours; "" within them.
 
     A case without a region (the student skipped choosing one) gets no promise of a time.

@@ -79,15 +79,22 @@ async def create_invite(
     session.add(invite)
     await session.flush()
     await audit.record(
-        session, actor=queue.member_actor(by) if by is not None else "cli",
-        event="invite_created", now=now,
+        session,
+        actor=queue.member_actor(by) if by is not None else "cli",
+        event="invite_created",
+        now=now,
         detail={"invite": invite.id, "role": role, "level": scope.level},
     )
     return CreatedInvite(invite.id, link(rt, token), role, scope, hours)
 
 
 async def redeem(
-    session: AsyncSession, rt: Runtime, token: str, *, telegram_user_id: int, chat_id: int,
+    session: AsyncSession,
+    rt: Runtime,
+    token: str,
+    *,
+    telegram_user_id: int,
+    chat_id: int,
     language_code: str | None,
 ) -> Member:
     """Register the account that opened the link in the invite's role and scope.
@@ -102,8 +109,7 @@ async def redeem(
     token_hash = rt.vault.pseudonyms.invite_hash(token)
     spent = await session.execute(
         update(Invite)
-        .where(Invite.token_hash == token_hash, Invite.used_at.is_(None),
-               Invite.expires_at > now)
+        .where(Invite.token_hash == token_hash, Invite.used_at.is_(None), Invite.expires_at > now)
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -116,8 +122,9 @@ async def redeem(
     event = "member_reactivated"
     if member is None:
         event = "member_joined"
-        member = Member(pseudonym=pseudonym, role=invite.role, language=language, active=True,
-                        created_at=now)
+        member = Member(
+            pseudonym=pseudonym, role=invite.role, language=language, active=True, created_at=now
+        )
         rt.vault.new_member_key(member)
     member.role = invite.role
     member.active = True
@@ -127,6 +134,11 @@ async def redeem(
     session.add(member)
     await session.flush()
     invite.used_by = member.id
-    await audit.record(session, actor=queue.member_actor(member), event=event, now=now,
-                       detail={"invite": invite.id, "role": member.role, "level": scope.level})
+    await audit.record(
+        session,
+        actor=queue.member_actor(member),
+        event=event,
+        now=now,
+        detail={"invite": invite.id, "role": member.role, "level": scope.level},
+    )
     return member

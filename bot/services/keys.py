@@ -170,15 +170,18 @@ async def rewrap_all(
     def room() -> int:
         return 1000 if limit is None else min(1000, limit - count)
 
-    for km in (await session.scalars(
-            select(KeyMaterial).where(KeyMaterial.kek_id != new.key_id))).all():
+    for km in (
+        await session.scalars(select(KeyMaterial).where(KeyMaterial.kek_id != new.key_id))
+    ).all():
         secret = old.unwrap(km.wrapped, km.kek_id, km.name)
         km.wrapped, km.kek_id = target.wrap(secret, km.name)
         count += 1
     while room() > 0:
-        members = (await session.scalars(
-            select(Member).where(Member.kek_id != new.key_id).order_by(Member.id)
-            .limit(room()))).all()
+        members = (
+            await session.scalars(
+                select(Member).where(Member.kek_id != new.key_id).order_by(Member.id).limit(room())
+            )
+        ).all()
         if not members:
             break
         for member in members:
@@ -188,12 +191,14 @@ async def rewrap_all(
             count += 1
         await session.flush()
     while room() > 0:  # in batches: a region may hold millions of cases
-        batch = (await session.scalars(
-            select(Case)
-            .where(Case.wrapped_key.is_not(None), Case.kek_id != new.key_id)
-            .order_by(Case.id)
-            .limit(room())
-        )).all()
+        batch = (
+            await session.scalars(
+                select(Case)
+                .where(Case.wrapped_key.is_not(None), Case.kek_id != new.key_id)
+                .order_by(Case.id)
+                .limit(room())
+            )
+        ).all()
         if not batch:
             break
         for case in batch:
@@ -204,12 +209,14 @@ async def rewrap_all(
             count += 1
         await session.flush()
     while room() > 0:  # updates set aside (bot.services.deadletters), usually none
-        letters = (await session.scalars(
-            select(DeadLetter)
-            .where(DeadLetter.wrapped_key.is_not(None), DeadLetter.kek_id != new.key_id)
-            .order_by(DeadLetter.id)
-            .limit(room())
-        )).all()
+        letters = (
+            await session.scalars(
+                select(DeadLetter)
+                .where(DeadLetter.wrapped_key.is_not(None), DeadLetter.kek_id != new.key_id)
+                .order_by(DeadLetter.id)
+                .limit(room())
+            )
+        ).all()
         if not letters:
             break
         for letter in letters:
@@ -222,13 +229,17 @@ async def rewrap_all(
     if room() > 0:  # replies waiting for a chat with no case or account: a few, seconds old
         from bot.services import outbox  # noqa: PLC0415 - outbox → vault → keys
 
-        waiting = (await session.scalars(
-            select(OutboxMessage)
-            .where(OutboxMessage.chat_key.is_not(None),
-                   OutboxMessage.status.in_(("pending", "sending")))
-            .order_by(OutboxMessage.id)
-            .with_for_update()
-        )).all()
+        waiting = (
+            await session.scalars(
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.chat_key.is_not(None),
+                    OutboxMessage.status.in_(("pending", "sending")),
+                )
+                .order_by(OutboxMessage.id)
+                .with_for_update()
+            )
+        ).all()
         for row in waiting:
             if room() <= 0:
                 break

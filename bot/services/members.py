@@ -70,7 +70,10 @@ def check_role_level(role: str, scope: Scope) -> None:
 
 
 async def scope_of(
-    session: AsyncSession, *, region_id: int | None = None, district_id: int | None = None,
+    session: AsyncSession,
+    *,
+    region_id: int | None = None,
+    district_id: int | None = None,
     school_id: int | None = None,
 ) -> Scope:
     """The scope of one place, with its parents looked up."""
@@ -116,7 +119,7 @@ def manages(supervisor: Member | None, target: Scope) -> bool:
 
 
 async def place_label(session: AsyncSession, scope: Scope | None) -> str:
-    """"Region / District / School" in the names the organisation file gave them."""
+    """ "Region / District / School" in the names the organisation file gave them."""
     if scope is None:
         return "—"
     parts: list[str] = []
@@ -163,19 +166,31 @@ async def deactivate(
     if supervisor is not None:
         if target.id == supervisor.id:
             raise NotAllowed("a supervisor cannot switch off their own account")
-        if target.role == Role.SUPERVISOR or target_scope is None \
-                or not manages(supervisor, target_scope):
+        if (
+            target.role == Role.SUPERVISOR
+            or target_scope is None
+            or not manages(supervisor, target_scope)
+        ):
             raise MemberNotFound(str(member_id))  # outside the scope: as if it did not exist
     now = rt.now()
     target.active = False
     target.active_case_id = None
     actor = queue.member_actor(supervisor) if supervisor is not None else "cli"
-    await audit.record(session, actor=actor, event="member_deactivated", now=now,
-                       detail={"member": target.id, "role": target.role})
+    await audit.record(
+        session,
+        actor=actor,
+        event="member_deactivated",
+        now=now,
+        detail={"member": target.id, "role": target.role},
+    )
     returned = await queue.return_cases_of(session, rt, target, actor=actor)
     # To their chat, not their account: rows for a switched-off account are dropped unsent.
-    outbox.enqueue(session, rt.vault, outbox.Chat(rt.vault.member_chat_id(target)),
-                   "sendMessage", {"text": rt.tr(
-                       target.language, "Your TrustLine account has been switched off.")},
-                   now=now)
+    outbox.enqueue(
+        session,
+        rt.vault,
+        outbox.Chat(rt.vault.member_chat_id(target)),
+        "sendMessage",
+        {"text": rt.tr(target.language, "Your TrustLine account has been switched off.")},
+        now=now,
+    )
     return target, returned

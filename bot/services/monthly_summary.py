@@ -66,25 +66,56 @@ def summary_message(rt: Runtime, lang: str, result: stats.RegionStats) -> str:
     silent = [s for s in schools if s.figures.posters and not s.figures.scans]
     f = result.total
     lines = [
-        tr(lang, "📊 Monthly summary: {place}, {period}",
-           place=scope_label(tr, lang, result.scope), period=period_label(tr, lang,
-                                                                           result.period)),
+        tr(
+            lang,
+            "📊 Monthly summary: {place}, {period}",
+            place=scope_label(tr, lang, result.scope),
+            period=period_label(tr, lang, result.period),
+        ),
         "",
-        tr(lang, "Cases: {cases}; still open: {open}; not answered yet: {unanswered}.",
-           cases=f.cases, open=f.open, unanswered=f.unanswered),
+        tr(
+            lang,
+            "Cases: {cases}; still open: {open}; not answered yet: {unanswered}.",
+            cases=f.cases,
+            open=f.open,
+            unanswered=f.unanswered,
+        ),
         "",
-        tr(lang, "Schools with cases ({count} of {total}): {names}", count=len(with_cases),
-           total=len(schools), names=_names(tr, lang, [
-               f"{s.name} ({s.figures.cases})"
-               for s in sorted(with_cases, key=lambda s: -s.figures.cases)])),
+        tr(
+            lang,
+            "Schools with cases ({count} of {total}): {names}",
+            count=len(with_cases),
+            total=len(schools),
+            names=_names(
+                tr,
+                lang,
+                [
+                    f"{s.name} ({s.figures.cases})"
+                    for s in sorted(with_cases, key=lambda s: -s.figures.cases)
+                ],
+            ),
+        ),
         "",
-        tr(lang, "Schools with deadline breaches ({count}): {names}",
-           count=len(with_breaches), names=_names(tr, lang, [
-               f"{s.name} ({s.figures.breaches})"
-               for s in sorted(with_breaches, key=lambda s: -s.figures.breaches)])),
+        tr(
+            lang,
+            "Schools with deadline breaches ({count}): {names}",
+            count=len(with_breaches),
+            names=_names(
+                tr,
+                lang,
+                [
+                    f"{s.name} ({s.figures.breaches})"
+                    for s in sorted(with_breaches, key=lambda s: -s.figures.breaches)
+                ],
+            ),
+        ),
         "",
-        tr(lang, "Schools whose posters had no scans ({count}): {names}", count=len(silent),
-           names=_names(tr, lang, [s.name for s in silent])),
+        tr(
+            lang,
+            "Schools whose posters had no scans ({count}): {names}",
+            count=len(silent),
+            names=_names(tr, lang, [s.name for s in silent]),
+        ),
         "",
         tr(lang, "Chart: /stats. Table for every school and month: /export."),
     ]
@@ -119,8 +150,11 @@ async def send_for_region(session: AsyncSession, rt: Runtime, region_id: int | N
         return 0
     try:
         async with session.begin_nested():
-            session.add(MonthlySummary(scope=key, month=month.month_key, sent_at=now,
-                                       recipients=len(recipients)))
+            session.add(
+                MonthlySummary(
+                    scope=key, month=month.month_key, sent_at=now, recipients=len(recipients)
+                )
+            )
     except IntegrityError:  # another instance got there first
         return 0
     # A district supervisor hears about their district only.
@@ -135,11 +169,19 @@ async def send_for_region(session: AsyncSession, rt: Runtime, region_id: int | N
             text = texts.get(member.language) or summary_message(rt, member.language, result)
             texts[member.language] = text
             outbox.enqueue(session, rt.vault, member, "sendMessage", {"text": text}, now=now)
-    await audit.record(session, actor="system", event="monthly_summary_sent", now=now,
-                       detail={"scope": key, "month": month.month_key,
-                               "recipients": len(recipients)})
-    log.info("monthly_summary_sent scope=%s month=%s recipients=%d", key, month.month_key,
-             len(recipients))
+    await audit.record(
+        session,
+        actor="system",
+        event="monthly_summary_sent",
+        now=now,
+        detail={"scope": key, "month": month.month_key, "recipients": len(recipients)},
+    )
+    log.info(
+        "monthly_summary_sent scope=%s month=%s recipients=%d",
+        key,
+        month.month_key,
+        len(recipients),
+    )
     return len(recipients)
 
 
@@ -168,8 +210,11 @@ CHECK_SECONDS = 600.0
 
 
 async def run_forever(
-    sessionmaker: async_sessionmaker[AsyncSession], rt: Runtime, on_queued: Callable[[], None],
-    *, every: float = CHECK_SECONDS,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    rt: Runtime,
+    on_queued: Callable[[], None],
+    *,
+    every: float = CHECK_SECONDS,
 ) -> None:
     """The worker inside `trustline run`: look every few minutes whether a month is due.
     Every instance runs it; the once-per-month row decides which one sends."""

@@ -63,8 +63,7 @@ def preview(rt: Runtime, lang: str, content: IncomingContent | None) -> str:
     # word, counted in UTF-16 units like everything Telegram measures.
     text = text_parts.shorten(" ".join(content.text.split()), PREVIEW_CHARS)
     if content.kind != ContentKind.TEXT:
-        media = rt.tr(lang, "[attachment: {kind}]",
-                      kind=rt.tr(lang, CONTENT_LABELS[content.kind]))
+        media = rt.tr(lang, "[attachment: {kind}]", kind=rt.tr(lang, CONTENT_LABELS[content.kind]))
         text = f"{media} {text}".strip()
     return text
 
@@ -74,11 +73,14 @@ async def case_card(
 ) -> str:
     district, school = await routing.place_names(session, case)
     lines = [
-        rt.tr(lang, "{icon} Case {code}", icon=PRIORITY_ICONS[case.priority],
-              code=codes.display(case.code)),
+        rt.tr(
+            lang,
+            "{icon} Case {code}",
+            icon=PRIORITY_ICONS[case.priority],
+            code=codes.display(case.code),
+        ),
         rt.tr(lang, "Priority: {priority}", priority=rt.tr(lang, PRIORITY_LABELS[case.priority])),
-        rt.tr(lang, "Category: {category}",
-              category=rt.tr(lang, CATEGORY_LABELS[case.category])),
+        rt.tr(lang, "Category: {category}", category=rt.tr(lang, CATEGORY_LABELS[case.category])),
         rt.tr(lang, "District: {district}", district=district),
         rt.tr(lang, "School: {school}", school=school),
         rt.tr(lang, "Waiting: {wait}", wait=format_wait(rt, lang, case, now)),
@@ -89,8 +91,13 @@ async def case_card(
 
 
 async def notify_pool(
-    session: AsyncSession, rt: Runtime, case: Case, content: IncomingContent | None,
-    *, headline: str, exclude: int | None = None
+    session: AsyncSession,
+    rt: Runtime,
+    case: Case,
+    content: IncomingContent | None,
+    *,
+    headline: str,
+    exclude: int | None = None,
 ) -> list[Member]:
     """Send the case card with a Take button to every member of the case's pool.
 
@@ -103,18 +110,39 @@ async def notify_pool(
     for member in members:
         lang = member.language
         if member.role != Role.PSYCHOLOGIST:
-            card = await case_card(session, rt, case, lang, now, rt.tr(
-                lang, "No psychologist serves this place yet: invite one with /invite. "
-                "The case waits in the queue and they will see it."))
-            outbox.enqueue(session, rt.vault, member, "sendMessage",
-                           {"text": f"{rt.tr(lang, headline)}\n{card}"}, now=now)
+            card = await case_card(
+                session,
+                rt,
+                case,
+                lang,
+                now,
+                rt.tr(
+                    lang,
+                    "No psychologist serves this place yet: invite one with /invite. "
+                    "The case waits in the queue and they will see it.",
+                ),
+            )
+            outbox.enqueue(
+                session,
+                rt.vault,
+                member,
+                "sendMessage",
+                {"text": f"{rt.tr(lang, headline)}\n{card}"},
+                now=now,
+            )
             continue
         card = await case_card(session, rt, case, lang, now, preview(rt, lang, content))
         outbox.enqueue(
-            session, rt.vault, member, "sendMessage",
-            {"text": f"{rt.tr(lang, headline)}\n{card}",
-             "reply_markup": take_button(rt, lang, case.code)},
-            now=now, relay_case_id=case.id,
+            session,
+            rt.vault,
+            member,
+            "sendMessage",
+            {
+                "text": f"{rt.tr(lang, headline)}\n{card}",
+                "reply_markup": take_button(rt, lang, case.code),
+            },
+            now=now,
+            relay_case_id=case.id,
         )
     return members
 
@@ -126,7 +154,11 @@ async def emergency_numbers(session: AsyncSession, case: Case) -> tuple[str, ...
 
 
 async def relay_to_psychologist(
-    session: AsyncSession, rt: Runtime, case: Case, member: Member, message: CaseMessage,
+    session: AsyncSession,
+    rt: Runtime,
+    case: Case,
+    member: Member,
+    message: CaseMessage,
     content: IncomingContent,
 ) -> None:
     """The student's message, whole, to the psychologist holding the case: under the label,
@@ -141,19 +173,25 @@ async def relay_to_psychologist(
         # staff chat ever names the student's chat, and it still works after /forget.
         method, field = MEDIA_METHODS[content.kind]
         media = (method, {field: content.file_id})
-    calls = text_parts.messages(content.text, header=label, media=media,
-                                captioned=content.kind not in NO_CAPTION)
+    calls = text_parts.messages(
+        content.text, header=label, media=media, captioned=content.kind not in NO_CAPTION
+    )
     # One timestamp for all: the outbox sends a chat's rows of one instant in id order,
     # which is the order they are queued in.
     now = rt.now()
     for method, params in calls:
-        outbox.enqueue(session, rt.vault, member, method, params, now=now,
-                       relay_case_id=case.id)
+        outbox.enqueue(session, rt.vault, member, method, params, now=now, relay_case_id=case.id)
 
 
 async def after_student_message(
-    session: AsyncSession, rt: Runtime, case: Case, message: CaseMessage,
-    content: IncomingContent, *, opened: bool, became_urgent: bool,
+    session: AsyncSession,
+    rt: Runtime,
+    case: Case,
+    message: CaseMessage,
+    content: IncomingContent,
+    *,
+    opened: bool,
+    became_urgent: bool,
     message_urgent: bool = False,
 ) -> None:
     """Relay or announce a student's message, then acknowledge it.
@@ -163,8 +201,12 @@ async def after_student_message(
     at most once in `safety.REPLY_EVERY`.
     """
     now = rt.now()
-    followup = (message_urgent and not (opened or became_urgent)
-                and case.priority == Priority.URGENT and safety.may_repeat_reply(case, now))
+    followup = (
+        message_urgent
+        and not (opened or became_urgent)
+        and case.priority == Priority.URGENT
+        and safety.may_repeat_reply(case, now)
+    )
     alerted: list[Member] = []
     if case.status == CaseStatus.CLAIMED and case.psychologist_id is not None:
         member = await session.get(Member, case.psychologist_id)
@@ -172,34 +214,56 @@ async def after_student_message(
             if not case.muted:
                 await relay_to_psychologist(session, rt, case, member, message, content)
             if became_urgent or followup:  # even when muted: this is an alert, not a relay
-                notice = (N_("🔴 Case {code} is now urgent.") if became_urgent
-                          else N_("🔴 {code}: another urgent message from the student."))
-                outbox.enqueue(session, rt.vault, member, "sendMessage", {
-                    "text": rt.tr(member.language, notice, code=codes.display(case.code))},
-                    now=now, relay_case_id=case.id)
+                notice = (
+                    N_("🔴 Case {code} is now urgent.")
+                    if became_urgent
+                    else N_("🔴 {code}: another urgent message from the student.")
+                )
+                outbox.enqueue(
+                    session,
+                    rt.vault,
+                    member,
+                    "sendMessage",
+                    {"text": rt.tr(member.language, notice, code=codes.display(case.code))},
+                    now=now,
+                    relay_case_id=case.id,
+                )
                 alerted = [member]
     elif opened:
-        alerted = await notify_pool(session, rt, case, content,
-                                    headline=N_("New case in your pool"))
+        alerted = await notify_pool(
+            session, rt, case, content, headline=N_("New case in your pool")
+        )
     elif became_urgent:
-        alerted = await notify_pool(session, rt, case, content,
-                                    headline=N_("A waiting case became urgent"))
+        alerted = await notify_pool(
+            session, rt, case, content, headline=N_("A waiting case became urgent")
+        )
     elif followup:
-        alerted = await notify_pool(session, rt, case, content,
-                                    headline=N_("🔴 Another urgent message in a waiting case"))
+        alerted = await notify_pool(
+            session, rt, case, content, headline=N_("🔴 Another urgent message in a waiting case")
+        )
     urgent = case.priority == Priority.URGENT and (opened or became_urgent or followup)
     if urgent:
         case.urgent_alerted_at = now
     await acknowledge(
-        session, rt, case, opened=opened, urgent=urgent,
+        session,
+        rt,
+        case,
+        opened=opened,
+        urgent=urgent,
         alerted=any(m.role == Role.PSYCHOLOGIST for m in alerted),
         urgent_again=message_urgent and not urgent and case.priority == Priority.URGENT,
     )
 
 
 async def acknowledge(
-    session: AsyncSession, rt: Runtime, case: Case, *, opened: bool, urgent: bool,
-    alerted: bool = False, urgent_again: bool = False,
+    session: AsyncSession,
+    rt: Runtime,
+    case: Case,
+    *,
+    opened: bool,
+    urgent: bool,
+    alerted: bool = False,
+    urgent_again: bool = False,
 ) -> None:
     """The student's answer to their message.
 
@@ -227,8 +291,11 @@ async def acknowledge(
         # The 🆘 button, for a student who wrote without /start (no greeting, no keyboard).
         params["reply_markup"] = safety.sos_keyboard(rt, lang)
     elif urgent_again:
-        text = rt.tr(lang, "Received ✓ If you are in danger, calling one of the numbers above "
-                           "is the fastest help.")
+        text = rt.tr(
+            lang,
+            "Received ✓ If you are in danger, calling one of the numbers above "
+            "is the fastest help.",
+        )
     else:
         text = rt.tr(lang, "Received ✓")
     outbox.enqueue(session, rt.vault, case, "sendMessage", {"text": text, **params}, now=now)

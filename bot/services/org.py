@@ -74,8 +74,9 @@ def _languages(raw: str, country: Country, line: int, problems: list[str]) -> st
     known = {lang.value for lang in Language}
     unknown = [c for c in codes if c not in known]
     if unknown:
-        problems.append(f"line {line}: unknown language {', '.join(unknown)!s} "
-                        f"(use ky, kk, ru, e.g. \"ky,ru\")")
+        problems.append(
+            f'line {line}: unknown language {", ".join(unknown)!s} (use ky, kk, ru, e.g. "ky,ru")'
+        )
         return ""
     return ",".join(dict.fromkeys(codes))
 
@@ -90,8 +91,12 @@ def parse_csv(text: str) -> list[OrgRow]:
     header = [(_clean(h)).lower() for h in (reader.fieldnames or [])]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
-        raise OrgFileError([f"line 1: missing column(s) {', '.join(missing)}; the header must "
-                            f"be country,region,district,school[,languages]"])
+        raise OrgFileError(
+            [
+                f"line 1: missing column(s) {', '.join(missing)}; the header must "
+                f"be country,region,district,school[,languages]"
+            ]
+        )
     reader.fieldnames = header
     rows: list[OrgRow] = []
     problems: list[str] = []
@@ -101,8 +106,10 @@ def parse_csv(text: str) -> list[OrgRow]:
         if not any(values.values()):
             continue  # blank line
         if None in record:
-            problems.append(f"line {line}: more fields than columns (a comma inside a name? "
-                            f"put the name in double quotes)")
+            problems.append(
+                f"line {line}: more fields than columns (a comma inside a name? "
+                f"put the name in double quotes)"
+            )
             continue
         empty = [c for c in REQUIRED_COLUMNS if not values.get(c)]
         if empty:
@@ -120,8 +127,16 @@ def parse_csv(text: str) -> list[OrgRow]:
         languages = _languages(values.get("languages", ""), country, line, problems)
         if not languages:
             continue
-        rows.append(OrgRow(line, country.value, values["region"], values["district"],
-                           values["school"], languages))
+        rows.append(
+            OrgRow(
+                line,
+                country.value,
+                values["region"],
+                values["district"],
+                values["school"],
+                languages,
+            )
+        )
     if problems:
         raise OrgFileError(problems)
     if not rows:
@@ -141,9 +156,13 @@ async def import_rows(session: AsyncSession, rows: list[OrgRow]) -> ImportReport
                 select(Region).where(Region.country == row.country, Region.name == row.region)
             )
             if region is None:
-                region = Region(country=row.country, name=row.region,
-                                timezone=TIMEZONES[Country(row.country)],
-                                work_start_hour=9, work_end_hour=18)
+                region = Region(
+                    country=row.country,
+                    name=row.region,
+                    timezone=TIMEZONES[Country(row.country)],
+                    work_start_hour=9,
+                    work_end_hour=18,
+                )
                 session.add(region)
                 await session.flush()
                 report.regions_added += 1
@@ -151,8 +170,9 @@ async def import_rows(session: AsyncSession, rows: list[OrgRow]) -> ImportReport
         district = districts.get((region.id, row.district))
         if district is None:
             district = await session.scalar(
-                select(District).where(District.region_id == region.id,
-                                       District.name == row.district)
+                select(District).where(
+                    District.region_id == region.id, District.name == row.district
+                )
             )
             if district is None:
                 district = District(region_id=region.id, name=row.district)
@@ -198,8 +218,12 @@ async def find_region(session: AsyncSession, text: str) -> Region:
         query = query.where(Region.country == parts[0].upper(), Region.name == parts[1])
     else:
         query = query.where(Region.name == text)
-    return _one(list((await session.scalars(query)).all()), "region", text,
-                lambda r: f"{r.country}/{r.name}")
+    return _one(
+        list((await session.scalars(query)).all()),
+        "region",
+        text,
+        lambda r: f"{r.country}/{r.name}",
+    )
 
 
 async def find_district(session: AsyncSession, text: str) -> District:
@@ -236,8 +260,9 @@ async def find_school(session: AsyncSession, text: str) -> School:
         .join(Region, Region.id == District.region_id)
     )
     if len(parts) >= 3:
-        query = query.where(Region.name == parts[-3], District.name == parts[-2],
-                            School.name == parts[-1])
+        query = query.where(
+            Region.name == parts[-3], District.name == parts[-2], School.name == parts[-1]
+        )
     elif len(parts) == 2:
         query = query.where(District.name == parts[0], School.name == parts[1])
     else:
@@ -249,10 +274,12 @@ async def find_school(session: AsyncSession, text: str) -> School:
 
 def _one(found: list[T], kind: str, text: str, describe: Callable[[T], str]) -> T:
     if not found:
-        raise NotFound(f"no {kind} named {text!r}; import the schools first "
-                       f"(trustline org import FILE.csv)")
+        raise NotFound(
+            f"no {kind} named {text!r}; import the schools first (trustline org import FILE.csv)"
+        )
     if len(found) > 1:
         names = "; ".join(describe(item) for item in found[:5])
-        raise NotFound(f"{len(found)} places match {text!r} ({names}); write the full path "
-                       f"or the id")
+        raise NotFound(
+            f"{len(found)} places match {text!r} ({names}); write the full path or the id"
+        )
     return found[0]

@@ -64,8 +64,9 @@ _WRAPPED_BYTES = 1 + 12 + 32 + 16  # format byte, nonce, key, tag (bot.crypto.en
 def chat_key(vault: Vault, chat_id: int) -> bytes:
     """The queue of one chat's direct rows: an HMAC under the pseudonym key, in a domain of
     its own, so it matches no stored pseudonym."""
-    return hmac.new(vault.pseudonyms.student, b"outbox-chat|" + str(chat_id).encode(),
-                    hashlib.sha256).digest()
+    return hmac.new(
+        vault.pseudonyms.student, b"outbox-chat|" + str(chat_id).encode(), hashlib.sha256
+    ).digest()
 
 
 def ordered_id() -> uuid.UUID:
@@ -97,11 +98,16 @@ def _open_direct(vault: Vault, row: OutboxMessage) -> bytes:
     blob = row.payload_enc
     if blob[:1] != _DIRECT or len(blob) < 1 + _KEK_ID_BYTES + _WRAPPED_BYTES:
         raise DecryptionError("not a direct payload")
-    kek_id = blob[1:1 + _KEK_ID_BYTES].decode()
-    wrapped = blob[1 + _KEK_ID_BYTES:1 + _KEK_ID_BYTES + _WRAPPED_BYTES]
+    kek_id = blob[1 : 1 + _KEK_ID_BYTES].decode()
+    wrapped = blob[1 + _KEK_ID_BYTES : 1 + _KEK_ID_BYTES + _WRAPPED_BYTES]
     key = DataKey(vault.keyring.unwrap(wrapped, kek_id, f"outbox/{row.id}"))
-    return open_field(key, blob[1 + _KEK_ID_BYTES + _WRAPPED_BYTES:], table="outbox",
-                      row=str(row.id), field="payload")
+    return open_field(
+        key,
+        blob[1 + _KEK_ID_BYTES + _WRAPPED_BYTES :],
+        table="outbox",
+        row=str(row.id),
+        field="payload",
+    )
 
 
 def rewrap_direct(row: OutboxMessage, old: MasterKeyring, new: MasterKeyring) -> bool:
@@ -110,20 +116,19 @@ def rewrap_direct(row: OutboxMessage, old: MasterKeyring, new: MasterKeyring) ->
     blob = row.payload_enc
     if blob[:1] != _DIRECT or len(blob) < 1 + _KEK_ID_BYTES + _WRAPPED_BYTES:
         return False
-    kek_id = blob[1:1 + _KEK_ID_BYTES].decode()
+    kek_id = blob[1 : 1 + _KEK_ID_BYTES].decode()
     if kek_id == new.current.key_id:
         return False
     context = f"outbox/{row.id}"
-    wrapped = blob[1 + _KEK_ID_BYTES:1 + _KEK_ID_BYTES + _WRAPPED_BYTES]
+    wrapped = blob[1 + _KEK_ID_BYTES : 1 + _KEK_ID_BYTES + _WRAPPED_BYTES]
     rewrapped, new_id = new.wrap(old.unwrap(wrapped, kek_id, context), context)
-    row.payload_enc = (_DIRECT + new_id.encode() + rewrapped
-                       + blob[1 + _KEK_ID_BYTES + _WRAPPED_BYTES:])
+    row.payload_enc = (
+        _DIRECT + new_id.encode() + rewrapped + blob[1 + _KEK_ID_BYTES + _WRAPPED_BYTES :]
+    )
     return True
 
 
-def open_payload(
-    vault: Vault, row: OutboxMessage, target: Case | Member | None
-) -> dict[str, Any]:
+def open_payload(vault: Vault, row: OutboxMessage, target: Case | Member | None) -> dict[str, Any]:
     """The row's method and parameters; a direct row (target None) also names its chat."""
     if isinstance(target, Case):
         data = vault.open_for_case(target, f"outbox/{row.id}", "payload", row.payload_enc)

@@ -93,8 +93,7 @@ def _term_starts(country: str, year: int) -> list[tuple[date, str]]:
     """Term starts of the school year beginning 1 September `year`, plus the next year's."""
     table = SCHOOL_TERMS.get(country, SCHOOL_TERMS[Country.KZ])
     starts = [
-        (date(year if month >= 9 else year + 1, month, day), name)
-        for month, day, name in table
+        (date(year if month >= 9 else year + 1, month, day), name) for month, day, name in table
     ]
     starts.append((date(year + 1, 9, 1), "1"))
     return starts

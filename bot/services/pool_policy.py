@@ -118,9 +118,13 @@ def _tiers(m: Side, c: Side) -> list[ColumnElement[bool]]:
     """Whether psychologist m is in each tier of case c (false where a tier does not apply
     to the case). The one definition of a pool: see the module's docstring."""
     own = _or(
-        _and(_is_set(c.district_id),
-             _or(_eq(m.district_id, c.district_id),
-                 _and(_is_null(m.district_id), _eq(m.region_id, c.region_id)))),
+        _and(
+            _is_set(c.district_id),
+            _or(
+                _eq(m.district_id, c.district_id),
+                _and(_is_null(m.district_id), _eq(m.region_id, c.region_id)),
+            ),
+        ),
         _and(_is_null(c.district_id), _eq(m.region_id, c.region_id)),
     )
     neighbours = _and(_is_set(c.district_id), _eq(m.region_id, c.region_id))
@@ -129,29 +133,40 @@ def _tiers(m: Side, c: Side) -> list[ColumnElement[bool]]:
 
 
 def _region_country(region_id: Value) -> Value:
-    return (select(Region.country).where(Region.id == region_id)
-            .correlate_except(Region).scalar_subquery())
+    return (
+        select(Region.country)
+        .where(Region.id == region_id)
+        .correlate_except(Region)
+        .scalar_subquery()
+    )
 
 
 # A member as columns (any psychologist), and a case as columns (any case).
-_MEMBER = Side(Member.id, Member.district_id, Member.region_id,
-               _region_country(Member.region_id))
+_MEMBER = Side(Member.id, Member.district_id, Member.region_id, _region_country(Member.region_id))
 _CASE = Side(
-    Case.id, Case.pool_district_id, Case.pool_region_id,
+    Case.id,
+    Case.pool_district_id,
+    Case.pool_region_id,
     sql_case(
         (Case.pool_region_id.is_not(None), _region_country(Case.pool_region_id)),
         # plain strings, not the enums: a statement compiled with literal values (EXPLAIN in
         # benchmarks/queue_scale.py) has no renderer for an enum member
-        else_=sql_case({str(lang): str(country) for lang, country in LANGUAGE_COUNTRY.items()},
-                       value=Case.language, else_=literal(None)),
+        else_=sql_case(
+            {str(lang): str(country) for lang, country in LANGUAGE_COUNTRY.items()},
+            value=Case.language,
+            else_=literal(None),
+        ),
     ),
 )
 
 
 def _eligible(c: Side, without: int | None = None) -> ColumnElement[bool]:
     """Psychologists (as columns) who count for case c: active, not stepped aside."""
-    recused = (exists().where(CaseRecusal.case_id == c.id, CaseRecusal.member_id == Member.id)
-               .correlate_except(CaseRecusal))
+    recused = (
+        exists()
+        .where(CaseRecusal.case_id == c.id, CaseRecusal.member_id == Member.id)
+        .correlate_except(CaseRecusal)
+    )
     clause = and_(Member.active.is_(True), Member.role == Role.PSYCHOLOGIST, ~recused)
     if without is not None:
         clause = and_(clause, Member.id != without)
@@ -166,8 +181,9 @@ async def case_country(session: AsyncSession, case: Case) -> str | None:
 
 
 async def _case_side(session: AsyncSession, case: Case) -> Side:
-    return Side(case.id, case.pool_district_id, case.pool_region_id,
-                await case_country(session, case))
+    return Side(
+        case.id, case.pool_district_id, case.pool_region_id, await case_country(session, case)
+    )
 
 
 async def pool_members(
@@ -183,9 +199,11 @@ async def pool_members(
     for tier in _tiers(_MEMBER, side):
         if isinstance(tier, False_):
             continue
-        found = (await session.scalars(
-            select(Member).where(_eligible(side, without), tier).order_by(Member.id)
-        )).all()
+        found = (
+            await session.scalars(
+                select(Member).where(_eligible(side, without), tier).order_by(Member.id)
+            )
+        ).all()
         if found:
             return list(found)
     return []
@@ -213,15 +231,26 @@ def _merged_or(parts: list[ColumnElement[bool]]) -> ColumnElement[bool]:
     for part in parts:
         if isinstance(part, True_):
             return true()
-        terms = (part.clauses if isinstance(part, BooleanClauseList)
-                 and part.operator is operators.or_ else [part])
+        terms = (
+            part.clauses
+            if isinstance(part, BooleanClauseList) and part.operator is operators.or_
+            else [part]
+        )
         for term in terms:
             if isinstance(term, False_):
                 continue
-            atoms = (list(term.clauses) if isinstance(term, BooleanClauseList)
-                     and term.operator is operators.and_ else [term])
-            eqs = [a for a in atoms if isinstance(a, BinaryExpression)
-                   and a.operator is operators.eq and isinstance(a.right, BindParameter)]
+            atoms = (
+                list(term.clauses)
+                if isinstance(term, BooleanClauseList) and term.operator is operators.and_
+                else [term]
+            )
+            eqs = [
+                a
+                for a in atoms
+                if isinstance(a, BinaryExpression)
+                and a.operator is operators.eq
+                and isinstance(a.right, BindParameter)
+            ]
             if len(eqs) != 1:
                 others.append(term)
                 continue
@@ -229,8 +258,7 @@ def _merged_or(parts: list[ColumnElement[bool]]) -> ColumnElement[bool]:
             rest = [a for a in atoms if a is not eq]
             key = (_shape(eq.left), frozenset(map(_shape, rest)))
             groups.setdefault(key, (rest, eq.left, set()))[2].add(eq.right.value)
-    merged = [_and(*rest, column.in_(sorted(values)))
-              for rest, column, values in groups.values()]
+    merged = [_and(*rest, column.in_(sorted(values))) for rest, column, values in groups.values()]
     return _or(*merged, *others)
 
 
@@ -257,61 +285,85 @@ class _Staff:
         for rid, country in sorted(self.region_country.items()):
             by_country.setdefault(country, []).append(rid)
         return sql_case(
-            *((region_id.in_(ids), literal(country))
-              for country, ids in sorted(by_country.items())),
+            *(
+                (region_id.in_(ids), literal(country))
+                for country, ids in sorted(by_country.items())
+            ),
             (region_id.is_not(None), literal(None)),
             else_=else_,
         )
 
     def case_side(self) -> Side:
         """A case as columns (as `_CASE`, its country without a subquery)."""
-        return Side(Case.id, Case.pool_district_id, Case.pool_region_id, self._country_of(
+        return Side(
+            Case.id,
+            Case.pool_district_id,
             Case.pool_region_id,
-            sql_case({str(lang): str(c) for lang, c in LANGUAGE_COUNTRY.items()},
-                     value=Case.language, else_=literal(None))))
+            self._country_of(
+                Case.pool_region_id,
+                sql_case(
+                    {str(lang): str(c) for lang, c in LANGUAGE_COUNTRY.items()},
+                    value=Case.language,
+                    else_=literal(None),
+                ),
+            ),
+        )
 
     def member_side(self) -> Side:
         """Any psychologist as columns (as `_MEMBER`, its country without a subquery)."""
-        return Side(Member.id, Member.district_id, Member.region_id,
-                    self._country_of(Member.region_id, literal(None)))
+        return Side(
+            Member.id,
+            Member.district_id,
+            Member.region_id,
+            self._country_of(Member.region_id, literal(None)),
+        )
 
 
-async def _facts(session: AsyncSession) -> tuple[tuple[tuple[int, str], ...],
-                                                  tuple[tuple[int | None, int | None], ...]]:
+async def _facts(
+    session: AsyncSession,
+) -> tuple[tuple[tuple[int, str], ...], tuple[tuple[int | None, int | None], ...]]:
     """Each region's country, and the places (district, region) of the active
     psychologists: two small queries."""
-    regions = tuple(sorted((rid, str(country)) for rid, country in
-                           (await session.execute(select(Region.id, Region.country))).all()))
-    places = (await session.execute(
-        select(Member.district_id, Member.region_id).distinct()
-        .where(Member.active.is_(True), Member.role == Role.PSYCHOLOGIST)
-    )).all()
-    return regions, tuple(sorted(((d, r) for d, r in places),
-                                 key=lambda p: (p[1] or 0, p[0] or 0)))
+    regions = tuple(
+        sorted(
+            (rid, str(country))
+            for rid, country in (await session.execute(select(Region.id, Region.country))).all()
+        )
+    )
+    places = (
+        await session.execute(
+            select(Member.district_id, Member.region_id)
+            .distinct()
+            .where(Member.active.is_(True), Member.role == Role.PSYCHOLOGIST)
+        )
+    ).all()
+    return regions, tuple(
+        sorted(((d, r) for d, r in places), key=lambda p: (p[1] or 0, p[0] or 0))
+    )
 
 
 @lru_cache(maxsize=8)
-def _shared(regions: tuple[tuple[int, str], ...],
-            places: tuple[tuple[int | None, int | None], ...]
-            ) -> tuple[_Staff, Side, tuple[ColumnElement[bool], ...],
-                       tuple[ColumnElement[bool], ...]]:
+def _shared(
+    regions: tuple[tuple[int, str], ...], places: tuple[tuple[int | None, int | None], ...]
+) -> tuple[_Staff, Side, tuple[ColumnElement[bool], ...], tuple[ColumnElement[bool], ...]]:
     """The parts of the clause that are the same for every psychologist, built once for
     given facts: the case as columns, each tier's emptiness from the facts (no recusal),
     and each tier's exact emptiness per case (with recusals)."""
     country = dict(regions)
-    staff = _Staff(country, [Side(None, d, r, country.get(r) if r is not None else None)
-                             for d, r in places])
+    staff = _Staff(
+        country, [Side(None, d, r, country.get(r) if r is not None else None) for d, r in places]
+    )
     case = staff.case_side()
     anyone = _tiers(staff.member_side(), case)
     taken = [_tiers(p, case) for p in staff.psychologists]
     empty = tuple(_not_true(_merged_or([t[k] for t in taken])) for k in range(len(anyone)))
-    exact_empty = tuple(~exists(select(Member.id).where(_eligible(case), tier))
-                        for tier in anyone)
+    exact_empty = tuple(~exists(select(Member.id).where(_eligible(case), tier)) for tier in anyone)
     return staff, case, empty, exact_empty
 
 
-def _first_tier_with(mine: list[ColumnElement[bool]],
-                     empty: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+def _first_tier_with(
+    mine: list[ColumnElement[bool]], empty: list[ColumnElement[bool]]
+) -> ColumnElement[bool]:
     """In tier k and nobody in the tiers before it, for some k; nested from the last tier
     out (t0 or (empty0 and (t1 or (empty1 and ...)))), so each emptiness is tested once."""
     visible: ColumnElement[bool] = false()
@@ -335,23 +387,29 @@ async def pool_clause(session: AsyncSession, member: Member) -> ColumnElement[bo
     if member.role != Role.PSYCHOLOGIST or not member.active:
         return false()
     staff, case, empty, exact_empty = _shared(*await _facts(session))
-    me = Side(member.id, member.district_id, member.region_id,
-              staff.region_country.get(member.region_id)
-              if member.region_id is not None else None)
+    me = Side(
+        member.id,
+        member.district_id,
+        member.region_id,
+        staff.region_country.get(member.region_id) if member.region_id is not None else None,
+    )
     mine = _tiers(me, case)
     fast = _first_tier_with(mine, list(empty))
 
     # A case someone stepped aside from: the tiers' emptiness per case, without them.
     exact = _first_tier_with(mine, list(exact_empty))
-    recused = (exists().where(CaseRecusal.case_id == Case.id,
-                              CaseRecusal.member_id == member.id)
-               .correlate_except(CaseRecusal))
+    recused = (
+        exists()
+        .where(CaseRecusal.case_id == Case.id, CaseRecusal.member_id == member.id)
+        .correlate_except(CaseRecusal)
+    )
     with_recusal = Case.id.in_(select(CaseRecusal.case_id))
     # Its own statement over the cases with a recusal, run once (not correlated with the
     # caller's cases): its per-case subqueries then cost nothing for the other cases, and
     # PostgreSQL's estimate stays small (a large one switches on JIT, ~70 ms per query).
-    exact_cases = (select(Case.id).where(with_recusal, exact, ~recused)
-                   .correlate(None).scalar_subquery())
+    exact_cases = (
+        select(Case.id).where(with_recusal, exact, ~recused).correlate(None).scalar_subquery()
+    )
     return _or(_and(~with_recusal, fast), Case.id.in_(exact_cases))
 
 
@@ -399,11 +457,13 @@ class Place:
 
 
 async def place_of_school(session: AsyncSession, school_id: int) -> Place | None:
-    row = (await session.execute(
-        select(District.id, District.region_id)
-        .join(School, School.district_id == District.id)
-        .where(School.id == school_id)
-    )).first()
+    row = (
+        await session.execute(
+            select(District.id, District.region_id)
+            .join(School, School.district_id == District.id)
+            .where(School.id == school_id)
+        )
+    ).first()
     return Place(school_id, row[0], row[1]) if row else None
 
 
@@ -441,24 +501,31 @@ class Uncovered:
 async def uncovered_places(session: AsyncSession) -> list[Uncovered]:
     """Regions and districts that no active psychologist covers at the first tier: a
     district without its own or a region-wide psychologist, a region without any."""
-    psychologists = (await session.execute(
-        select(Member.region_id, Member.district_id)
-        .where(Member.active.is_(True), Member.role == Role.PSYCHOLOGIST)
-    )).all()
+    psychologists = (
+        await session.execute(
+            select(Member.region_id, Member.district_id).where(
+                Member.active.is_(True), Member.role == Role.PSYCHOLOGIST
+            )
+        )
+    ).all()
     regions_with_any = {r for r, _ in psychologists if r is not None}
     region_wide = {r for r, d in psychologists if r is not None and d is None}
     districts = {d for _, d in psychologists if d is not None}
     found: list[Uncovered] = []
-    regions = (await session.scalars(select(Region).order_by(Region.country, Region.name)))
+    regions = await session.scalars(select(Region).order_by(Region.country, Region.name))
     for region in regions.all():
         if region.id not in regions_with_any:
             found.append(Uncovered("region", region.id, region.name, region.name))
         if region.id in region_wide:
             continue
         rows = await session.scalars(
-            select(District).where(District.region_id == region.id).order_by(District.name))
-        found.extend(Uncovered("district", d.id, d.name, region.name)
-                     for d in rows.all() if d.id not in districts)
+            select(District).where(District.region_id == region.id).order_by(District.name)
+        )
+        found.extend(
+            Uncovered("district", d.id, d.name, region.name)
+            for d in rows.all()
+            if d.id not in districts
+        )
     return found
 
 

@@ -116,13 +116,15 @@ async def claim(session: AsyncSession, rt: Runtime, member: Member, code_text: s
         return Claimed(case, already_yours=True)
     now = rt.now()
     mine = await pool_clause(session, member)
-    won = (await session.scalars(
-        update(Case)
-        .where(Case.id == case.id, Case.status == CaseStatus.OPEN, mine)
-        .values(status=CaseStatus.CLAIMED, psychologist_id=member.id, claimed_at=now)
-        .returning(Case)  # the row as it now is, in the same round trip
-        .execution_options(synchronize_session=False, populate_existing=True)
-    )).first()
+    won = (
+        await session.scalars(
+            update(Case)
+            .where(Case.id == case.id, Case.status == CaseStatus.OPEN, mine)
+            .values(status=CaseStatus.CLAIMED, psychologist_id=member.id, claimed_at=now)
+            .returning(Case)  # the row as it now is, in the same round trip
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+    ).first()
     if won is not None:
         case = won
     else:
@@ -137,12 +139,22 @@ async def claim(session: AsyncSession, rt: Runtime, member: Member, code_text: s
         raise NotInPool(case.code)
     member.active_case_id = case.id
     deadlines.schedule(case, rt.settings, now)
-    await audit.record(session, actor=member_actor(member), event="case_claimed", now=now,
-                       case_code=case.code)
-    outbox.enqueue(session, rt.vault, case, "sendMessage", {"text": rt.tr(
-        case.language,
-        "A psychologist has taken your conversation and will answer you here soon.")},
-        now=now)
+    await audit.record(
+        session, actor=member_actor(member), event="case_claimed", now=now, case_code=case.code
+    )
+    outbox.enqueue(
+        session,
+        rt.vault,
+        case,
+        "sendMessage",
+        {
+            "text": rt.tr(
+                case.language,
+                "A psychologist has taken your conversation and will answer you here soon.",
+            )
+        },
+        now=now,
+    )
     return Claimed(case)
 
 
@@ -177,8 +189,11 @@ async def _hand_over(
     """Change a case this member holds, only if they still hold it at this instant."""
     result = await session.execute(
         update(Case)
-        .where(Case.id == case.id, Case.status == CaseStatus.CLAIMED,
-               Case.psychologist_id == member.id)
+        .where(
+            Case.id == case.id,
+            Case.status == CaseStatus.CLAIMED,
+            Case.psychologist_id == member.id,
+        )
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -192,24 +207,34 @@ async def _hand_over(
 
 
 async def _back_to_pool(
-    session: AsyncSession, rt: Runtime, case: Case, *, actor: str, event: str,
+    session: AsyncSession,
+    rt: Runtime,
+    case: Case,
+    *,
+    actor: str,
+    event: str,
     exclude: int | None,
 ) -> None:
     now = rt.now()
     deadlines.schedule(case, rt.settings, now)
     await audit.record(session, actor=actor, event=event, now=now, case_code=case.code)
-    await notify.notify_pool(session, rt, case, None,
-                             headline=N_("A case came back to the pool"), exclude=exclude)
+    await notify.notify_pool(
+        session, rt, case, None, headline=N_("A case came back to the pool"), exclude=exclude
+    )
 
 
 async def release(session: AsyncSession, rt: Runtime, member: Member, case: Case) -> Case:
     """Give a case back to its pool; its psychologists are notified again."""
     require_holder(case, member)
-    case = await _hand_over(session, case, member, {"status": CaseStatus.OPEN,
-                                                    "psychologist_id": None,
-                                                    "claimed_at": None})
-    await _back_to_pool(session, rt, case, actor=member_actor(member), event="case_released",
-                        exclude=member.id)
+    case = await _hand_over(
+        session,
+        case,
+        member,
+        {"status": CaseStatus.OPEN, "psychologist_id": None, "claimed_at": None},
+    )
+    await _back_to_pool(
+        session, rt, case, actor=member_actor(member), event="case_released", exclude=member.id
+    )
     return case
 
 
@@ -222,8 +247,12 @@ async def recuse(session: AsyncSession, rt: Runtime, member: Member, case: Case)
     held = case.status == CaseStatus.CLAIMED and case.psychologist_id == member.id
     if not held:
         visible = await session.scalar(
-            select(Case.id).where(Case.id == case.id, Case.status == CaseStatus.OPEN,
-                                  await pool_clause(session, member)))
+            select(Case.id).where(
+                Case.id == case.id,
+                Case.status == CaseStatus.OPEN,
+                await pool_clause(session, member),
+            )
+        )
         if visible is None:
             raise NotYourCase(case.code)
     if await session.get(CaseRecusal, (case.id, member.id)) is None:
@@ -231,16 +260,25 @@ async def recuse(session: AsyncSession, rt: Runtime, member: Member, case: Case)
     if member.active_case_id == case.id:
         member.active_case_id = None
     if held:
-        case = await _hand_over(session, case, member, {"status": CaseStatus.OPEN,
-                                                        "psychologist_id": None,
-                                                        "claimed_at": None})
+        case = await _hand_over(
+            session,
+            case,
+            member,
+            {"status": CaseStatus.OPEN, "psychologist_id": None, "claimed_at": None},
+        )
         await session.flush()  # the recusal must exist before the pool is computed
         # Same event and headline as a release: the pool cannot tell the two apart.
-        await _back_to_pool(session, rt, case, actor=member_actor(member),
-                            event="case_released", exclude=member.id)
+        await _back_to_pool(
+            session, rt, case, actor=member_actor(member), event="case_released", exclude=member.id
+        )
     else:
-        await audit.record(session, actor=member_actor(member), event="case_stepped_aside",
-                           now=rt.now(), case_code=case.code)
+        await audit.record(
+            session,
+            actor=member_actor(member),
+            event="case_stepped_aside",
+            now=rt.now(),
+            case_code=case.code,
+        )
     return case
 
 
@@ -261,21 +299,33 @@ async def transfer(
     if target is None:
         raise InvalidInput("not a psychologist of this pool")
     now = rt.now()
-    case = await _hand_over(session, case, member, {"psychologist_id": target.id,
-                                                    "claimed_at": now})
+    case = await _hand_over(
+        session, case, member, {"psychologist_id": target.id, "claimed_at": now}
+    )
     if target.active_case_id is None:
         target.active_case_id = case.id
     deadlines.schedule(case, rt.settings, now)
-    await audit.record(session, actor=member_actor(member), event="case_transferred", now=now,
-                       case_code=case.code, detail={"to": target.id})
+    await audit.record(
+        session,
+        actor=member_actor(member),
+        event="case_transferred",
+        now=now,
+        case_code=case.code,
+        detail={"to": target.id},
+    )
     lang = target.language
     card = await notify.case_card(session, rt, case, lang, now)
-    text = "\n".join([
-        rt.tr(lang, "A case was handed over to you."), card, "",
-        rt.tr(lang, "/case {code} shows the conversation.", code=codes.display(case.code)),
-    ])
-    outbox.enqueue(session, rt.vault, target, "sendMessage", {"text": text}, now=now,
-                   relay_case_id=case.id)
+    text = "\n".join(
+        [
+            rt.tr(lang, "A case was handed over to you."),
+            card,
+            "",
+            rt.tr(lang, "/case {code} shows the conversation.", code=codes.display(case.code)),
+        ]
+    )
+    outbox.enqueue(
+        session, rt.vault, target, "sendMessage", {"text": text}, now=now, relay_case_id=case.id
+    )
     return target
 
 
@@ -287,18 +337,42 @@ async def close(
     if outcome not in {o.value for o in Outcome}:
         raise InvalidInput("unknown outcome")
     now = rt.now()
-    case = await _hand_over(session, case, member, {
-        "status": CaseStatus.CLOSED, "outcome": outcome, "closed_at": now,
-        "next_deadline_at": None, "awaiting_since": None,
-    })
+    case = await _hand_over(
+        session,
+        case,
+        member,
+        {
+            "status": CaseStatus.CLOSED,
+            "outcome": outcome,
+            "closed_at": now,
+            "next_deadline_at": None,
+            "awaiting_since": None,
+        },
+    )
     deadlines.schedule(case, rt.settings, now)
-    await audit.record(session, actor=member_actor(member), event="case_closed", now=now,
-                       case_code=case.code, detail={"outcome": outcome})
+    await audit.record(
+        session,
+        actor=member_actor(member),
+        event="case_closed",
+        now=now,
+        case_code=case.code,
+        detail={"outcome": outcome},
+    )
     if case.chat_id_enc is not None:
-        outbox.enqueue(session, rt.vault, case, "sendMessage", {"text": rt.tr(
-            case.language,
-            "The psychologist has closed this conversation. If something worries you "
-            "again, just write here: a new conversation will start.")}, now=now)
+        outbox.enqueue(
+            session,
+            rt.vault,
+            case,
+            "sendMessage",
+            {
+                "text": rt.tr(
+                    case.language,
+                    "The psychologist has closed this conversation. If something worries you "
+                    "again, just write here: a new conversation will start.",
+                )
+            },
+            now=now,
+        )
     return case
 
 
@@ -306,15 +380,18 @@ async def return_cases_of(
     session: AsyncSession, rt: Runtime, member: Member, *, actor: str
 ) -> list[str]:
     """Every case a member holds goes back to its pool (the member was switched off)."""
-    held = (await session.scalars(
-        select(Case).where(Case.psychologist_id == member.id,
-                           Case.status == CaseStatus.CLAIMED)
-        .with_for_update()
-    )).all()
+    held = (
+        await session.scalars(
+            select(Case)
+            .where(Case.psychologist_id == member.id, Case.status == CaseStatus.CLAIMED)
+            .with_for_update()
+        )
+    ).all()
     for case in held:
         case.status = CaseStatus.OPEN
         case.psychologist_id = None
         case.claimed_at = None
-        await _back_to_pool(session, rt, case, actor=actor, event="case_released",
-                            exclude=member.id)
+        await _back_to_pool(
+            session, rt, case, actor=actor, event="case_released", exclude=member.id
+        )
     return [case.code for case in held]

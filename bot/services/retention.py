@@ -58,28 +58,35 @@ async def shred_case(session: AsyncSession, rt: Runtime, case: Case) -> None:
     case.student_id = None
     case.shredded_at = now
     await session.execute(
-        update(CaseMessage).where(CaseMessage.case_id == case.id)
+        update(CaseMessage)
+        .where(CaseMessage.case_id == case.id)
         .values(body_enc=None, file_id_enc=None, source_message_id=None)
         .execution_options(synchronize_session=False)
     )
     about_case = or_(OutboxMessage.case_id == case.id, OutboxMessage.relay_case_id == case.id)
     await session.execute(
-        update(OutboxMessage).where(about_case, OutboxMessage.status.in_(("pending", "sending")))
+        update(OutboxMessage)
+        .where(about_case, OutboxMessage.status.in_(("pending", "sending")))
         .values(status="dropped", error="shredded", lease_until=None)
         .execution_options(synchronize_session=False)
     )
     await session.execute(
-        update(OutboxMessage).where(about_case).values(payload_enc=b"")
+        update(OutboxMessage)
+        .where(about_case)
+        .values(payload_enc=b"")
         .execution_options(synchronize_session=False)
     )
     await session.execute(delete(Relay).where(Relay.case_id == case.id))
     for model in (Member, Student):
         await session.execute(
-            update(model).where(model.active_case_id == case.id).values(active_case_id=None)
+            update(model)
+            .where(model.active_case_id == case.id)
+            .values(active_case_id=None)
             .execution_options(synchronize_session=False)
         )
-    await audit.record(session, actor="system", event="case_shredded", now=now,
-                       case_code=case.code)
+    await audit.record(
+        session, actor="system", event="case_shredded", now=now, case_code=case.code
+    )
 
 
 async def shred_expired_cases(
@@ -89,8 +96,9 @@ async def shred_expired_cases(
     cutoff = rt.now() - timedelta(days=rt.settings.retention_days)
     query = (
         select(Case)
-        .where(Case.status == CaseStatus.CLOSED, Case.closed_at < cutoff,
-               Case.shredded_at.is_(None))
+        .where(
+            Case.status == CaseStatus.CLOSED, Case.closed_at < cutoff, Case.shredded_at.is_(None)
+        )
         .order_by(Case.closed_at)
         .limit(limit)
     )
@@ -141,8 +149,10 @@ async def run_retention(
 
 
 async def retention_worker(
-    sessionmaker: async_sessionmaker[AsyncSession], rt: Runtime,
-    *, every: float = RETENTION_CHECK_SECONDS,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    rt: Runtime,
+    *,
+    every: float = RETENTION_CHECK_SECONDS,
 ) -> None:
     """Inside `trustline run`: one pass now, then every `every` seconds, until cancelled."""
     while True:

@@ -25,12 +25,16 @@ async def load_places(session: AsyncSession, cases: Iterable[Case]) -> None:
     """
     kept = session.info.setdefault(_PLACES, set())
     done: set[int] = session.info.setdefault(_PLACES_OF, set())
-    wanted = {c.id for c in cases if c.id is not None and c.id not in done
-              and (c.region_id or c.district_id or c.school_id)}
+    wanted = {
+        c.id
+        for c in cases
+        if c.id is not None and c.id not in done and (c.region_id or c.district_id or c.school_id)
+    }
     if not wanted:
         return
     rows = await session.execute(
-        select(Region, District, School).select_from(Case)
+        select(Region, District, School)
+        .select_from(Case)
         .outerjoin(Region, Region.id == Case.region_id)
         .outerjoin(District, District.id == Case.district_id)
         .outerjoin(School, School.id == Case.school_id)

@@ -126,9 +126,15 @@ async def alert(
     case.urgent_alerted_at = now
     holder = await active_holder(session, case)
     if holder is not None:
-        outbox.enqueue(session, rt.vault, holder, "sendMessage", {
-            "text": rt.tr(holder.language, holder_text, code=codes.display(case.code))},
-            now=now, relay_case_id=case.id)
+        outbox.enqueue(
+            session,
+            rt.vault,
+            holder,
+            "sendMessage",
+            {"text": rt.tr(holder.language, holder_text, code=codes.display(case.code))},
+            now=now,
+            relay_case_id=case.id,
+        )
         return True
     members = await notify.notify_pool(session, rt, case, None, headline=pool_headline)
     return _psychologists(members)
@@ -141,9 +147,7 @@ async def psychologist_reachable(session: AsyncSession, case: Case) -> bool:
     return bool(await pool_policy.pool_members(session, case))
 
 
-async def urgent_reply(
-    session: AsyncSession, rt: Runtime, case: Case, *, alerted: bool
-) -> str:
+async def urgent_reply(session: AsyncSession, rt: Runtime, case: Case, *, alerted: bool) -> str:
     """The emergency reply: the numbers of the student's country, each labelled, and what
     happens next, only as far as it is true."""
     now = rt.now()
@@ -153,27 +157,42 @@ async def urgent_reply(
     night = bool(await after_hours_note(session, rt, case, now))
     worried = rt.tr(lang, "I am very worried about you.")
     if not alerted:
-        next_step = rt.tr(lang, "Your message is saved. The fastest help right now is a "
-                                "phone call.")
+        next_step = rt.tr(
+            lang, "Your message is saved. The fastest help right now is a phone call."
+        )
     elif night and taken:
-        next_step = rt.tr(lang, "Your message is saved and your psychologist has been "
-                                "alerted; they will write to you here as soon as they can.")
+        next_step = rt.tr(
+            lang,
+            "Your message is saved and your psychologist has been "
+            "alerted; they will write to you here as soon as they can.",
+        )
     elif night:
-        next_step = rt.tr(lang, "Your message is saved and the psychologists have been "
-                                "alerted; one of them will write to you here as soon as "
-                                "possible.")
+        next_step = rt.tr(
+            lang,
+            "Your message is saved and the psychologists have been "
+            "alerted; one of them will write to you here as soon as "
+            "possible.",
+        )
     elif taken:
-        next_step = rt.tr(lang, "Your psychologist has been alerted right now and will "
-                                "write to you here.")
+        next_step = rt.tr(
+            lang, "Your psychologist has been alerted right now and will write to you here."
+        )
     else:
-        next_step = rt.tr(lang, "A psychologist has been alerted right now and will write "
-                                "to you here.")
+        next_step = rt.tr(
+            lang, "A psychologist has been alerted right now and will write to you here."
+        )
     if night:
-        call = rt.tr(lang, "Please call one of these numbers right now: they answer day and "
-                           "night, and the call is free:")
+        call = rt.tr(
+            lang,
+            "Please call one of these numbers right now: they answer day and "
+            "night, and the call is free:",
+        )
         return f"{worried} {call}\n{numbers}\n\n{next_step}"
-    call = rt.tr(lang, "If you are in danger or might hurt yourself, call one of these "
-                       "numbers now. The call is free:")
+    call = rt.tr(
+        lang,
+        "If you are in danger or might hurt yourself, call one of these "
+        "numbers now. The call is free:",
+    )
     return f"{worried} {next_step}\n\n{call}\n{numbers}"
 
 
@@ -183,8 +202,14 @@ async def send_urgent_reply(
     now = rt.now()
     text = await urgent_reply(session, rt, case, alerted=alerted)
     case.urgent_replied_at = now
-    outbox.enqueue(session, rt.vault, case, "sendMessage",
-                   {"text": text, "reply_markup": sos_keyboard(rt, case.language)}, now=now)
+    outbox.enqueue(
+        session,
+        rt.vault,
+        case,
+        "sendMessage",
+        {"text": text, "reply_markup": sos_keyboard(rt, case.language)},
+        now=now,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,32 +253,53 @@ async def press_sos(
     case.unreachable = False
     signal = SIGNAL_DANGER if source == "answer" else SIGNAL_SOS
     became_urgent = cases._raise_priority(
-        case, rt, Assessment(Priority.URGENT, Category(case.category), (signal,)))
+        case, rt, Assessment(Priority.URGENT, Category(case.category), (signal,))
+    )
     if case.awaiting_since is None:  # someone must answer: the answering deadlines run
         case.awaiting_since = now
     deadlines.schedule(case, rt.settings, now)
-    due = (opened or became_urgent or case.urgent_alerted_at is None
-           or now - case.urgent_alerted_at >= REALERT_EVERY)
+    due = (
+        opened
+        or became_urgent
+        or case.urgent_alerted_at is None
+        or now - case.urgent_alerted_at >= REALERT_EVERY
+    )
     if due:
         if source == "answer":
-            holder_text = N_("🆘 {code}: asked by the bot, the student answered that they are "
-                             "in danger now.")
+            holder_text = N_(
+                "🆘 {code}: asked by the bot, the student answered that they are in danger now."
+            )
             headline = N_("🆘 A student answered that they are in danger now")
         else:
-            holder_text = N_("🆘 {code}: the student pressed the help button. They may be in "
-                             "danger right now.")
+            holder_text = N_(
+                "🆘 {code}: the student pressed the help button. They may be in danger right now."
+            )
             headline = N_("🆘 A student pressed the help button")
-        alerted = await alert(session, rt, case, holder_text=holder_text,
-                              pool_headline=headline)
+        alerted = await alert(session, rt, case, holder_text=holder_text, pool_headline=headline)
     else:
         alerted = await psychologist_reachable(session, case)
     await send_urgent_reply(session, rt, case, alerted=alerted)
-    await audit.record(session, actor="student", event="student_sos", now=now,
-                       case_code=case.code,
-                       detail={"source": source, "opened": int(opened), "realerted": int(due),
-                               "alerted": int(alerted)})
-    log.info("student_sos case=%s source=%s opened=%s realerted=%s alerted=%s", case.code,
-             source, opened, due, alerted)
+    await audit.record(
+        session,
+        actor="student",
+        event="student_sos",
+        now=now,
+        case_code=case.code,
+        detail={
+            "source": source,
+            "opened": int(opened),
+            "realerted": int(due),
+            "alerted": int(alerted),
+        },
+    )
+    log.info(
+        "student_sos case=%s source=%s opened=%s realerted=%s alerted=%s",
+        case.code,
+        source,
+        opened,
+        due,
+        alerted,
+    )
     return SosResult(case.id, case.code, opened, became_urgent, due, alerted)
 
 
@@ -261,7 +307,10 @@ QuestionButtons = Callable[[str, str], dict[str, Any]]  # (language, case code) 
 
 
 async def ask_if_unsure(
-    session: AsyncSession, rt: Runtime, case_id: int, found: Assessment,
+    session: AsyncSession,
+    rt: Runtime,
+    case_id: int,
+    found: Assessment,
     buttons: QuestionButtons,
 ) -> bool:
     """After a student's message: ask "are you in danger right now?" when the triage is
@@ -276,29 +325,40 @@ async def ask_if_unsure(
         return False
     case.safety_asked_at = now
     lang = case.language
-    text = rt.tr(lang, "Can I ask you something important? Are you in danger right now, or "
-                       "are you thinking of hurting yourself?")
-    outbox.enqueue(session, rt.vault, case, "sendMessage",
-                   {"text": text, "reply_markup": buttons(lang, case.code)}, now=now)
-    await audit.record(session, actor="system", event="safety_asked", now=now,
-                       case_code=case.code)
+    text = rt.tr(
+        lang,
+        "Can I ask you something important? Are you in danger right now, or "
+        "are you thinking of hurting yourself?",
+    )
+    outbox.enqueue(
+        session,
+        rt.vault,
+        case,
+        "sendMessage",
+        {"text": text, "reply_markup": buttons(lang, case.code)},
+        now=now,
+    )
+    await audit.record(session, actor="system", event="safety_asked", now=now, case_code=case.code)
     return True
 
 
-async def answer_safe(
-    session: AsyncSession, rt: Runtime, student: Student, code: str
-) -> bool:
-    """"I'm safe now": a kind answer and an audit event on the student's case (if it is
+async def answer_safe(session: AsyncSession, rt: Runtime, student: Student, code: str) -> bool:
+    """ "I'm safe now": a kind answer and an audit event on the student's case (if it is
     theirs). False when the code names no case of this student."""
     case = await session.scalar(
-        select(Case).where(Case.code == code, Case.student_id == student.id))
+        select(Case).where(Case.code == code, Case.student_id == student.id)
+    )
     if case is None:
         return False
     now = rt.now()
-    text = rt.tr(case.language, "Thank you for telling me. I am glad you are safe. Write "
-                                "whenever you want: a psychologist will answer you here. If "
-                                "things change, press 🆘 or call 111.")
+    text = rt.tr(
+        case.language,
+        "Thank you for telling me. I am glad you are safe. Write "
+        "whenever you want: a psychologist will answer you here. If "
+        "things change, press 🆘 or call 111.",
+    )
     outbox.enqueue(session, rt.vault, case, "sendMessage", {"text": text}, now=now)
-    await audit.record(session, actor="student", event="student_safe_now", now=now,
-                       case_code=case.code)
+    await audit.record(
+        session, actor="student", event="student_safe_now", now=now, case_code=case.code
+    )
     return True

@@ -170,13 +170,26 @@ async def compute(session: AsyncSession, scope: Scope, period: Period) -> Region
     never_answered = case((and_(~closed, Case.first_answer_at.is_(None)), 1), else_=0)
     grouped = _in_scope(
         select(
-            Case.district_id, Case.school_id, Case.category, Case.priority, Case.status,
-            Case.outcome, func.count(), func.sum(never_answered),
-            func.sum(Case.deadline_breaches), func.sum(Case.escalations),
+            Case.district_id,
+            Case.school_id,
+            Case.category,
+            Case.priority,
+            Case.status,
+            Case.outcome,
+            func.count(),
+            func.sum(never_answered),
+            func.sum(Case.deadline_breaches),
+            func.sum(Case.escalations),
         )
         .where(Case.created_at >= start, Case.created_at < end)
-        .group_by(Case.district_id, Case.school_id, Case.category, Case.priority,
-                  Case.status, Case.outcome),
+        .group_by(
+            Case.district_id,
+            Case.school_id,
+            Case.category,
+            Case.priority,
+            Case.status,
+            Case.outcome,
+        ),
         scope,
     )
     for row in (await session.execute(grouped)).all():
@@ -200,7 +213,7 @@ async def compute(session: AsyncSession, scope: Scope, period: Period) -> Region
         ),
         scope,
     )
-    for district_id, school_id, created_at, answered_at in (await session.execute(durations)):
+    for district_id, school_id, created_at, answered_at in await session.execute(durations):
         seconds = max(0.0, (answered_at - created_at).total_seconds())
         bucket(district_id, school_id).answer_seconds.append(seconds)
 
@@ -227,15 +240,19 @@ async def _places(
     for district_id, district_name, school_id, school_name, region_name in await session.execute(
         query
     ):
-        label = district_name if scope.region_id is not None else (
-            f"{region_name} · {district_name}"
+        label = (
+            district_name if scope.region_id is not None else (f"{region_name} · {district_name}")
         )
         rows.append((district_id, label, school_id, school_name))
     return rows
 
 
 async def _add_posters(
-    session: AsyncSession, scope: Scope, period: Period, start: datetime, end: datetime,
+    session: AsyncSession,
+    scope: Scope,
+    period: Period,
+    start: datetime,
+    end: datetime,
     bucket: Callable[[int | None, int | None], Figures],
 ) -> None:
     if scope.district_id is not None:
@@ -272,7 +289,9 @@ async def _add_posters(
 
 
 def _roll_up(
-    scope: Scope, period: Period, places: list[tuple[int, str, int | None, str | None]],
+    scope: Scope,
+    period: Period,
+    places: list[tuple[int, str, int | None, str | None]],
     buckets: dict[tuple[int | None, int | None], Figures],
 ) -> RegionStats:
     total = Figures()
@@ -309,9 +328,7 @@ class Workload:
     median_answer: timedelta | None
 
 
-async def workload(
-    session: AsyncSession, member: Member, since: datetime
-) -> Workload:
+async def workload(session: AsyncSession, member: Member, since: datetime) -> Workload:
     """A psychologist's own cases only: open now, closed, and their median first answer."""
     mine = Case.psychologist_id == member.id
     closed = Case.status == CaseStatus.CLOSED

@@ -44,13 +44,19 @@ def hours_minutes(value: timedelta | None) -> str:
 def header(rt: Runtime, lang: str) -> list[str]:
     tr = rt.tr
     return [
-        tr(lang, "Month"), tr(lang, "District"), tr(lang, "School"), tr(lang, "Cases"),
+        tr(lang, "Month"),
+        tr(lang, "District"),
+        tr(lang, "School"),
+        tr(lang, "Cases"),
         *(tr(lang, PRIORITY_LABELS[p]) for p in Priority),
         *(tr(lang, CATEGORY_LABELS[c]) for c in Category),
-        tr(lang, "Still open"), tr(lang, "Not answered yet"), tr(lang, "Answered"),
+        tr(lang, "Still open"),
+        tr(lang, "Not answered yet"),
+        tr(lang, "Answered"),
         tr(lang, "Median time to first answer (h:mm)"),
         tr(lang, "90% answered within (h:mm)"),
-        tr(lang, "Deadline breaches"), tr(lang, "Escalations"),
+        tr(lang, "Deadline breaches"),
+        tr(lang, "Escalations"),
         *(tr(lang, OUTCOME_LABELS[o]) for o in Outcome),
         tr(lang, "Poster scans"),
     ]
@@ -59,13 +65,19 @@ def header(rt: Runtime, lang: str) -> list[str]:
 def row(month: str, district: str, school: str, f: stats.Figures) -> list[str]:
     enough = f.answered >= MIN_CASES_FOR_TIMES
     return [
-        month, district, school, suppress(f.cases),
+        month,
+        district,
+        school,
+        suppress(f.cases),
         *(suppress(f.by_priority[p]) for p in Priority),
         *(suppress(f.by_category[c]) for c in Category),
-        suppress(f.open), suppress(f.unanswered), suppress(f.answered),
+        suppress(f.open),
+        suppress(f.unanswered),
+        suppress(f.answered),
         hours_minutes(f.median_answer) if enough else "",
         hours_minutes(f.p90_answer) if enough else "",
-        suppress(f.breaches), suppress(f.escalations),
+        suppress(f.breaches),
+        suppress(f.escalations),
         *(suppress(f.outcomes[o]) for o in Outcome),
         suppress(f.scans),
     ]
@@ -85,7 +97,11 @@ def _rows(rt: Runtime, lang: str, result: stats.RegionStats) -> Iterator[list[st
 
 
 async def export_csv(
-    session: AsyncSession, rt: Runtime, scope: stats.Scope, lang: str, year: Period,
+    session: AsyncSession,
+    rt: Runtime,
+    scope: stats.Scope,
+    lang: str,
+    year: Period,
     today: date,
 ) -> bytes:
     """Every school of the scope, every month of the school year `year` up to `today`."""

@@ -13,8 +13,17 @@ from bot.services.periods import SUMMER, Period, PeriodKind
 Translate = Callable[..., str]
 
 MONTH_NAMES = (
-    N_("January"), N_("February"), N_("March"), N_("April"), N_("May"), N_("June"),
-    N_("July"), N_("August"), N_("September"), N_("October"), N_("November"),
+    N_("January"),
+    N_("February"),
+    N_("March"),
+    N_("April"),
+    N_("May"),
+    N_("June"),
+    N_("July"),
+    N_("August"),
+    N_("September"),
+    N_("October"),
+    N_("November"),
     N_("December"),
 )
 
@@ -47,11 +56,15 @@ def period_label(tr: Translate, lang: str, period: Period) -> str:
     elif period.kind == PeriodKind.TERM and period.term == SUMMER:
         name = tr(lang, "Summer holidays {year}", year=period.start.year)
     elif period.kind == PeriodKind.TERM:
-        name = tr(lang, "Term {number}, school year {start}/{end}", number=period.term,
-                  start=_school_year(period)[0], end=_school_year(period)[1])
+        name = tr(
+            lang,
+            "Term {number}, school year {start}/{end}",
+            number=period.term,
+            start=_school_year(period)[0],
+            end=_school_year(period)[1],
+        )
     else:
-        name = tr(lang, "School year {start}/{end}", start=period.start.year,
-                  end=period.end.year)
+        name = tr(lang, "School year {start}/{end}", start=period.start.year, end=period.end.year)
     return f"{name} ({days})"
 
 
@@ -69,13 +82,25 @@ def summary_text(tr: Translate, lang: str, result: stats.RegionStats) -> str:
     f = result.total
     lines = [
         f"{scope_label(tr, lang, result.scope)} · {period_label(tr, lang, result.period)}",
-        tr(lang, "Cases: {cases}; still open: {open}; not answered yet: {unanswered}.",
-           cases=f.cases, open=f.open, unanswered=f.unanswered),
-        tr(lang, "First answer: median {median}; 90% within {p90}",
-           median=format_duration(tr, lang, f.median_answer),
-           p90=format_duration(tr, lang, f.p90_answer)),
-        tr(lang, "Deadline breaches: {breaches}; escalations: {escalations}.",
-           breaches=f.breaches, escalations=f.escalations),
+        tr(
+            lang,
+            "Cases: {cases}; still open: {open}; not answered yet: {unanswered}.",
+            cases=f.cases,
+            open=f.open,
+            unanswered=f.unanswered,
+        ),
+        tr(
+            lang,
+            "First answer: median {median}; 90% within {p90}",
+            median=format_duration(tr, lang, f.median_answer),
+            p90=format_duration(tr, lang, f.p90_answer),
+        ),
+        tr(
+            lang,
+            "Deadline breaches: {breaches}; escalations: {escalations}.",
+            breaches=f.breaches,
+            escalations=f.escalations,
+        ),
     ]
     closed = [(o, f.outcomes[o]) for o in Outcome if f.outcomes[o]]
     if closed:
@@ -83,7 +108,13 @@ def summary_text(tr: Translate, lang: str, result: stats.RegionStats) -> str:
         lines.append(tr(lang, "Closed: {outcomes}", outcomes=parts))
     schools = result.schools
     silent = sum(1 for s in schools if s.figures.posters and not s.figures.scans)
-    lines.append(tr(lang, "Poster scans: {scans}; schools whose posters had no scans: "
-                          "{silent} of {schools}.",
-                    scans=f.scans, silent=silent, schools=len(schools)))
+    lines.append(
+        tr(
+            lang,
+            "Poster scans: {scans}; schools whose posters had no scans: {silent} of {schools}.",
+            scans=f.scans,
+            silent=silent,
+            schools=len(schools),
+        )
+    )
     return "\n".join(lines)

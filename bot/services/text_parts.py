@@ -150,8 +150,13 @@ def pieces(text: str, limit: int, first_limit: int | None = None) -> list[Piece]
         # The whitespace run after the part: dropped, like the one inside the body's end.
         run = _WHITESPACE.match(text, cut)
         after_end = run.end() if run else cut
-        result.append(Piece(text[position:start], stripped,
-                            text[cut - tail:after_end] if tail else text[cut:after_end]))
+        result.append(
+            Piece(
+                text[position:start],
+                stripped,
+                text[cut - tail : after_end] if tail else text[cut:after_end],
+            )
+        )
         position = after_end
 
 
@@ -192,7 +197,11 @@ def _body_room(limit: int, overhead: int) -> int:
 
 
 def compose(
-    text: str, limit: int = TEXT_LIMIT, *, header: str = "", first_limit: int | None = None,
+    text: str,
+    limit: int = TEXT_LIMIT,
+    *,
+    header: str = "",
+    first_limit: int | None = None,
 ) -> list[str]:
     """`text` as messages of at most `limit` units (the first at most `first_limit`, e.g. a
     caption followed by texts), each starting with `header` and, when there are several,
@@ -217,7 +226,11 @@ def compose(
 
 
 def pack(
-    blocks: Sequence[str], limit: int = TEXT_LIMIT, *, header: str = "", joiner: str = "\n",
+    blocks: Sequence[str],
+    limit: int = TEXT_LIMIT,
+    *,
+    header: str = "",
+    joiner: str = "\n",
 ) -> list[str]:
     """Pages of at most `limit` units holding `blocks` (lines of a history, say) in order:
     as many whole blocks on a page as fit, a block split (as `split` does) only when it is
@@ -283,7 +296,11 @@ Call = tuple[str, dict[str, Any]]  # a Bot API method and its parameters
 
 
 def messages(
-    text: str, *, header: str = "", media: Call | None = None, captioned: bool = True,
+    text: str,
+    *,
+    header: str = "",
+    media: Call | None = None,
+    captioned: bool = True,
 ) -> list[Call]:
     """The calls, in order, that deliver `text` whole under `header`.
 

@@ -97,8 +97,9 @@ async def _to_student_refused(session: AsyncSession, rt: Runtime, refused: Refus
     first_block = refused.reason == BLOCKED and not case.unreachable
     if first_block:
         case.unreachable = True
-        await audit.record(session, actor="system", event="student_unreachable", now=now,
-                           case_code=case.code)
+        await audit.record(
+            session, actor="system", event="student_unreachable", now=now, case_code=case.code
+        )
     holder = await _holder(session, case)
     if holder is None:
         return None
@@ -106,13 +107,18 @@ async def _to_student_refused(session: AsyncSession, rt: Runtime, refused: Refus
     if first_block:
         text = rt.tr(holder.language, UNREACHABLE, code=code)
     elif _is_answer(rt, case, refused):
-        text = rt.tr(holder.language, ANSWER_LOST, code=code,
-                     time=await _local_time(session, case, refused.created_at),
-                     why=rt.tr(holder.language, ABOUT_STUDENT[refused.reason]))
+        text = rt.tr(
+            holder.language,
+            ANSWER_LOST,
+            code=code,
+            time=await _local_time(session, case, refused.created_at),
+            why=rt.tr(holder.language, ABOUT_STUDENT[refused.reason]),
+        )
     else:
         return None
-    outbox.enqueue(session, rt.vault, holder, "sendMessage", {"text": text}, now=now,
-                   relay_case_id=case.id)
+    outbox.enqueue(
+        session, rt.vault, holder, "sendMessage", {"text": text}, now=now, relay_case_id=case.id
+    )
     return "psychologist"
 
 
@@ -140,25 +146,39 @@ async def _to_member_refused(session: AsyncSession, rt: Runtime, refused: Refuse
         for supervisor in told:
             lang = supervisor.language
             # The card is the bot's own text: "send it shorter" would mean nothing here.
-            why = ABOUT_PSYCHOLOGIST[refused.reason] if refused.reason in (
-                BLOCKED, CHAT_NOT_FOUND) else ABOUT_PSYCHOLOGIST[REFUSED]
-            text = rt.tr(lang, CARD_LOST, code=codes.display(case.code), number=member.id,
-                         why=rt.tr(lang, why))
-            outbox.enqueue(session, rt.vault, supervisor, "sendMessage", {"text": text},
-                           now=now)
+            why = (
+                ABOUT_PSYCHOLOGIST[refused.reason]
+                if refused.reason in (BLOCKED, CHAT_NOT_FOUND)
+                else ABOUT_PSYCHOLOGIST[REFUSED]
+            )
+            text = rt.tr(
+                lang,
+                CARD_LOST,
+                code=codes.display(case.code),
+                number=member.id,
+                why=rt.tr(lang, why),
+            )
+            outbox.enqueue(session, rt.vault, supervisor, "sendMessage", {"text": text}, now=now)
         return "supervisor" if told else None
-    if (case.psychologist_id != member.id or case.chat_id_enc is None
-            or case.wrapped_key is None or case.status == CaseStatus.CLOSED):
+    if (
+        case.psychologist_id != member.id
+        or case.chat_id_enc is None
+        or case.wrapped_key is None
+        or case.status == CaseStatus.CLOSED
+    ):
         return None  # not the student's own message, or nobody left to tell
-    text = rt.tr(case.language, MESSAGE_LOST,
-                 time=await _local_time(session, case, refused.created_at),
-                 why=rt.tr(case.language, ABOUT_PSYCHOLOGIST[refused.reason]))
+    text = rt.tr(
+        case.language,
+        MESSAGE_LOST,
+        time=await _local_time(session, case, refused.created_at),
+        why=rt.tr(case.language, ABOUT_PSYCHOLOGIST[refused.reason]),
+    )
     outbox.enqueue(session, rt.vault, case, "sendMessage", {"text": text}, now=now)
     return "student"
 
 
 async def _local_time(session: AsyncSession, case: Case, at: datetime) -> str:
-    """"14:32" in the case's region's time zone (UTC when it is unknown)."""
+    """ "14:32" in the case's region's time zone (UTC when it is unknown)."""
     region = await session.get(Region, case.region_id) if case.region_id else None
     zone: ZoneInfo | None = None
     if region is not None:

@@ -16,8 +16,11 @@ class CaseShredded(Exception):
 
 class Vault:
     def __init__(
-        self, keyring: MasterKeyring, pseudonyms: PseudonymKeys,
-        *, reload: Callable[[], MasterKeyring] | None = None,
+        self,
+        keyring: MasterKeyring,
+        pseudonyms: PseudonymKeys,
+        *,
+        reload: Callable[[], MasterKeyring] | None = None,
     ) -> None:
         self._keyring = keyring
         # Gives the keyring again, read afresh when the key file changed: a master key
@@ -51,12 +54,14 @@ class Vault:
 
     def seal_for_case(self, case: Case, row: str, field: str, value: str | bytes) -> bytes:
         data = value.encode() if isinstance(value, str) else value
-        return seal_field(self.case_key(case), data, table="case", row=f"{case.code}/{row}",
-                          field=field)
+        return seal_field(
+            self.case_key(case), data, table="case", row=f"{case.code}/{row}", field=field
+        )
 
     def open_for_case(self, case: Case, row: str, field: str, sealed: bytes) -> bytes:
-        return open_field(self.case_key(case), sealed, table="case", row=f"{case.code}/{row}",
-                          field=field)
+        return open_field(
+            self.case_key(case), sealed, table="case", row=f"{case.code}/{row}", field=field
+        )
 
     def open_text_for_case(self, case: Case, row: str, field: str, sealed: bytes | None) -> str:
         if sealed is None:
@@ -82,12 +87,22 @@ class Vault:
 
     def seal_for_member(self, member: Member, row: str, field: str, value: str | bytes) -> bytes:
         data = value.encode() if isinstance(value, str) else value
-        return seal_field(self.member_key(member), data, table="member",
-                          row=f"{member.pseudonym.hex()}/{row}", field=field)
+        return seal_field(
+            self.member_key(member),
+            data,
+            table="member",
+            row=f"{member.pseudonym.hex()}/{row}",
+            field=field,
+        )
 
     def open_for_member(self, member: Member, row: str, field: str, sealed: bytes) -> bytes:
-        return open_field(self.member_key(member), sealed, table="member",
-                          row=f"{member.pseudonym.hex()}/{row}", field=field)
+        return open_field(
+            self.member_key(member),
+            sealed,
+            table="member",
+            row=f"{member.pseudonym.hex()}/{row}",
+            field=field,
+        )
 
     def member_chat_id(self, member: Member) -> int:
         return int(self.open_for_member(member, "member", "chat_id", member.chat_id_enc))
@@ -102,7 +117,8 @@ class Vault:
         sealed = seal_field(key, data, table="dead_letter", row=str(update_id), field="update")
         return wrapped, kek_id, sealed
 
-    def open_dead_letter(self, update_id: int, wrapped: bytes, kek_id: str,
-                         sealed: bytes) -> bytes:
+    def open_dead_letter(
+        self, update_id: int, wrapped: bytes, kek_id: str, sealed: bytes
+    ) -> bytes:
         key = DataKey(self.keyring.unwrap(wrapped, kek_id, dead_letter_key_context(update_id)))
         return open_field(key, sealed, table="dead_letter", row=str(update_id), field="update")

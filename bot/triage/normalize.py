@@ -74,7 +74,7 @@ _EMOJI_ALIASES: dict[str, str] = {
 }
 SIGNAL_EMOJI = frozenset(_EMOJI_ALIASES.values())
 
-_QUOTES = "«»“”„‟\"″〝〞＂"
+_QUOTES = '«»“”„‟"″〝〞＂'
 # Invisible characters that are letters or symbols to Unicode (so not caught as Cf/Mn) but
 # are used to split words: Hangul fillers and the blank Braille pattern.
 _INVISIBLE = "\u115f\u1160\u3164\uffa0\u2800"

@@ -137,9 +137,7 @@ def compile_slots(pattern: str, *, fuzzy: bool = True) -> tuple[Slot, ...]:
             (exact if whole else prefixes).add(token)
             if no_fuzz:
                 strict.add(token)
-        slots.append(
-            Slot(tuple(sorted(prefixes)), frozenset(exact), frozenset(strict), fuzzy)
-        )
+        slots.append(Slot(tuple(sorted(prefixes)), frozenset(exact), frozenset(strict), fuzzy))
     if not slots:
         raise ValueError("empty pattern")
     return tuple(slots)

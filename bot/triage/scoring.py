@@ -142,9 +142,7 @@ def rules_reading(text: str) -> tuple[Assessment, list[str], bool]:
     return _decide(list(findings.values())), tokens, cancelled
 
 
-def assess_many(
-    texts: Iterable[str], *, second_opinion: bool | None = None
-) -> list[Assessment]:
+def assess_many(texts: Iterable[str], *, second_opinion: bool | None = None) -> list[Assessment]:
     """``assess`` for each text, in order (a convenience for batch jobs and benchmarks)."""
     return [assess(text, second_opinion=second_opinion) for text in texts]
 

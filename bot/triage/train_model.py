@@ -121,7 +121,10 @@ def out_of_fold(
 
 
 def best_c(
-    x: csr_matrix, y: np.ndarray, name: str, only: np.ndarray | None = None,
+    x: csr_matrix,
+    y: np.ndarray,
+    name: str,
+    only: np.ndarray | None = None,
     grid: Sequence[float] = C_GRID,
 ) -> tuple[float, np.ndarray]:
     losses: dict[float, float] = {}
@@ -140,8 +143,13 @@ def _ratio(a: int, b: int) -> float:
 
 
 def _model_levels(
-    p_urgent: np.ndarray, p_flag: np.ndarray, groups: np.ndarray, words: np.ndarray,
-    vetoed: np.ndarray, urgent_t: tuple[float, float, float], flag_t: tuple[float, float],
+    p_urgent: np.ndarray,
+    p_flag: np.ndarray,
+    groups: np.ndarray,
+    words: np.ndarray,
+    vetoed: np.ndarray,
+    urgent_t: tuple[float, float, float],
+    flag_t: tuple[float, float],
     min_words: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """What ``scoring._model_decision`` does, for arrays: (made URGENT, made HIGH) by the model.
@@ -161,8 +169,14 @@ def _model_levels(
 
 
 def choose_thresholds(
-    p_urgent: np.ndarray, p_flag: np.ndarray, y: np.ndarray, flagged: np.ndarray,
-    groups: np.ndarray, words: np.ndarray, vetoed: np.ndarray, rules_urgent: np.ndarray,
+    p_urgent: np.ndarray,
+    p_flag: np.ndarray,
+    y: np.ndarray,
+    flagged: np.ndarray,
+    groups: np.ndarray,
+    words: np.ndarray,
+    vetoed: np.ndarray,
+    rules_urgent: np.ndarray,
 ) -> dict[str, object]:
     """The thresholds of ``scoring._model_decision``, from out-of-fold predictions.
 
@@ -181,8 +195,16 @@ def choose_thresholds(
     for t_none in grid:
         for t_hint in grid:
             for t_high in np.round(np.arange(0.30, 1.0, 0.05), 2):
-                made, _ = _model_levels(p_urgent, p_flag, groups, words, vetoed,
-                                        (t_none, t_hint, t_high), (2.0, 2.0), 1)
+                made, _ = _model_levels(
+                    p_urgent,
+                    p_flag,
+                    groups,
+                    words,
+                    vetoed,
+                    (t_none, t_hint, t_high),
+                    (2.0, 2.0),
+                    1,
+                )
                 shipped = rules_urgent | made
                 precision = _ratio(int((shipped & y).sum()), int(shipped.sum()))
                 if precision < SHIPPED_TARGET:
@@ -199,8 +221,9 @@ def choose_thresholds(
     for t_none in np.round(np.arange(0.20, 0.96, 0.02), 2):
         for t_hint in np.round(np.arange(0.10, 0.96, 0.02), 2):
             for min_words in (1, 2, 3, 4, 5, 6):
-                made_u, made_h = _model_levels(p_urgent, p_flag, groups, words, vetoed,
-                                               urgent_t, (t_none, t_hint), min_words)
+                made_u, made_h = _model_levels(
+                    p_urgent, p_flag, groups, words, vetoed, urgent_t, (t_none, t_hint), min_words
+                )
                 urgent = (rules_urgent | made_u) if allowed else rules_urgent
                 raised = urgent | made_h | (groups == 2) | made_u
                 recall = _ratio(int((raised & flagged).sum()), int(flagged.sum()))
@@ -217,8 +240,9 @@ def choose_thresholds(
                         "urgent_precision": _ratio(int((urgent & y).sum()), int(urgent.sum())),
                         "urgent_or_high_recall": recall,
                         "normal_to_high": high_normal,
-                        "normal_to_urgent": _ratio(int((urgent & normal).sum()),
-                                                   int(normal.sum())),
+                        "normal_to_urgent": _ratio(
+                            int((urgent & normal).sum()), int(normal.sum())
+                        ),
                     }
                     best_f = (key, (float(t_none), float(t_hint)), min_words, figures)
     if best_f is None:
@@ -257,18 +281,19 @@ def train(
     flagged = np.array([row["priority"] in ("urgent", "high") for row in rows])
     readings = [rules_reading(row["text"]) for row in rows]
     rules_urgent = np.array([r[0].priority is Priority.URGENT for r in readings])
-    groups = np.array([
-        2 if r[0].priority is Priority.HIGH else 1 if r[0].signals else 0 for r in readings
-    ])
+    groups = np.array(
+        [2 if r[0].priority is Priority.HIGH else 1 if r[0].signals else 0 for r in readings]
+    )
     words = np.array([len(r[1]) for r in readings])
     vetoed = np.array([r[2] or not r[1] for r in readings])
 
     c_urgent, p_urgent = best_c(x, y, "urgent", grid=grid)
     c_flag, p_flag = best_c(x, flagged, "flag", grid=grid)
-    chosen = choose_thresholds(p_urgent, p_flag, y, flagged, groups, words, vetoed,
-                               rules_urgent)
-    print(f"urgent: C={c_urgent}, flag: C={c_flag}; thresholds and out-of-fold figures "
-          f"with the rules: {chosen}")
+    chosen = choose_thresholds(p_urgent, p_flag, y, flagged, groups, words, vetoed, rules_urgent)
+    print(
+        f"urgent: C={c_urgent}, flag: C={c_flag}; thresholds and out-of-fold figures "
+        f"with the rules: {chosen}"
+    )
 
     urgent = _fit(c_urgent).fit(x, y)
     flag = _fit(c_flag).fit(x, flagged)
@@ -325,11 +350,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="*", type=Path, help="labelled sets (default: dev sets)")
     parser.add_argument("--check", action="store_true", help="print figures, write nothing")
-    parser.add_argument("--exclude-validation", action="store_true",
-                        help="leave a fixed quarter of the corpus out (to validate on it)")
+    parser.add_argument(
+        "--exclude-validation",
+        action="store_true",
+        help="leave a fixed quarter of the corpus out (to validate on it)",
+    )
     parser.add_argument("--output", type=Path, default=MODEL_PATH, help="where to write")
-    parser.add_argument("--c", type=float, nargs="+", default=list(C_GRID),
-                        help=f"regularisation values to try (default {C_GRID})")
+    parser.add_argument(
+        "--c",
+        type=float,
+        nargs="+",
+        default=list(C_GRID),
+        help=f"regularisation values to try (default {C_GRID})",
+    )
     args = parser.parse_args(argv)
     train(
         args.paths or None,

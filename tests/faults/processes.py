@@ -59,8 +59,10 @@ class Runner:
 
     def log_count(self, event: str) -> int:
         """How often bots logged `event` (an event name, as the log lines start it)."""
-        return sum((f" {event} " in f"{line} ") for line in
-                   self.log.read_text(errors="replace").splitlines())
+        return sum(
+            (f" {event} " in f"{line} ")
+            for line in self.log.read_text(errors="replace").splitlines()
+        )
 
     def tail(self) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
@@ -75,8 +77,13 @@ def runner_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runner]
     env["PYTHONPATH"] = str(ROOT)
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.faults.runner"], cwd=workdir, env=env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=sink)
+            [sys.executable, "-m", "tests.faults.runner"],
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=sink,
+        )
     found = Runner(process, workdir)
     try:
         yield found

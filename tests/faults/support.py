@@ -20,18 +20,28 @@ from tests.fake_bot_api import FakeBotAPI, TgUser
 
 def command(api: FakeBotAPI, user: TgUser, text: str) -> dict[str, Any]:
     name = text.split(" ", 1)[0]
-    return api.text_message(user, text, entities=[{"type": "bot_command", "offset": 0,
-                                                   "length": len(name)}])
+    return api.text_message(
+        user, text, entities=[{"type": "bot_command", "offset": 0, "length": len(name)}]
+    )
 
 
 async def add_member(
-    app_or_rt: App | Runtime, session: Any, user: TgUser, role: str = Role.PSYCHOLOGIST,
+    app_or_rt: App | Runtime,
+    session: Any,
+    user: TgUser,
+    role: str = Role.PSYCHOLOGIST,
     **scope: int | None,
 ) -> Member:
     """A member as an invite would have made them (the invite flow has its own tests)."""
     rt = app_or_rt.rt if isinstance(app_or_rt, App) else app_or_rt
-    member = Member(pseudonym=rt.vault.pseudonyms.member_id(user.id), role=role,
-                    language="ru", active=True, created_at=rt.now(), **scope)
+    member = Member(
+        pseudonym=rt.vault.pseudonyms.member_id(user.id),
+        role=role,
+        language="ru",
+        active=True,
+        created_at=rt.now(),
+        **scope,
+    )
     rt.vault.new_member_key(member)
     member.chat_id_enc = rt.vault.seal_for_member(member, "member", "chat_id", str(user.id))
     session.add(member)
@@ -45,7 +55,8 @@ async def psychologist(app: App, user: TgUser) -> Member:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], timeout: float = 10.0,  # noqa: ASYNC109
+    check: Callable[[], Awaitable[bool]],
+    timeout: float = 10.0,  # noqa: ASYNC109
     what: str = "condition",
 ) -> None:
     """Wait until `check()` holds (the bot works in other tasks); fail after `timeout`."""
@@ -59,7 +70,8 @@ async def eventually(
 async def unsent_rows(app: App) -> int:
     async with app.sessionmaker() as session:
         count = await session.scalar(
-            select(func.count()).select_from(OutboxMessage)
+            select(func.count())
+            .select_from(OutboxMessage)
             .where(OutboxMessage.status.in_(("pending", "sending")))
         )
         return int(count or 0)
@@ -79,13 +91,16 @@ async def stored_texts(app: App, case_id: int, author: str = "student") -> list[
     async with app.sessionmaker() as session:
         case = await session.get(Case, case_id)
         assert case is not None
-        rows = (await session.scalars(
-            select(CaseMessage).where(CaseMessage.case_id == case_id,
-                                      CaseMessage.author == author)
-            .order_by(CaseMessage.created_at)
-        )).all()
-        return [app.rt.vault.open_text_for_case(case, f"msg/{m.id}", "body", m.body_enc)
-                for m in rows]
+        rows = (
+            await session.scalars(
+                select(CaseMessage)
+                .where(CaseMessage.case_id == case_id, CaseMessage.author == author)
+                .order_by(CaseMessage.created_at)
+            )
+        ).all()
+        return [
+            app.rt.vault.open_text_for_case(case, f"msg/{m.id}", "body", m.body_enc) for m in rows
+        ]
 
 
 def sent_to(api: FakeBotAPI, chat_id: int, start: int = 0) -> list[Any]:
