@@ -136,7 +136,11 @@ async def student_opens_case(
 
 
 async def next_to(
-    api: FakeBotAPI, chat_id: int, start: int, contains: str = "", timeout: float = 10.0  # noqa: ASYNC109
+    api: FakeBotAPI,
+    chat_id: int,
+    start: int,
+    contains: str = "",
+    timeout: float = 10.0,  # noqa: ASYNC109
 ) -> Call:
     return await api.wait_for(
         lambda c: c.chat_id == chat_id and c.is_send and contains in (c.text or ""),

@@ -105,7 +105,11 @@ def assert_whole(original: str, bodies: list[str]) -> None:
 
 
 async def parts_to(
-    api: FakeBotAPI, chat_id: int, start: int, label: str, timeout: float = 20.0  # noqa: ASYNC109
+    api: FakeBotAPI,
+    chat_id: int,
+    start: int,
+    label: str,
+    timeout: float = 20.0,  # noqa: ASYNC109
 ) -> list[Call]:
     """The parts of one labelled message sent to `chat_id` after `start`, all of them, in
     the order they were sent (waits for the last one)."""
