@@ -30,14 +30,14 @@ gives an honest figure. Two measurements made during issue 13 come close to one:
 - corpus_b.jsonl (writer corpus-b) before any rule was written for it and with the model
   trained without it (commit 23179f9): shipped urgent recall 0.874, urgent-or-high recall
   0.988, urgent precision 0.912 (rules alone 0.793 / 0.776 / 0.926);
-- a fixed quarter of corpus.jsonl (``train_model.is_validation``) that no rule was written
-  for, with a model trained without it (``train_model --exclude-validation``), rules of
+- a fixed quarter of corpus.jsonl (``tools.train_triage_model.is_validation``) that no rule was written
+  for, with a model trained without it (``tools.train_triage_model --exclude-validation``), rules of
   commit 5b245fa: shipped 0.930 / 0.983 / 0.851 (rules alone 0.752 / 0.777 / 0.924; model
   alone 0.845 / 0.987 / 0.879); ky 0.939, kk 0.872, ru 0.933 urgent recall.
 - second round (thresholds per rule group, corpus_c): the validation part of the corpus
-  (``train_model.is_validation``: that quarter of corpus.jsonl and corpus_b.jsonl, 727
+  (``tools.train_triage_model.is_validation``: that quarter of corpus.jsonl and corpus_b.jsonl, 727
   messages, and 30% of corpus_c.jsonl, 305, never trained or tuned on) with a model trained
-  without it (``train_model --exclude-validation --c 100``), rules of commit abc6e45, as
+  without it (``tools.train_triage_model --exclude-validation --c 100``), rules of commit abc6e45, as
   urgent recall / urgent-or-high recall / urgent precision / normal raised to HIGH:
   quarter 0.959 / 0.985 / 0.909 / 0.078 (before: 0.959 / 0.985 / 0.882 / 0.148);
   corpus_c 30% 0.870 / 0.981 / 0.847 / 0.097 (before, the shipped model of commit

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from bot.domain import Language
-from bot.i18n_extract import catalogue
+from tools.i18n_extract import catalogue
 
 SUPERVISOR = {"ru": "супервизор", "ky": "супервизор", "kk": "супервизор"}
 ACCOUNT = {"ru": "аккаунт", "ky": "аккаунт", "kk": "аккаунт"}

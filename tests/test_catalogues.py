@@ -11,7 +11,7 @@ import pytest
 
 from bot.domain import Language
 from bot.i18n import compile_catalogues
-from bot.i18n_extract import ROOT, catalogue, extract_msgids, missing
+from tools.i18n_extract import ROOT, catalogue, extract_msgids, missing
 
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 SENDING_METHODS = {

@@ -14,7 +14,7 @@ from PIL import Image
 from bot.app import App
 from bot.charts import WIDTH_PX, chart_height, font_files, render_stats_chart
 from bot.domain import Category, Country, Language, Priority
-from bot.i18n_extract import extract_msgids
+from tools.i18n_extract import extract_msgids
 from bot.services import stats
 from bot.services.labels import CATEGORY_LABELS, PRIORITY_LABELS
 from bot.services.periods import PeriodKind, period_containing

@@ -37,7 +37,7 @@ tobacco and vapes (SUBSTANCES), greetings and questions (OTHER). Lone weak hints
 The learned model (``model.py``, a second opinion on every message the rules leave below
 URGENT) reads each message with thresholds that depend on what the rules found in it — nothing
 at all, only weak hints (NORMAL with signals), or HIGH — each chosen on out-of-fold
-predictions over the development corpus (``train_model.py`` decides them and records the
+predictions over the development corpus (``tools/train_triage_model.py`` decides them and records the
 figures in model.json). It may:
   * make a message URGENT when its urgent head passes the threshold for that group, if
     cross-validation found that rules and model together keep urgent precision at 0.92

@@ -12,7 +12,7 @@ can be cached: scoring is a dict lookup per word, a sum and a sigmoid.
 
 Three heads share the features: ``urgent`` (is the message urgent?), ``flag`` (is it urgent
 or high: should someone read it within the hour?) and ``category`` (which urgent category, for
-when the rules name none). Weights and thresholds come from ``train_model.py`` (scikit-learn,
+when the rules name none). Weights and thresholds come from ``tools/train_triage_model.py`` (scikit-learn,
 development only, thresholds chosen by cross-validation) and live quantised in ``model.json``
 beside this module. What the bot lets the model decide is the policy in ``__init__``.
 Feature extraction here is the single definition used by both training and scoring.

@@ -166,7 +166,7 @@ def _model_decision(
     """What the model makes of a message the rules put at ``rules`` (below URGENT).
 
     The thresholds depend on what the rules found, each chosen on out-of-fold predictions
-    (``train_model``): HIGH by the rules (``flagged_threshold``: may the urgent head make it
+    (``tools/train_triage_model.py``): HIGH by the rules (``flagged_threshold``: may the urgent head make it
     URGENT?), NORMAL with weak hints (``hinted``: the ``hinted_*`` thresholds), or nothing at
     all (``threshold`` and ``flag_threshold``). URGENT when the urgent head passes its
     threshold and cross-validation allowed it to decide (``urgent_allowed``, else HIGH);
@@ -200,7 +200,7 @@ def _second_opinion(decided: Assessment, tokens: list[str]) -> Assessment:
 
     Only called when the rules stopped short of URGENT and cancelled nothing as an idiom,
     a game or a song: their cancellations veto the model. ``_model_decision`` says how far
-    it raises; cross-validation (``train_model``) set the thresholds and whether the model
+    it raises; cross-validation (``tools/train_triage_model.py``) set the thresholds and whether the model
     may make a message URGENT at all. The category
     stays the rules' when they named one, else it is the model's. The signal carries a
     probability, never message text.

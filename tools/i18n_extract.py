@@ -1,6 +1,6 @@
 """Find the translatable strings in the code and what the catalogues lack.
 
-`python -m bot.i18n_extract` prints, per language, the msgids missing or empty in that
+`python -m tools.i18n_extract` prints, per language, the msgids missing or empty in that
 language's messages.po, as ready-to-fill .po entries.
 """
 

@@ -1,7 +1,7 @@
 """Train the learned second opinion and write ``bot/triage/model.json`` (development only).
 
     pip install -e '.[train]'
-    python -m bot.triage.train_model [--check] [--exclude-validation] [--output PATH]
+    python -m tools.train_triage_model [--check] [--exclude-validation] [--output PATH]
         [--c C ...] [PATH ...]
 
 Trains on the development sets (``DEVELOPMENT_SETS``: the old evaluation and holdout sets and
