@@ -40,7 +40,7 @@ from benchmarks.rig import (
 from benchmarks.workload import Message, conversation_load, interleaved, marker_of, students
 from bot.db.models import Case
 from bot.domain import CaseStatus
-from tests.fake_bot_api import Call, FakeBotAPI, TgUser
+from fake_telegram import Call, FakeBotAPI, TgUser
 
 STAFF_CHAT = -1009999999999
 

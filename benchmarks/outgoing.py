@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from benchmarks.common import CpuWindow, Figure, Result, settle_gc
 from benchmarks.rig import UNLIMITED, Arrivals, TrustLineRig, push_all, take_codes
 from benchmarks.workload import Message, interleaved, marked, marker_of, students
-from tests.fake_bot_api import Call, TgUser
+from fake_telegram import Call, TgUser
 
 TELEGRAM_PER_S = 30
 SLACK = 36 / 33.3  # the target: 36 s for the 33.3 s floor of 1,000 replies

@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any
 
-from bot.services.poster_tokens import make_poster_token, poster_code, poster_link
+from bot.services.posters.poster_tokens import make_poster_token, poster_code, poster_link
 from qr_posters.fonts import register_fonts
 from qr_posters.model import PosterPage, PosterSheet, PosterText
 

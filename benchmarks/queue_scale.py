@@ -36,7 +36,8 @@ from bot.app import App, create_app
 from bot.config import Settings
 from bot.db.models import Case, CaseMessage, Member
 from bot.domain import Role
-from bot.services import conversation, queue, routing
+from bot.services.casework import conversation
+from bot.services.routing import place_names, queue
 
 TARGET_MS = 20.0
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -78,7 +79,7 @@ SMOKE = Sizes(
 
 def _code_sql() -> str:
     """Case codes as SQL: i times an odd constant modulo 2**40 (a bijection, so codes are
-    unique) written as 8 Crockford base32 characters, like bot.services.codes makes."""
+    unique) written as 8 Crockford base32 characters, like bot.services.casework.codes makes."""
     chars = [f"substr('{ALPHABET}', ((x >> {5 * k}) & 31)::int + 1, 1)" for k in range(7, -1, -1)]
     return " || ".join(chars)
 
@@ -292,9 +293,9 @@ async def _time_queue(app: App, member_id: int) -> float:
         member = await session.get(Member, member_id)  # as IdentityMiddleware finds them
         assert member is not None
         cases, _total = await queue.list_queue(session, member)
-        await routing.load_places(session, cases)  # as handlers/psychologist.show_queue
+        await place_names.load_places(session, cases)  # as handlers/psychologist.show_queue
         for case in cases:
-            await routing.place_names(session, case)
+            await place_names.place_names(session, case)
     return (time.perf_counter() - started) * 1000
 
 

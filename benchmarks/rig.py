@@ -33,9 +33,9 @@ from bot.app import App, create_app
 from bot.config import Settings
 from bot.db.models import District, OutboxMessage, Poster, School
 from bot.domain import Role
-from bot.services import invites, members, org
-from bot.services.poster_tokens import make_poster_token
-from tests.fake_bot_api import Call, FakeBotAPI, TgUser
+from bot.services.organisation import invites, members, org
+from bot.services.posters.poster_tokens import make_poster_token
+from fake_telegram import Call, FakeBotAPI, TgUser
 
 BOT_USERNAME = "trustline_bench_bot"
 # Lift the bot's own send limiter: runs 1 and 2 measure the bot, run 3 measures the limits.

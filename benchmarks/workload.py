@@ -7,7 +7,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from tests.fake_bot_api import TgUser
+from fake_telegram import TgUser
 
 # Mostly the everyday (bullying, school, home), some high, a few urgent, as a trust line
 # gets them; triage runs on all of them.

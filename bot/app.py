@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.config import DEFAULT_DATABASE_URL, Settings
 from bot.db.migrate import upgrade_async
 from bot.db.session import is_sqlite, make_engine, make_sessionmaker
-from bot.delivery import (
+from bot.delivery.sender import (
     RELEASE_SECONDS,
     STOP_GRACE_SECONDS,
     OutboxSender,
@@ -56,10 +56,11 @@ from bot.middlewares import (
     RepliesAfterCommit,
     TransactionMiddleware,
 )
-from bot.services import deadletters, keys
+from bot.services import deadletters
 from bot.services.errors import ConfigError
 from bot.services.runtime import Runtime, utc_now
-from bot.services.vault import Vault
+from bot.services.security import keys
+from bot.services.security.vault import Vault
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -36,9 +36,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Case, Member, ProcessedUpdate, Student
+from bot.delivery import outbox
 from bot.domain import CaseStatus
 from bot.i18n import language_from_telegram, normalize_language
-from bot.services import cases, outbox
+from bot.services.casework import cases
 from bot.services.runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,9 @@ import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from bot.services import escalation, monthly_summary, retention
+from bot.services.reporting import monthly_summary
+from bot.services.routing import escalation
+from bot.services.security import retention
 
 if TYPE_CHECKING:
     from bot.app import App

@@ -16,8 +16,11 @@ from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Member
-from bot.services import codes, conversation, invites, members, outbox, queue
+from bot.delivery import outbox
+from bot.services.casework import codes, conversation
 from bot.services.errors import AlreadyTaken, InvalidInput, NotAllowed, ServiceError
+from bot.services.organisation import invites, members
+from bot.services.routing import queue
 from bot.services.runtime import Runtime
 
 log = logging.getLogger(__name__)

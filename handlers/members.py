@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import District, Member, School
 from bot.domain import Role
-from bot.services import invites, members
+from bot.services.organisation import invites, members
 from bot.services.runtime import Runtime
 from handlers.answers import ServiceErrorAnswer, tell
 from handlers.common import stale_button

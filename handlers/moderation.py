@@ -1,5 +1,5 @@
 """`/mute CODE` and `/unmute CODE`: a psychologist stops (or resumes) the relays of an
-abusive case they hold. The student notices nothing; see bot.services.flood."""
+abusive case they hold. The student notices nothing; see bot.services.casework.flood."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Member
 from bot.domain import Role
-from bot.services import codes, flood
+from bot.services.casework import codes, flood
 from bot.services.errors import NotAllowed, NotFound
 from bot.services.runtime import Runtime
 

@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Member
 from bot.domain import Language, Role
-from bot.services import invites, members
 from bot.services.labels import N_
-from bot.services.queue import PsychologistsOnly
+from bot.services.organisation import invites, members
+from bot.services.routing.queue import PsychologistsOnly
 from bot.services.runtime import Runtime
 from handlers.answers import ServiceErrorAnswer, explain, tell
 from handlers.common import stale_button

@@ -14,8 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Case, Member
 from bot.domain import Outcome, Role
-from bot.services import codes, conversation, members, notify, queue, routing
+from bot.services.casework import codes, conversation, notify
 from bot.services.labels import CATEGORY_LABELS, OUTCOME_LABELS, PRIORITY_ICONS
+from bot.services.organisation import members
+from bot.services.routing import place_names, queue
 from bot.services.runtime import Runtime
 from handlers.answers import ServiceErrorAnswer, tell
 from handlers.common import stale_button
@@ -82,9 +84,9 @@ async def show_queue(message: Message, session: AsyncSession, rt: Runtime, membe
         )
     ]
     buttons = []
-    await routing.load_places(session, cases)
+    await place_names.load_places(session, cases)
     for case in cases:
-        district, school = await routing.place_names(session, case)
+        district, school = await place_names.place_names(session, case)
         wait = notify.format_wait(rt, member.language, case, now)
         line = (
             f"{PRIORITY_ICONS[case.priority]} {codes.display(case.code)} · "

@@ -23,10 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Member, School
 from bot.domain import Language, Role
-from bot.services import poster_check, posters
-from bot.services.poster_check import CodeCheck, Verdict
-from bot.services.poster_tokens import poster_code
-from bot.services.queue import member_actor
+from bot.services.posters import poster_check, posters
+from bot.services.posters.poster_check import CodeCheck, Verdict
+from bot.services.posters.poster_tokens import poster_code
+from bot.services.routing.queue import member_actor
 from bot.services.runtime import Runtime
 from handlers.answers import ServiceErrorAnswer
 from handlers.common import stale_button

@@ -25,8 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.models import Student
 from bot.domain import ContentKind, Language
 from bot.i18n import language_from_telegram
-from bot.services import cases, helplines, places, posters, safety
-from bot.services.cases import IncomingContent
+from bot.services.casework import cases, helplines, safety
+from bot.services.casework.cases import IncomingContent
+from bot.services.posters import posters
+from bot.services.routing import places
 from bot.services.runtime import Runtime
 from handlers.common import stale_button
 
@@ -57,7 +59,7 @@ def language_keyboard() -> InlineKeyboardMarkup:
 
 
 class SafetyAnswer(CallbackData, prefix="safe"):
-    """The answer to "are you in danger right now?" (bot.services.safety.ask_if_unsure)."""
+    """The answer to "are you in danger right now?" (casework.safety.ask_if_unsure)."""
 
     answer: str  # "danger" or "ok"
     code: str  # the case asked about
@@ -158,7 +160,7 @@ async def sos(
     message: Message, session: AsyncSession, rt: Runtime, student: Student | None, i18n: I18n
 ) -> None:
     """The 🆘 button or /sos: urgent at once, even before anything was written. The button's
-    words are not stored as a message (bot.services.safety)."""
+    words are not stored as a message (bot.services.casework.safety)."""
     assert message.from_user is not None
     student = await _student(session, rt, student, message.from_user.id)
     if not student.language:

@@ -26,10 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Member
 from bot.domain import Role
-from bot.services import stats, stats_export
-from bot.services.periods import PeriodKind, local_today, period_containing
+from bot.services.reporting import stats, stats_export
+from bot.services.reporting.periods import PeriodKind, local_today, period_containing
+from bot.services.reporting.stats_text import format_duration, period_label, summary_text
 from bot.services.runtime import Runtime
-from bot.services.stats_text import format_duration, period_label, summary_text
 from handlers.common import stale_button
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,9 @@ async def stats_chosen(
     result = await stats.compute(session, scope, period)
     lang = member.language
     # Rendering takes a moment of CPU: keep the event loop serving other chats meanwhile.
-    from bot.charts import render_stats_chart  # matplotlib: loaded on the first chart only
+    from bot.services.reporting.charts import (
+        render_stats_chart,
+    )  # matplotlib: loaded on the first chart only
 
     png = await asyncio.to_thread(render_stats_chart, result, rt.tr, lang)
     text = summary_text(rt.tr, lang, result)

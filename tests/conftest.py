@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.app import App, create_app, poll
 from bot.config import Settings
 from bot.db.migrate import upgrade
-from tests.fake_bot_api import FakeBotAPI
+from fake_telegram import FakeBotAPI
 
 PG_URL = os.environ.get("TRUSTLINE_TEST_DATABASE_URL")
 TEST_TOKEN = "123456789:AAHfakeTokenForTestsOnly_abcdefghijk"

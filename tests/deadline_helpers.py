@@ -23,9 +23,12 @@ from bot.db.models import (
     Region,
     School,
 )
+from bot.delivery import outbox
 from bot.domain import PRIORITY_RANK, Author, CaseStatus, Category, ContentKind, Priority, Role
-from bot.services import audit, codes, deadlines, escalation, outbox
+from bot.services.casework import codes, deadlines
+from bot.services.routing import escalation
 from bot.services.runtime import Runtime
+from bot.services.security import audit
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ from sqlalchemy import select
 from bot.app import App
 from bot.config import Settings
 from bot.db.models import Case, District, Member, Region, Relay, School
-from bot.services import cases, codes, invites, members, org
-from tests.fake_bot_api import Call, FakeBotAPI, TgUser
+from bot.services.casework import cases, codes
+from bot.services.organisation import invites, members, org
+from fake_telegram import Call, FakeBotAPI, TgUser
 
 ORG_CSV = """country,region,district,school,languages
 KG,Бишкек,Ленинский район,Школа № 901,"ky,ru"

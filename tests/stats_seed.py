@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Case, District, Member, Poster, PosterScan, Region, School
 from bot.domain import PRIORITY_RANK, CaseStatus, Category, Outcome, Priority, Role
-from bot.services.posters import iso_week
+from bot.services.posters.posters import iso_week
 from bot.services.runtime import Runtime
 
 ALMATY = timedelta(hours=5)
@@ -39,7 +39,7 @@ async def add_member(
     language: str = "ru",
     created_at: datetime | None = None,
 ) -> Member:
-    """A member row as onboarding will create it (until bot/services/members.py lands)."""
+    """A member row as onboarding will create it (as organisation/members.py does)."""
     member = Member(
         pseudonym=rt.vault.pseudonyms.member_id(user_id),
         role=role.value,

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from bot.app import App
 from bot.db.base import Base
 from bot.db.session import is_sqlite
-from tests.fake_bot_api import FakeBotAPI, TgUser
+from fake_telegram import FakeBotAPI, TgUser
 from tests.faults.support import case_of, command, psychologist, settled
 
 # Ids beyond 32 bits, as Telegram hands out now: no chance of meeting them by accident.

@@ -6,7 +6,7 @@ from sqlalchemy import delete, select, update
 
 from bot.db.models import AuditEntry
 from bot.db.session import make_engine, make_sessionmaker
-from bot.services import audit
+from bot.services.security import audit
 from tests.conftest import FakeClock
 
 

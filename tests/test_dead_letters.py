@@ -16,8 +16,10 @@ from bot.app import App
 from bot.cli import main as trustline
 from bot.config import Settings
 from bot.db.models import DeadLetter, ProcessedUpdate
-from bot.services import cases, deadletters, retention
-from tests.fake_bot_api import FakeBotAPI, TgUser
+from bot.services import deadletters
+from bot.services.casework import cases
+from bot.services.security import retention
+from fake_telegram import FakeBotAPI, TgUser
 from tests.faults.support import case_of, eventually, sent_to, stored_texts
 
 HEALTHY = 50

@@ -9,11 +9,11 @@ import pytest
 
 from bot.app import App
 from bot.db.models import Region
-from bot.services import cases
-from bot.services.hours import next_opening, within_hours
+from bot.services.casework import cases
+from bot.services.casework.hours import next_opening, within_hours
+from fake_telegram import FakeBotAPI, TgUser
 from tests.conftest import FakeClock
 from tests.deadline_helpers import make_place
-from tests.fake_bot_api import FakeBotAPI, TgUser
 
 TODAY = (
     "Psychologists are not at work right now. Your message is saved; expect an answer "

@@ -15,10 +15,11 @@ from sqlalchemy import func, select, update
 
 from bot.app import App
 from bot.db.models import Case, CaseMessage, OutboxMessage, Student
-from bot.ratelimit import RateLimiter
-from bot.services import cases, codes, outbox
+from bot.delivery import outbox
+from bot.delivery.ratelimit import RateLimiter
+from bot.services.casework import cases, codes
+from fake_telegram import FakeBotAPI, TgUser
 from tests.conftest import FakeClock
-from tests.fake_bot_api import FakeBotAPI, TgUser
 from tests.faults.support import (
     case_of,
     command,
@@ -49,7 +50,7 @@ class HoldCommit(BaseMiddleware):
         return result
 
 
-# Asked once a day when the triage reads a message as high risk (bot.services.safety); it
+# Asked once a day when the triage reads a message as high risk (bot.services.casework.safety); it
 # is not an acknowledgement, so the counts of answers below leave it out.
 SAFETY_QUESTION = (
     "Can I ask you something important? Are you in danger right now, or are "
@@ -373,7 +374,7 @@ async def test_a_stale_lease_cannot_send(app: App, fake_api: FakeBotAPI):
     """A sender whose lease ran out and was taken over fails its fence and sends nothing."""
     from aiogram.methods import SendMessage
 
-    from bot.delivery import LEASE, Claimed
+    from bot.delivery.sender import LEASE, Claimed
 
     user = TgUser(6041, "Madi", language_code="ru")
     fake_api.text_message(user, "привет")
@@ -444,7 +445,7 @@ async def test_a_send_noted_by_a_dead_bot_is_recorded_not_repeated(
     heard of it: the next bot in the same directory records it and does not send it."""
     from pathlib import Path
 
-    from bot.sentlog import SentNote
+    from bot.delivery.sentlog import SentNote
 
     user = TgUser(6043, "Olzhas", language_code="ru")
     fake_api.text_message(user, "привет")

@@ -13,10 +13,10 @@ from sqlalchemy import update
 from bot.app import App, create_app
 from bot.config import Settings
 from bot.db.models import OutboxMessage
-from bot.delivery import LEASE, SEND_TIMEOUT
-from bot.services import outbox
+from bot.delivery import outbox
+from bot.delivery.sender import LEASE, SEND_TIMEOUT
+from fake_telegram import TgUser
 from tests.conftest import FakeClock
-from tests.fake_bot_api import TgUser
 from tests.faults.support import add_member
 
 CHATS = 30

@@ -15,14 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.app import App
 from bot.crypto import MasterKey, MasterKeyring
 from bot.db.models import Case, Member, OutboxMessage
-from bot.delivery import MEMBER_DEACTIVATED, STUDENT_FORGOT
+from bot.delivery import outbox, undelivered
+from bot.delivery.sender import MEMBER_DEACTIVATED, STUDENT_FORGOT
 from bot.domain import ContentKind, Role
 from bot.middlewares import HELD_CALL_ATTEMPTS
-from bot.services import codes, conversation, keys, members, outbox, undelivered
-from bot.services.cases import IncomingContent
-from bot.services.vault import Vault
+from bot.services.casework import codes, conversation
+from bot.services.casework.cases import IncomingContent
+from bot.services.organisation import members
+from bot.services.security import keys
+from bot.services.security.vault import Vault
+from fake_telegram import FakeBotAPI, TgUser
 from tests.conftest import FakeClock
-from tests.fake_bot_api import FakeBotAPI, TgUser
 from tests.faults.support import add_member, eventually, psychologist, sent_to, settled
 from tests.queue_helpers import (
     command,

@@ -16,10 +16,10 @@ from bot.app import App
 from bot.config import Settings
 from bot.db.models import Case
 from bot.db.session import is_sqlite, make_engine, make_sessionmaker
-from bot.delivery import OutboxSender
-from bot.services import outbox
+from bot.delivery import outbox
+from bot.delivery.sender import OutboxSender
+from fake_telegram import FakeBotAPI, TgUser
 from tests.conftest import TEST_TOKEN
-from tests.fake_bot_api import FakeBotAPI, TgUser
 from tests.faults.support import case_of, eventually, settled, unsent_rows
 
 CHATS = 30

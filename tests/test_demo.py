@@ -18,9 +18,9 @@ import pytest
 from PIL import Image
 
 from bot.cli import main
-from bot.demo import run_demo
-from bot.demo.strings import PAGE_STRINGS
 from bot.i18n import Translator, make_i18n
+from demo import run_demo
+from demo.strings import PAGE_STRINGS
 
 CHROMIUM = Path("/usr/bin/chromium")
 HAVE_CHROMIUM = CHROMIUM.exists()

@@ -12,7 +12,7 @@ from bot.app import App, create_app
 from bot.config import Settings
 from bot.db.models import Case, Member
 from bot.domain import CaseStatus, Category, Priority, Role
-from bot.services import codes, deadlines
+from bot.services.casework import codes, deadlines
 from tests.conftest import FakeClock
 from tests.deadline_helpers import (
     Place,
@@ -219,7 +219,7 @@ async def test_urgent_repeats_every_five_minutes_until_taken(
 async def test_urgent_claimed_through_the_queue_stops_the_alerts(
     quiet_app: App, clock: FakeClock
 ) -> None:
-    queue = pytest.importorskip("bot.services.queue")
+    queue = pytest.importorskip("bot.services.routing.queue")
     app = quiet_app
     world = await make_world(app)
     case = await new_case(app, world, Priority.URGENT)
@@ -464,7 +464,7 @@ async def test_a_case_without_a_place_reaches_the_duty_pool_and_every_supervisor
     quiet_app: App, clock: FakeClock
 ) -> None:
     """No region and a Russian text name no country: the duty pool is every psychologist
-    (bot.services.pool_policy), and every supervisor hears of it."""
+    (bot.services.routing.pool_policy), and every supervisor hears of it."""
     app = quiet_app
     world = await make_world(app)
     async with app.sessionmaker() as session, session.begin():

@@ -12,13 +12,13 @@ from bot.app import App, create_app
 from bot.config import Settings
 from bot.db.models import Case, Member
 from bot.domain import CaseStatus, ContentKind, Role
-from bot.services import cases, codes
-from bot.services.cases import IncomingContent
+from bot.services.casework import cases, codes
+from bot.services.casework.cases import IncomingContent
 from tests.conftest import FakeClock
 from tests.deadline_helpers import make_member, make_place, run_due, sent_to
 
-queue = pytest.importorskip("bot.services.queue")
-conversation = pytest.importorskip("bot.services.conversation")
+queue = pytest.importorskip("bot.services.routing.queue")
+conversation = pytest.importorskip("bot.services.casework.conversation")
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import pytest
 
 from bot.app import App
 from bot.domain import Role
-from bot.services import cases, codes
+from bot.services.casework import cases, codes
+from fake_telegram import FakeBotAPI, TgUser
 from tests.conftest import FakeClock
 from tests.deadline_helpers import audit_events, make_member, make_place, run_due
-from tests.fake_bot_api import FakeBotAPI, TgUser
 
 WORRIED = "I am very worried about you."
 ALERTED = "A psychologist has been alerted right now and will write to you here."

@@ -12,9 +12,11 @@ import pytest
 from bot.app import App, create_app
 from bot.config import Settings
 from bot.db.models import Case
+from bot.delivery import outbox
 from bot.domain import Priority, Role
-from bot.services import escalation, outbox
+from bot.services.routing import escalation
 from bot.workers import deadline_worker
+from fake_telegram import Call, FakeBotAPI
 from tests.conftest import FakeClock
 from tests.deadline_helpers import (
     Place,
@@ -26,7 +28,6 @@ from tests.deadline_helpers import (
     run_due,
     sent_to,
 )
-from tests.fake_bot_api import Call, FakeBotAPI
 
 SUPERVISOR_CHAT = 9301
 PSYCHOLOGIST_CHAT = 9302

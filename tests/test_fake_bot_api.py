@@ -32,7 +32,7 @@ from aiogram.types import (
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from tests.fake_bot_api import Call, FakeBotAPI, TgUser
+from fake_telegram import Call, FakeBotAPI, TgUser
 
 TOKEN = "123456:TEST-fake-token"
 STUDENT = TgUser(1001, "Aigerim", username="aigerim_k", language_code="ky")

@@ -15,8 +15,8 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramBadRequest, TelegramEntityTooLarge
 from aiogram.types import BufferedInputFile, InputMediaPhoto
 
-from bot.fake_telegram import FakeBotAPI, TgUser
-from bot.fake_telegram.methods import DOWNLOAD_LIMIT, PHOTO_UPLOAD_LIMIT, UPLOAD_LIMIT
+from fake_telegram import FakeBotAPI, TgUser
+from fake_telegram.methods import DOWNLOAD_LIMIT, PHOTO_UPLOAD_LIMIT, UPLOAD_LIMIT
 
 TOKEN = "123456:TEST-fake-token"
 USER = TgUser(4242, "Aruzhan", language_code="kk")

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from bot.app import App
 from bot.db.models import OutboxMessage
+from fake_telegram import FakeBotAPI, TgUser
 from tests.conftest import FakeClock
-from tests.fake_bot_api import FakeBotAPI, TgUser
 from tests.faults.support import case_of, command, psychologist, settled, stored_texts
 
 PAIRS = 8
@@ -90,7 +90,7 @@ async def test_bursts_of_429_500_and_timeouts_lose_and_repeat_nothing(
             if line in sent
         )
         # The first came before the /take, in the case card: a case with no place goes to
-        # the duty pool, every psychologist of the country (bot/services/pool_policy.py).
+        # the duty pool, every psychologist of the country (bot/services/routing/pool_policy.py).
         assert relayed == Counter(sent), relayed
     async with app.sessionmaker() as session:
         statuses = Counter((await session.scalars(select(OutboxMessage.status))).all())

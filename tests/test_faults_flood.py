@@ -7,9 +7,9 @@ from sqlalchemy import func, select
 
 from bot.app import App
 from bot.db.models import Case, CaseMessage, ProcessedUpdate
-from bot.services import codes
+from bot.services.casework import codes
+from fake_telegram import FakeBotAPI, TgUser
 from tests.conftest import FakeClock
-from tests.fake_bot_api import FakeBotAPI, TgUser
 from tests.faults.support import (
     case_of,
     command,
@@ -45,7 +45,7 @@ async def test_over_the_minute_limit_everything_is_kept_and_answered_like_anyone
         fake_api.text_message(user, text)
     # 3 more within the limit, then one acknowledgement for everything over it. A message
     # the triage reads as high risk may also bring, once a day, the question "are you in
-    # danger right now?" (bot.services.safety): it is not an acknowledgement.
+    # danger right now?" (bot.services.casework.safety): it is not an acknowledgement.
     question = app.rt.tr(
         "ru",
         "Can I ask you something important? Are you in danger right "

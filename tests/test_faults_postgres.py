@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from bot.app import App
 from bot.db.models import OutboxMessage
-from bot.ratelimit import RateLimiter
-from tests.fake_bot_api import FakeBotAPI, TgUser
+from bot.delivery.ratelimit import RateLimiter
+from fake_telegram import FakeBotAPI, TgUser
 from tests.faults.support import case_of, command, psychologist, settled, stored_texts
 
 OUTAGE_SECONDS = 10

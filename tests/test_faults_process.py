@@ -2,7 +2,7 @@
 psychologist answers flow, and started again each time: every message is stored once, and
 every message, answer and acknowledgement is delivered exactly once.
 
-The one exception is the documented crash window (bot/delivery.py): a message that was
+The one exception is the documented crash window (bot/delivery/sender.py): a message that was
 already on its way to Telegram when the process died (its outbox row was left `sending`)
 may arrive a second time, never not at all. The test reads those rows after each kill and
 allows exactly them one more delivery; any other repeat, and any loss, fails.
@@ -26,8 +26,9 @@ from sqlalchemy import func, select, update
 from bot.app import App, create_app
 from bot.config import Settings
 from bot.db.models import Case, CaseMessage, Member, OutboxMessage
-from bot.services import audit, outbox
-from tests.fake_bot_api import FakeBotAPI, TgUser
+from bot.delivery import outbox
+from bot.services.security import audit
+from fake_telegram import FakeBotAPI, TgUser
 from tests.faults.processes import Runner, bot_env, free_port, runner_fixture  # noqa: F401
 from tests.faults.support import add_member, case_of, command, eventually, settled, stored_texts
 
@@ -164,7 +165,7 @@ async def check(
         assert (await audit.verify(session)).ok  # the chain survived every kill
 
 
-# More chats than one sender works at once (bot.delivery.MAX_ACTIVE_CHATS): the second
+# More chats than one sender works at once (bot.delivery.sender.MAX_ACTIVE_CHATS): the second
 # process must take some of them.
 SHARED_CHATS = 300
 SHARED_PER_CHAT = 3

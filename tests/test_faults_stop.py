@@ -25,8 +25,8 @@ from sqlalchemy import func, select
 from bot.app import App, create_app
 from bot.config import Settings
 from bot.db.models import Case, Member, OutboxMessage
-from bot.services import outbox
-from tests.fake_bot_api import FakeBotAPI, TgUser
+from bot.delivery import outbox
+from fake_telegram import FakeBotAPI, TgUser
 from tests.faults.processes import Runner, bot_env, runner_fixture  # noqa: F401
 from tests.faults.support import add_member, case_of, command, eventually, settled
 

@@ -17,8 +17,9 @@ from sqlalchemy import select
 
 from bot.app import App, handle_update, parse_update
 from bot.db.models import Case, CaseMessage, Member, OutboxMessage, Student
-from bot.services import audit, outbox
-from tests.fake_bot_api import FakeBotAPI, TgUser
+from bot.delivery import outbox
+from bot.services.security import audit
+from fake_telegram import FakeBotAPI, TgUser
 from tests.faults.support import case_of, settled, stored_texts
 
 # Kazakh and Kyrgyz letters, Russian, Latin, Arabic, emoji with joiners, combining marks,

@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from bot.config import Settings
 from bot.db.models import DeadLetter
+from fake_telegram import FakeBotAPI, TgUser
 from tests.conftest import FakeClock, running_app
-from tests.fake_bot_api import FakeBotAPI, TgUser
 from tests.faults.support import case_of, eventually, sent_to, settled, stored_texts
 from tests.test_dead_letters import cli_env, run_cli
 

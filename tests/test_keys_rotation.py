@@ -16,10 +16,10 @@ from bot.app import App
 from bot.cli import main
 from bot.config import Settings
 from bot.db.models import Case, CaseMessage, KeyMaterial, Member, Student
-from bot.services import keys
-from bot.services.vault import Vault
+from bot.services.security import keys
+from bot.services.security.vault import Vault
+from fake_telegram import FakeBotAPI, TgUser
 from tests.conftest import FakeClock, running_app
-from tests.fake_bot_api import FakeBotAPI, TgUser
 from tests.faults.support import (
     case_of,
     command,

@@ -8,10 +8,10 @@ from __future__ import annotations
 import re
 
 from bot.app import App
+from bot.delivery.text_parts import utf16_len
 from bot.domain import Role
-from bot.services import codes
-from bot.services.text_parts import utf16_len
-from tests.fake_bot_api import Call, FakeBotAPI, TgUser
+from bot.services.casework import codes
+from fake_telegram import Call, FakeBotAPI, TgUser
 from tests.queue_helpers import (
     Places,
     command,

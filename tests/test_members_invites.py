@@ -13,9 +13,10 @@ from bot.cli import main as cli_main
 from bot.config import Settings
 from bot.db.models import AuditEntry, Case, Invite, Member
 from bot.domain import CaseStatus, Role
-from bot.services import audit, invites, members, org
+from bot.services.organisation import invites, members, org
+from bot.services.security import audit
+from fake_telegram import FakeBotAPI, TgUser
 from tests.conftest import FakeClock
-from tests.fake_bot_api import FakeBotAPI, TgUser
 from tests.queue_helpers import (
     answered_callback,
     command,

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.cli import main as cli_main
 from bot.db.models import AuditEntry, District, Region, School
 from bot.db.session import make_engine, make_sessionmaker
-from bot.services import org
 from bot.services.errors import NotFound
+from bot.services.organisation import org
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "schools.csv"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.services.outbox import ordered_id
+from bot.delivery.outbox import ordered_id
 
 
 def test_ids_sort_in_creation_order() -> None:

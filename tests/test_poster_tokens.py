@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.services.poster_tokens import (
+from bot.services.posters.poster_tokens import (
     MAX_ID,
     make_poster_token,
     parse_poster_code,

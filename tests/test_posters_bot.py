@@ -10,11 +10,11 @@ from sqlalchemy import inspect, select
 from bot.app import App
 from bot.db.models import AuditEntry, Case, Poster, PosterScan, Student
 from bot.domain import Role
-from bot.services import cases
-from bot.services.poster_tokens import poster_code
+from bot.services.casework import cases
+from bot.services.posters.poster_tokens import poster_code
+from fake_telegram import Call, FakeBotAPI, TgUser
 from qr_posters import render_posters
 from tests.conftest import FakeClock
-from tests.fake_bot_api import Call, FakeBotAPI, TgUser
 from tests.poster_fakes import (
     blur,
     glare,
@@ -315,7 +315,7 @@ async def test_forged_or_truncated_start_tokens_say_so_and_count_nothing(
 async def test_a_failed_verification_tells_staff_and_keeps_nothing(
     app: App, fake_api: FakeBotAPI, places: Places, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.services import posters as poster_service
+    from bot.services.posters import posters as poster_service
     from qr_posters import QRVerificationError
 
     def broken(sheet: object) -> bytes:

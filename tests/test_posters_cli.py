@@ -14,7 +14,7 @@ from bot.app import App
 from bot.cli import main as cli_main
 from bot.config import Settings
 from bot.db.models import Poster
-from bot.services import posters
+from bot.services.posters import posters
 from tests.poster_fakes import rasterise_pdf
 from tests.queue_helpers import Places, seed_places
 

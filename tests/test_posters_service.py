@@ -8,9 +8,9 @@ from sqlalchemy import func, select
 
 from bot.app import App
 from bot.db.models import AuditEntry, Poster, PosterScan
-from bot.services import poster_check, posters
-from bot.services.poster_check import Verdict
-from bot.services.poster_tokens import make_poster_token, poster_link, read_poster_token
+from bot.services.posters import poster_check, posters
+from bot.services.posters.poster_check import Verdict
+from bot.services.posters.poster_tokens import make_poster_token, poster_link, read_poster_token
 from qr_posters import QRVerificationError
 from tests.conftest import FakeClock
 from tests.poster_fakes import rasterise_pdf, to_jpeg

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from bot.app import App
 from bot.db.models import AuditEntry, CaseMessage
 from bot.domain import CaseStatus, Role
-from bot.services import codes
-from tests.fake_bot_api import Call, FakeBotAPI, TgUser
+from bot.services.casework import codes
+from fake_telegram import Call, FakeBotAPI, TgUser
 from tests.queue_helpers import (
     answered_callback,
     case_by_id,

@@ -9,8 +9,10 @@ from sqlalchemy import func, select
 from bot.app import App
 from bot.db.models import Case, CaseMessage, Member
 from bot.domain import Author, CaseStatus, Outcome, Role
-from bot.services import codes, members, queue
-from tests.fake_bot_api import FakeBotAPI, TgUser
+from bot.services.casework import codes
+from bot.services.organisation import members
+from bot.services.routing import queue
+from fake_telegram import FakeBotAPI, TgUser
 from tests.queue_helpers import (
     answered_callback,
     card_for,

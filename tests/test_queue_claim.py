@@ -12,10 +12,12 @@ from bot.app import App
 from bot.db.models import AuditEntry, Case, Member
 from bot.db.session import make_engine, make_sessionmaker
 from bot.domain import PRIORITY_RANK, CaseStatus, Priority, Role
-from bot.services import codes, invites, members, queue
+from bot.services.casework import codes
 from bot.services.errors import AlreadyTaken
+from bot.services.organisation import invites, members
+from bot.services.routing import queue
+from fake_telegram import FakeBotAPI, TgUser
 from tests.conftest import FakeClock
-from tests.fake_bot_api import FakeBotAPI, TgUser
 from tests.queue_helpers import (
     answered_callback,
     card_for,

@@ -8,8 +8,9 @@ from sqlalchemy import delete, select, update
 from bot.app import App
 from bot.db.models import AuditEntry, CaseMessage, CaseRecusal, Member, Relay
 from bot.domain import Author, CaseStatus, ContentKind, Outcome, Role
-from bot.services import audit, codes
-from tests.fake_bot_api import FakeBotAPI, TgUser
+from bot.services.casework import codes
+from bot.services.security import audit
+from fake_telegram import FakeBotAPI, TgUser
 from tests.queue_helpers import (
     card_for,
     case_by_id,

@@ -16,8 +16,8 @@ from bot.app import App
 from bot.config import Settings
 from bot.db.models import Case, CaseMessage, Member
 from bot.domain import Role
+from fake_telegram import FakeBotAPI, TgUser
 from tests.conftest import FakeClock, running_app
-from tests.fake_bot_api import FakeBotAPI, TgUser
 from tests.faults.support import (
     case_of,
     command,

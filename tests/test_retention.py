@@ -22,11 +22,13 @@ from bot.db.models import (
     Relay,
     Student,
 )
+from bot.delivery import outbox
 from bot.domain import CaseStatus
-from bot.services import audit, outbox, queue, retention
+from bot.services.routing import queue
+from bot.services.security import audit, retention
 from bot.workers import background_tasks
+from fake_telegram import FakeBotAPI, TgUser
 from tests.conftest import FakeClock
-from tests.fake_bot_api import FakeBotAPI, TgUser
 from tests.faults.support import case_of, command, psychologist, settled, stored_texts
 
 

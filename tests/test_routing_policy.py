@@ -1,4 +1,4 @@
-"""One routing policy (bot.services.pool_policy): who is told of a case and who may see and
+"""One routing policy (bot.services.routing.pool_policy): who is told of a case and who may see and
 take it are the same people, a case with no place reaches a duty pool, and a place given
 later moves the open case there."""
 
@@ -18,10 +18,12 @@ from bot.cli import doctor, main
 from bot.config import Settings
 from bot.db.models import AuditEntry, Case, CaseRecusal, District, Member, Poster
 from bot.domain import CaseStatus, Priority, Role
-from bot.services import codes, pool_policy, poster_tokens, queue
+from bot.services.casework import codes
+from bot.services.posters import poster_tokens
+from bot.services.routing import pool_policy, queue
+from fake_telegram import FakeBotAPI, TgUser
 from tests.conftest import FakeClock
 from tests.deadline_helpers import Place, make_case, make_member, make_place
-from tests.fake_bot_api import FakeBotAPI, TgUser
 from tests.queue_helpers import (
     card_for,
     case_by_id,
@@ -394,7 +396,7 @@ async def test_doctor_and_start_up_warn_about_an_uncovered_district(
     assert said[0] == "database: reachable, migrations current"
     uncovered = [line for line in said if line.startswith("coverage:")]
     assert len(uncovered) == 1 and "«Nobody's district»" in uncovered[0]
-    with caplog.at_level(logging.WARNING, logger="bot.services.pool_policy"):
+    with caplog.at_level(logging.WARNING, logger="bot.services.routing.pool_policy"):
         async with app.sessionmaker() as session:
             await pool_policy.warn_uncovered(session)
     assert [r.getMessage() for r in caplog.records] == [

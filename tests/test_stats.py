@@ -8,8 +8,8 @@ import pytest
 
 from bot.app import App
 from bot.domain import Category, Country, Outcome, Priority, Role
-from bot.services import stats
-from bot.services.periods import PeriodKind, months_of, period_containing
+from bot.services.reporting import stats
+from bot.services.reporting.periods import PeriodKind, months_of, period_containing
 from tests.stats_seed import add_member, seed
 
 NOVEMBER = period_containing(PeriodKind.MONTH, date(2026, 11, 15), Country.KZ)

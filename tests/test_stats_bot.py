@@ -11,8 +11,8 @@ from PIL import Image
 
 from bot.app import App
 from bot.domain import Role
+from fake_telegram import Call, FakeBotAPI, TgUser
 from tests.conftest import FakeClock
-from tests.fake_bot_api import Call, FakeBotAPI, TgUser
 from tests.stats_seed import Seed, add_member, local, seed
 
 SUPERVISOR = TgUser(8101, "Айгерим", language_code="kk")

@@ -12,13 +12,13 @@ from matplotlib import ft2font
 from PIL import Image
 
 from bot.app import App
-from bot.charts import WIDTH_PX, chart_height, font_files, render_stats_chart
 from bot.domain import Category, Country, Language, Priority
-from tools.i18n_extract import extract_msgids
-from bot.services import stats
 from bot.services.labels import CATEGORY_LABELS, PRIORITY_LABELS
-from bot.services.periods import PeriodKind, period_containing
+from bot.services.reporting import stats
+from bot.services.reporting.charts import WIDTH_PX, chart_height, font_files, render_stats_chart
+from bot.services.reporting.periods import PeriodKind, period_containing
 from tests.stats_seed import seed
+from tools.i18n_extract import extract_msgids
 
 KAZAKH_KYRGYZ = "әғқңөұүһіӘҒҚҢӨҰҮҺІ"
 # At most about two phone screens, whatever the data: long lists are cut to the largest.

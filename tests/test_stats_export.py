@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from bot.app import App
 from bot.db.models import Case, District, Poster, PosterScan, Region, School
 from bot.domain import PRIORITY_RANK, CaseStatus, Category, Country, Outcome, Priority
-from bot.services import stats, stats_export
-from bot.services.periods import PeriodKind, period_containing
-from bot.services.posters import iso_week
+from bot.services.posters.posters import iso_week
+from bot.services.reporting import stats, stats_export
+from bot.services.reporting.periods import PeriodKind, period_containing
 from tests.stats_seed import local, seed
 
 SCHOOL_YEAR = period_containing(PeriodKind.YEAR, date(2026, 11, 15), Country.KZ)

@@ -10,11 +10,12 @@ from sqlalchemy import func, select
 
 from bot.app import App
 from bot.db.models import AuditEntry, Case, Member, MonthlySummary, OutboxMessage
+from bot.delivery import outbox
 from bot.domain import Role
-from bot.services import monthly_summary, outbox
+from bot.services.reporting import monthly_summary
 from bot.workers import background_tasks
+from fake_telegram import FakeBotAPI, TgUser
 from tests.conftest import FakeClock
-from tests.fake_bot_api import FakeBotAPI, TgUser
 from tests.stats_seed import Seed, add_member, local, seed
 
 REGIONAL = TgUser(8201, "Жанар", language_code="kk")

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from bot.app import App
 from bot.db.models import CaseMessage
-from tests.fake_bot_api import FakeBotAPI, TgUser
+from fake_telegram import FakeBotAPI, TgUser
 from tests.test_student_flow import send_command
 
 

@@ -7,8 +7,8 @@ from sqlalchemy import func, select
 from bot.app import App
 from bot.db.models import Case, CaseMessage, Student
 from bot.domain import CaseStatus, ContentKind
-from bot.services import cases
-from tests.fake_bot_api import FakeBotAPI, TgUser
+from bot.services.casework import cases
+from fake_telegram import FakeBotAPI, TgUser
 
 
 def send_command(api: FakeBotAPI, user: TgUser, command: str, args: str = "") -> None:

@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 from bot.app import App
 from bot.db.models import Case, CaseMessage, Member, Student
 from bot.domain import CaseStatus, Priority, Role
-from bot.services import cases, codes, helplines
+from bot.services.casework import cases, codes, helplines
+from fake_telegram import FakeBotAPI, TgUser
 from tests.conftest import FakeClock
 from tests.deadline_helpers import (
     audit_events,
@@ -19,7 +20,6 @@ from tests.deadline_helpers import (
     run_due,
     take,
 )
-from tests.fake_bot_api import FakeBotAPI, TgUser
 
 SOS_HEADLINE = "🆘 A student pressed the help button"
 DANGER_HEADLINE = "🆘 A student answered that they are in danger now"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.services.text_parts import (
+from bot.delivery.text_parts import (
     CAPTION_LIMIT,
     TEXT_LIMIT,
     compose,

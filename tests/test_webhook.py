@@ -21,10 +21,11 @@ from bot.app import App, create_app
 from bot.cli.run import serve
 from bot.config import Settings
 from bot.db.models import CaseMessage, DeadLetter, ProcessedUpdate
-from bot.services import cases, deadletters
+from bot.services import deadletters
+from bot.services.casework import cases
 from bot.webhook import webhook_app
+from fake_telegram import FakeBotAPI, TgUser
 from tests.conftest import FakeClock
-from tests.fake_bot_api import FakeBotAPI, TgUser
 from tests.faults.support import case_of, eventually, stored_texts, unsent_rows
 
 SECRET = "s3cret-token_for-tests"

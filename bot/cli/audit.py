@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 from bot.cli.common import cli_runtime, load_settings
-from bot.services import audit
+from bot.services.security import audit
 
 
 def register(subparsers: Any) -> None:

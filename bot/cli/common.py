@@ -11,9 +11,9 @@ from bot.config import DEFAULT_DATABASE_URL, Settings
 from bot.db.migrate import upgrade_async
 from bot.db.session import make_engine, make_sessionmaker
 from bot.i18n import Translator, make_i18n
-from bot.services import keys
 from bot.services.runtime import Runtime
-from bot.services.vault import Vault
+from bot.services.security import keys
+from bot.services.security.vault import Vault
 
 
 def load_settings() -> Settings:

@@ -61,7 +61,7 @@ def ready(address: str) -> None:
 async def serve_until_stopped(port: int, lang: str) -> None:
     """The demo until Ctrl+C or a plain `kill`: both end it the same tidy way, so the
     temporary database never outlives it."""
-    from bot.demo import run_demo
+    from demo import run_demo
 
     task = asyncio.current_task()
     assert task is not None

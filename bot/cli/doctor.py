@@ -1,7 +1,7 @@
 """`trustline doctor`: is this installation fit to take a child's message?
 
 Checks the database (reachable, migrations current) and that every region and district is
-covered by an active psychologist (bot.services.pool_policy); prints one line per finding
+covered by an active psychologist (bot.services.routing.pool_policy); prints one line per finding
 and exits 1 when anything needs attention. The token, key file and webhook checks that
 DESIGN.md also lists are not made here yet.
 """
@@ -18,8 +18,8 @@ from bot.cli.common import load_settings
 from bot.config import Settings
 from bot.db.migrate import alembic_config
 from bot.db.session import make_engine, make_sessionmaker
-from bot.services import pool_policy
-from bot.services.pool_policy import Uncovered
+from bot.services.routing import pool_policy
+from bot.services.routing.pool_policy import Uncovered
 
 
 def register(subparsers: Any) -> None:

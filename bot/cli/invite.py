@@ -9,8 +9,8 @@ from typing import Any
 
 from bot.cli.common import cli_runtime, load_settings
 from bot.domain import Role
-from bot.services import invites, members, org
 from bot.services.errors import ServiceError
+from bot.services.organisation import invites, members, org
 
 
 def register(subparsers: Any) -> None:

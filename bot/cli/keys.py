@@ -10,8 +10,8 @@ from typing import Any
 from bot.cli.common import load_settings
 from bot.crypto import MasterKey
 from bot.db.session import make_engine, make_sessionmaker
-from bot.services import keys
 from bot.services.errors import ConfigError
+from bot.services.security import keys
 
 REWRAP_BATCH = 500
 STRAGGLER_SECONDS = 3.0

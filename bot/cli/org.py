@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli.common import cli_runtime, load_settings
-from bot.services import audit, org
 from bot.services.errors import InvalidInput
+from bot.services.organisation import org
+from bot.services.security import audit
 
 
 def register(subparsers: Any) -> None:

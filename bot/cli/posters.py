@@ -12,8 +12,9 @@ from typing import Any
 from bot.app import make_bot
 from bot.cli.common import cli_runtime, load_settings
 from bot.config import Settings
-from bot.services import org, posters
 from bot.services.errors import ConfigError, NotFound
+from bot.services.organisation import org
+from bot.services.posters import posters
 from qr_posters import ClassListProblem
 
 CLASS_LIST_SENTENCES = {

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.cli.common import cli_runtime, load_settings
 from bot.db.session import make_engine, make_sessionmaker
-from bot.services import retention
+from bot.services.security import retention
 
 
 def register(subparsers: Any) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from bot.app import create_app, poll, resolve_bot_username
 from bot.cli.common import load_settings
 from bot.config import Settings
-from bot.services import pool_policy
+from bot.services.routing import pool_policy
 from bot.webhook import run_webhook
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 # Updates being handled when a stop is asked for get this long to commit; what is cut
 # off rolls back and is delivered again to the next start. Sends in flight get
-# bot.delivery.STOP_GRACE_SECONDS meanwhile; the whole stop stays well inside 10 s.
+# bot.delivery.sender.STOP_GRACE_SECONDS meanwhile; the whole stop stays well inside 10 s.
 INTAKE_GRACE_SECONDS = 3.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 

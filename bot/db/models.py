@@ -233,7 +233,7 @@ class Case(Base):
     escalations: Mapped[int] = mapped_column(Integer, default=0)
     deadline_breaches: Mapped[int] = mapped_column(Integer, default=0)
     message_count: Mapped[int] = mapped_column(Integer, default=0)
-    # Student safety (handlers/student.py, bot/services/safety.py): when the student's own
+    # Student safety (handlers/student.py, bot/services/casework/safety.py): when the student's own
     # urgent act (the 🆘 button, an urgent message) last alerted the holder or the pool, when
     # the student last got the urgent reply, and when the bot last asked "are you in danger
     # right now?". They rate-limit re-alerts (1 min), urgent replies (10 min) and the
@@ -329,7 +329,7 @@ class OutboxMessage(Base):
     # After a relay lands in a member's chat, remember it for reply routing.
     relay_case_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # Neither a case nor a member: a reply to whoever wrote, keyed by an HMAC of their chat
-    # (bot.services.outbox.Chat) while it waits; erased once the row is final.
+    # (bot.delivery.outbox.Chat) while it waits; erased once the row is final.
     chat_key: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
 
 

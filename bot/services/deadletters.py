@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import DeadLetter, ProcessedUpdate
-from bot.services.vault import Vault
+from bot.services.security.vault import Vault
 
 OPEN = "open"
 HANDLED = "handled"

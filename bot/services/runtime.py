@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from bot.config import Settings
 from bot.i18n import Translate
-from bot.services.vault import Vault
+from bot.services.security.vault import Vault
 
 
 def utc_now() -> datetime:

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from bot.app import App
 from bot.db.models import Case, CaseMessage, Member, OutboxMessage
 from bot.domain import Role
-from bot.services import cases
+from bot.services.casework import cases
 from bot.services.runtime import Runtime
-from tests.fake_bot_api import FakeBotAPI, TgUser
+from fake_telegram import FakeBotAPI, TgUser
 
 
 def command(api: FakeBotAPI, user: TgUser, text: str) -> dict[str, Any]:

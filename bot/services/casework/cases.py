@@ -1,0 +1,265 @@
+"""The student's side of a case: open it, add messages, acknowledge, notify the pool."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import Case, CaseMessage, Student
+from bot.domain import (
+    PRIORITY_RANK,
+    Author,
+    CaseStatus,
+    Category,
+    ContentKind,
+    Priority,
+)
+from bot.services.casework import codes, deadlines, flood, notify
+from bot.services.labels import N_
+from bot.services.routing import pool_policy
+from bot.services.runtime import Runtime
+from bot.services.security import audit
+from bot.triage import Assessment, assess
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingContent:
+    """One student message as parsed by the handler; text is the text or the caption."""
+
+    kind: ContentKind
+    text: str
+    file_id: str | None
+    source_message_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    case_id: int
+    case_code: str
+    opened: bool
+    became_urgent: bool
+    assessment: Assessment
+
+
+async def get_student(session: AsyncSession, rt: Runtime, telegram_user_id: int) -> Student | None:
+    pseudonym = rt.vault.pseudonyms.student_id(telegram_user_id)
+    return await session.scalar(select(Student).where(Student.pseudonym == pseudonym))
+
+
+async def get_or_create_student(
+    session: AsyncSession, rt: Runtime, telegram_user_id: int
+) -> Student:
+    student = await get_student(session, rt, telegram_user_id)
+    if student is not None:
+        return student
+    pseudonym = rt.vault.pseudonyms.student_id(telegram_user_id)
+    student = Student(
+        pseudonym=pseudonym, created_at=rt.now(), step="", window_count=0, day_cases=0
+    )
+    try:
+        async with session.begin_nested():
+            session.add(student)
+    except IntegrityError:  # the same student, in a concurrent update
+        found = await get_student(session, rt, telegram_user_id)
+        assert found is not None
+        return found
+    return student
+
+
+async def active_case(session: AsyncSession, student: Student) -> Case | None:
+    if student.active_case_id is None:
+        return None
+    case = await session.get(Case, student.active_case_id, with_for_update=True)
+    if case is None or case.status == CaseStatus.CLOSED:
+        return None
+    return case
+
+
+async def _open_case(session: AsyncSession, rt: Runtime, student: Student, chat_id: int) -> Case:
+    now = rt.now()
+    place = await pool_policy.place_of_student(session, student)
+    for _ in range(5):
+        code = codes.new_code()
+        if await session.scalar(select(Case.id).where(Case.code == code)) is None:
+            break
+    case = Case(
+        code=code,
+        student_id=student.id,
+        language=student.language or "ru",
+        status=CaseStatus.OPEN,
+        priority=Priority.NORMAL,
+        priority_rank=PRIORITY_RANK[Priority.NORMAL],
+        category=Category.OTHER,
+        created_at=now,
+        muted=False,
+        unreachable=False,
+        escalation_level=0,
+        escalations=0,
+        deadline_breaches=0,
+        message_count=0,
+    )
+    pool_policy.place_case(case, place)
+    rt.vault.new_case_key(case)
+    case.chat_id_enc = rt.vault.seal_for_case(case, "case", "chat_id", str(chat_id))
+    session.add(case)
+    await session.flush()
+    student.active_case_id = case.id
+    await audit.record(session, actor="student", event="case_opened", now=now, case_code=case.code)
+    return case
+
+
+async def student_placed(session: AsyncSession, rt: Runtime, student: Student) -> Case | None:
+    """The student gave a place (picked a region or district, or scanned a poster) after
+    writing: their case goes there.
+
+    A case nobody has taken moves to the new place's pool (bot.services.routing.pool_policy), whose
+    members get its card; a taken case keeps its psychologist and only its place changes
+    (a release then returns it to the new pool). Audited either way, with the level of the
+    new place only.
+    """
+    case = await active_case(session, student)
+    if case is None:
+        return None
+    place = await pool_policy.place_of_student(session, student)
+    if (case.school_id, case.district_id, case.region_id) == (
+        place.school_id,
+        place.district_id,
+        place.region_id,
+    ):
+        return case
+    pool_policy.place_case(case, place)
+    moved = case.status == CaseStatus.OPEN
+    await audit.record(
+        session,
+        actor="student",
+        event="case_moved" if moved else "case_place_changed",
+        now=rt.now(),
+        case_code=case.code,
+        detail={"to": place.level},
+    )
+    if moved:
+        await notify.notify_pool(session, rt, case, None, headline=N_("A case moved to your pool"))
+    return case
+
+
+def _raise_priority(case: Case, rt: Runtime, found: Assessment) -> bool:
+    """Keep the most severe assessment seen on the case. True if it became urgent now."""
+    became_urgent = False
+    if PRIORITY_RANK[found.priority] < case.priority_rank:
+        became_urgent = found.priority == Priority.URGENT
+        case.priority = found.priority
+        case.priority_rank = PRIORITY_RANK[found.priority]
+        case.category = found.category
+    elif case.category == Category.OTHER and found.category != Category.OTHER:
+        case.category = found.category
+    if found.signals:
+        seen: list[str] = []
+        if case.signals_enc is not None:
+            seen = json.loads(rt.vault.open_for_case(case, "case", "signals", case.signals_enc))
+        merged = list(dict.fromkeys([*seen, *found.signals]))[:30]
+        case.signals_enc = rt.vault.seal_for_case(case, "case", "signals", json.dumps(merged))
+    return became_urgent
+
+
+def case_signals(rt: Runtime, case: Case) -> list[str]:
+    if case.signals_enc is None:
+        return []
+    result: list[str] = json.loads(
+        rt.vault.open_for_case(case, "case", "signals", case.signals_enc)
+    )
+    return result
+
+
+async def submit_student_message(
+    session: AsyncSession, rt: Runtime, student: Student, chat_id: int, content: IncomingContent
+) -> SubmitResult:
+    """Store one student message (sealed) in the active case, opening one if needed."""
+    now = rt.now()
+    admission = flood.admit(student, rt.settings, now)
+    case = await active_case(session, student)
+    if case is None and not admission.may_open:
+        case = await flood.latest_open_case(session, student)
+    opened = case is None
+    if case is None:
+        case = await _open_case(session, rt, student, chat_id)
+        flood.count_opened_case(student)
+    elif case.chat_id_enc is None:  # the student used /forget earlier on this case
+        case.chat_id_enc = rt.vault.seal_for_case(case, "case", "chat_id", str(chat_id))
+    case.unreachable = False  # they wrote, so they can be reached again
+    found = assess(content.text)
+    became_urgent = _raise_priority(case, rt, found)
+    message = CaseMessage(
+        id=uuid.uuid4(),
+        case_id=case.id,
+        author=Author.STUDENT,
+        kind=content.kind,
+        source_message_id=content.source_message_id,
+        created_at=now,
+    )
+    row = f"msg/{message.id}"
+    if content.text:
+        message.body_enc = rt.vault.seal_for_case(case, row, "body", content.text)
+    if content.file_id:
+        message.file_id_enc = rt.vault.seal_for_case(case, row, "file_id", content.file_id)
+    session.add(message)
+    case.message_count += 1
+    case.last_student_at = now
+    if case.awaiting_since is None:
+        case.awaiting_since = now
+    deadlines.schedule(case, rt.settings, now)
+    message_urgent = found.priority == Priority.URGENT
+    if admission.quiet and not (opened or became_urgent or message_urgent):
+        await flood.answer_quietly(session, rt, case, admission)
+    else:
+        await notify.after_student_message(
+            session,
+            rt,
+            case,
+            message,
+            content,
+            opened=opened,
+            became_urgent=became_urgent,
+            message_urgent=message_urgent,
+        )
+    await audit.record(
+        session,
+        actor="student",
+        event="student_message",
+        now=now,
+        case_code=case.code,
+        detail={"kind": content.kind},
+    )
+    return SubmitResult(case.id, case.code, opened, became_urgent, found)
+
+
+async def start_new_case(session: AsyncSession, rt: Runtime, student: Student) -> None:
+    """`/new`: the next message opens a fresh case; the old one stays with its psychologist."""
+    student.active_case_id = None
+
+
+async def forget_student(session: AsyncSession, rt: Runtime, student: Student) -> int:
+    """`/forget`: unlink the student from their cases and drop the stored chat ids.
+
+    Psychologists keep what was written (it may matter for the child's safety), but no
+    answer can reach this chat any more and nothing links the cases to the pseudonym.
+    """
+    now = rt.now()
+    cases = (await session.scalars(select(Case).where(Case.student_id == student.id))).all()
+    for case in cases:
+        case.chat_id_enc = None
+        case.student_id = None
+        await audit.record(
+            session, actor="student", event="student_forgot", now=now, case_code=case.code
+        )
+    await session.delete(student)
+    return len(cases)
+
+
+def wait_time(case: Case, now: datetime) -> timedelta:
+    return now - case.created_at

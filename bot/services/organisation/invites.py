@@ -1,0 +1,146 @@
+"""One-time invite links: how a Telegram account becomes a member.
+
+Only an HMAC of the token is stored, so a database dump holds no usable link. An invite
+expires after `invite_ttl_hours` and is spent by a conditional UPDATE: of two accounts
+opening the same link at once, exactly one becomes a member.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import Invite, Member
+from bot.domain import Role
+from bot.i18n import language_from_telegram
+from bot.services.errors import ServiceError
+from bot.services.organisation import members
+from bot.services.organisation.members import Scope
+from bot.services.routing import queue
+from bot.services.runtime import Runtime
+from bot.services.security import audit
+
+PREFIX = "join_"
+TOKEN_BYTES = 24  # 32 URL-safe characters; a start payload may hold 64
+
+
+class InviteInvalid(ServiceError):
+    """Unknown, expired or already used: the three are told apart to nobody."""
+
+
+class AlreadyMember(ServiceError):
+    """This Telegram account is already an active member; the invite stays unused."""
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedInvite:
+    invite_id: int
+    link: str
+    role: str
+    scope: Scope
+    hours: int
+
+
+def link(rt: Runtime, token: str) -> str:
+    return f"https://t.me/{rt.bot_username}?start={PREFIX}{token}"
+
+
+def token_of(start_payload: str) -> str | None:
+    payload = start_payload.strip()
+    if not payload.startswith(PREFIX):
+        return None
+    token = payload.removeprefix(PREFIX)
+    return token if 16 <= len(token) <= 59 else None
+
+
+async def create_invite(
+    session: AsyncSession, rt: Runtime, role: str, scope: Scope, *, by: Member | None
+) -> CreatedInvite:
+    """A one-time link for `role` at `scope`. A supervisor (`by`) invites psychologists and
+    staff inside their own scope; the CLI (`by=None`) invites anyone anywhere."""
+    members.check_role_level(role, scope)
+    if by is not None and (role == Role.SUPERVISOR or not members.manages(by, scope)):
+        raise members.OutOfScope(role)
+    now = rt.now()
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    hours = rt.settings.invite_ttl_hours
+    invite = Invite(
+        token_hash=rt.vault.pseudonyms.invite_hash(token),
+        role=role,
+        region_id=scope.region_id,
+        district_id=scope.district_id,
+        school_id=scope.school_id,
+        created_by=by.id if by is not None else None,
+        created_at=now,
+        expires_at=now + timedelta(hours=hours),
+    )
+    session.add(invite)
+    await session.flush()
+    await audit.record(
+        session,
+        actor=queue.member_actor(by) if by is not None else "cli",
+        event="invite_created",
+        now=now,
+        detail={"invite": invite.id, "role": role, "level": scope.level},
+    )
+    return CreatedInvite(invite.id, link(rt, token), role, scope, hours)
+
+
+async def redeem(
+    session: AsyncSession,
+    rt: Runtime,
+    token: str,
+    *,
+    telegram_user_id: int,
+    chat_id: int,
+    language_code: str | None,
+) -> Member:
+    """Register the account that opened the link in the invite's role and scope.
+
+    A deactivated member who gets a new invite is switched back on with the new role.
+    """
+    now = rt.now()
+    pseudonym = rt.vault.pseudonyms.member_id(telegram_user_id)
+    member = await session.scalar(select(Member).where(Member.pseudonym == pseudonym))
+    if member is not None and member.active:
+        raise AlreadyMember(str(member.id))
+    token_hash = rt.vault.pseudonyms.invite_hash(token)
+    spent = await session.execute(
+        update(Invite)
+        .where(Invite.token_hash == token_hash, Invite.used_at.is_(None), Invite.expires_at > now)
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if spent.rowcount != 1:  # type: ignore[attr-defined]
+        raise InviteInvalid()
+    invite = await session.scalar(select(Invite).where(Invite.token_hash == token_hash))
+    assert invite is not None
+    scope = Scope(invite.region_id or 0, invite.district_id, invite.school_id)
+    language = language_from_telegram(language_code) or "ru"
+    event = "member_reactivated"
+    if member is None:
+        event = "member_joined"
+        member = Member(
+            pseudonym=pseudonym, role=invite.role, language=language, active=True, created_at=now
+        )
+        rt.vault.new_member_key(member)
+    member.role = invite.role
+    member.active = True
+    member.active_case_id = None
+    members.apply_scope(member, scope)
+    member.chat_id_enc = rt.vault.seal_for_member(member, "member", "chat_id", str(chat_id))
+    session.add(member)
+    await session.flush()
+    invite.used_by = member.id
+    await audit.record(
+        session,
+        actor=queue.member_actor(member),
+        event=event,
+        now=now,
+        detail={"invite": invite.id, "role": member.role, "level": scope.level},
+    )
+    return member

@@ -1,0 +1,249 @@
+"""Master key loading, long-lived key material and master key rotation."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Settings
+from bot.crypto import MasterKey, MasterKeyring, PseudonymKeys
+from bot.db.models import Case, DeadLetter, KeyMaterial, Member, OutboxMessage
+from bot.services.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+PSEUDONYM_ROOT = "pseudonym_root"
+
+
+def _decode_key(text: str, where: str) -> MasterKey:
+    text = text.strip()
+    raw: bytes | None = None
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raw = None
+    if raw is None or len(raw) != 32:
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError:
+            raw = None
+    if raw is None or len(raw) != 32:
+        raise ConfigError(
+            f"The master key in {where} must be 32 bytes, written as base64 (44 characters) "
+            "or hex (64 characters)."
+        )
+    return MasterKey(raw)
+
+
+def encode_key(key: MasterKey) -> str:
+    return base64.urlsafe_b64encode(key.secret).decode()
+
+
+def read_key_file(path: Path) -> list[MasterKey]:
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    if not lines:
+        raise ConfigError(f"The master key file {path} is empty.")
+    return [_decode_key(ln, str(path)) for ln in lines]
+
+
+def write_key_file(path: Path, keys: list[MasterKey]) -> None:
+    """Write atomically with mode 0600; the first key is the current one."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("# TrustLine master key. Losing it loses every report. First line is current.\n")
+        for key in keys:
+            fh.write(encode_key(key) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def load_master_keyring(settings: Settings) -> MasterKeyring:
+    """From TRUSTLINE_MASTER_KEY, else the key file (generated on first run, loudly).
+
+    Like the key file, TRUSTLINE_MASTER_KEY may name older keys after the current one
+    (comma-separated): a bot that ran on through `keys rotate` with the old key in its
+    environment cannot follow the rotation, and what it wrapped meanwhile opens only
+    with the old key."""
+    if settings.master_key is not None:
+        given = [p for p in settings.master_key.get_secret_value().split(",") if p.strip()]
+        if not given:
+            raise ConfigError("TRUSTLINE_MASTER_KEY is empty.")
+        found = [_decode_key(part, "MASTER_KEY") for part in given]
+        return MasterKeyring(found[0], tuple(found[1:]))
+    path = settings.key_file
+    if not path.exists():
+        if settings.master_key_file is not None:
+            raise ConfigError(f"TRUSTLINE_MASTER_KEY_FILE points to {path}, which does not exist.")
+        write_key_file(path, [MasterKey.generate()])
+        log.warning(
+            "master_key_generated: a new master key was written to %s (mode 0600). "
+            "Back it up somewhere safe: losing it loses every report.",
+            path.resolve(),
+        )
+    keys = read_key_file(path)
+    return MasterKeyring(keys[0], tuple(keys[1:]))
+
+
+class KeyFileWatch:
+    """The master keyring of a key file, read again whenever the file changes, so a bot
+    that is running follows `trustline keys rotate`: it can open data keys rewrapped under
+    the new key, and wraps new ones under it, without a restart."""
+
+    def __init__(self, path: Path, keyring: MasterKeyring) -> None:
+        self.path = path
+        self.keyring = keyring
+        self._stamp = self._stat()
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            found = self.path.stat()
+        except OSError:
+            return None
+        return (found.st_mtime_ns, found.st_size, found.st_ino)
+
+    def current(self) -> MasterKeyring:
+        stamp = self._stat()
+        if stamp is None or stamp == self._stamp:
+            return self.keyring
+        try:
+            found = read_key_file(self.path)
+        except (ConfigError, OSError, ValueError):
+            return self.keyring  # caught mid-write: keep the keys we have, look again later
+        self.keyring = MasterKeyring(found[0], tuple(found[1:]))
+        self._stamp = stamp
+        log.info("master_key_reloaded keys=%s", len(found))
+        return self.keyring
+
+
+def keyring_reloader(
+    settings: Settings, keyring: MasterKeyring
+) -> Callable[[], MasterKeyring] | None:
+    """How a running bot follows a rotation: by watching the key file. A key given in
+    TRUSTLINE_MASTER_KEY cannot change under a running process (restart it instead)."""
+    if settings.master_key is not None:
+        return None
+    return KeyFileWatch(settings.key_file, keyring).current
+
+
+async def load_pseudonym_keys(session: AsyncSession, keyring: MasterKeyring) -> PseudonymKeys:
+    row = await session.get(KeyMaterial, PSEUDONYM_ROOT)
+    if row is None:
+        root = os.urandom(32)
+        wrapped, kek_id = keyring.wrap(root, PSEUDONYM_ROOT)
+        session.add(KeyMaterial(name=PSEUDONYM_ROOT, wrapped=wrapped, kek_id=kek_id))
+        await session.flush()
+    else:
+        root = keyring.unwrap(row.wrapped, row.kek_id, PSEUDONYM_ROOT)
+    return PseudonymKeys.from_root(root)
+
+
+def case_key_context(case_code: str) -> str:
+    return f"case:{case_code}"
+
+
+def member_key_context(pseudonym: bytes) -> str:
+    return f"member:{pseudonym.hex()}"
+
+
+def dead_letter_key_context(update_id: int) -> str:
+    return f"dead_letter:{update_id}"
+
+
+async def rewrap_all(
+    session: AsyncSession, old: MasterKeyring, new: MasterKey, *, limit: int | None = None
+) -> int:
+    """Rewrap data keys not yet under `new` (at most `limit` of them); how many were.
+    Content and pseudonyms are untouched. Called again until it returns 0, it also catches
+    keys wrapped under the old key by a transaction that ran alongside."""
+    target = MasterKeyring(new)
+    count = 0
+
+    def room() -> int:
+        return 1000 if limit is None else min(1000, limit - count)
+
+    for km in (
+        await session.scalars(select(KeyMaterial).where(KeyMaterial.kek_id != new.key_id))
+    ).all():
+        secret = old.unwrap(km.wrapped, km.kek_id, km.name)
+        km.wrapped, km.kek_id = target.wrap(secret, km.name)
+        count += 1
+    while room() > 0:
+        members = (
+            await session.scalars(
+                select(Member).where(Member.kek_id != new.key_id).order_by(Member.id).limit(room())
+            )
+        ).all()
+        if not members:
+            break
+        for member in members:
+            ctx = member_key_context(member.pseudonym)
+            secret = old.unwrap(member.wrapped_key, member.kek_id, ctx)
+            member.wrapped_key, member.kek_id = target.wrap(secret, ctx)
+            count += 1
+        await session.flush()
+    while room() > 0:  # in batches: a region may hold millions of cases
+        batch = (
+            await session.scalars(
+                select(Case)
+                .where(Case.wrapped_key.is_not(None), Case.kek_id != new.key_id)
+                .order_by(Case.id)
+                .limit(room())
+            )
+        ).all()
+        if not batch:
+            break
+        for case in batch:
+            assert case.wrapped_key is not None and case.kek_id is not None
+            ctx = case_key_context(case.code)
+            secret = old.unwrap(case.wrapped_key, case.kek_id, ctx)
+            case.wrapped_key, case.kek_id = target.wrap(secret, ctx)
+            count += 1
+        await session.flush()
+    while room() > 0:  # updates set aside (bot.services.deadletters), usually none
+        letters = (
+            await session.scalars(
+                select(DeadLetter)
+                .where(DeadLetter.wrapped_key.is_not(None), DeadLetter.kek_id != new.key_id)
+                .order_by(DeadLetter.id)
+                .limit(room())
+            )
+        ).all()
+        if not letters:
+            break
+        for letter in letters:
+            assert letter.wrapped_key is not None and letter.kek_id is not None
+            ctx = dead_letter_key_context(letter.update_id)
+            secret = old.unwrap(letter.wrapped_key, letter.kek_id, ctx)
+            letter.wrapped_key, letter.kek_id = target.wrap(secret, ctx)
+            count += 1
+        await session.flush()
+    if room() > 0:  # replies waiting for a chat with no case or account: a few, seconds old
+        from bot.delivery import outbox  # noqa: PLC0415 - outbox → vault → keys
+
+        waiting = (
+            await session.scalars(
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.chat_key.is_not(None),
+                    OutboxMessage.status.in_(("pending", "sending")),
+                )
+                .order_by(OutboxMessage.id)
+                .with_for_update()
+            )
+        ).all()
+        for row in waiting:
+            if room() <= 0:
+                break
+            if outbox.rewrap_direct(row, old, target):
+                count += 1
+        await session.flush()
+    return count

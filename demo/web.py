@@ -1,0 +1,318 @@
+"""The demo page's server: static HTML/JS/CSS from the package, and a small JSON API through
+which the page acts as two Telegram users and reads what the bot did. Loopback only."""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+
+from bot.domain import Language
+from bot.i18n import Translate
+from bot.services.errors import ConfigError
+from demo import view
+from demo.strings import page_strings
+from demo.world import ATTACHMENT_LIMIT, PSYCHOLOGIST, STUDENT, DemoWorld, Refused
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+STATIC_FILES = {"app.js": "text/javascript", "app.css": "text/css"}
+HOST = "127.0.0.1"
+LONG_POLL_SECONDS = 25.0
+PHONES = (STUDENT, PSYCHOLOGIST)
+LANGUAGES = frozenset(lang.value for lang in Language)
+# Never more than this is read of an upload; what is above the attachment limit is drained
+# only up to here, so the browser gets its answer instead of a reset connection.
+UPLOAD_READ_LIMIT = 4 * ATTACHMENT_LIMIT
+# Files served inline are only these kinds; anything else is offered as a download, so an
+# uploaded page can never run as ours.
+INLINE_TYPES = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"GIF8", "image/gif"),
+    (b"%PDF-", "application/pdf"),
+)
+PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' data: blob:; frame-src 'self'; object-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
+)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class PortTaken(ConfigError):
+    pass
+
+
+def sniff(data: bytes) -> str | None:
+    for magic, mime in INLINE_TYPES:
+        if data.startswith(magic):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+class DemoPage:
+    """The page and its API. `world` is set once the bot is up; until then the API answers
+    503 and the page waits."""
+
+    def __init__(self, tr: Translate, lang: str) -> None:
+        self.tr = tr
+        self.lang = lang
+        self.world: DemoWorld | None = None
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def address(self) -> str:
+        return f"http://{HOST}:{self.port}/"
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def bind(self, port: int) -> None:
+        """Listen on 127.0.0.1:`port` (0: any free port); PortTaken when another program
+        (another demo, say) already listens there."""
+        app = web.Application(middlewares=[self._guard])
+        app.router.add_get("/", self._index)
+        app.router.add_get("/static/{name}", self._static)
+        app.router.add_get("/api/state", self._state)
+        app.router.add_post("/api/lang", self._set_lang)
+        app.router.add_post("/api/scan", self._scan)
+        app.router.add_post("/api/send", self._send)
+        app.router.add_post("/api/press", self._press)
+        app.router.add_post("/api/upload", self._upload)
+        app.router.add_get("/files/{file_id}", self._file)
+        app.router.add_get("/posters/{lang}.pdf", self._poster)
+        # No access log: addresses hold nothing secret, but a quiet console is the point.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        try:
+            site = web.TCPSite(self._runner, HOST, port)
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            self._runner = None
+            if exc.errno == errno.EADDRINUSE:
+                raise PortTaken(
+                    f"port {port} on {HOST} is already in use (is another demo running?); "
+                    f"stop it or choose another port with --port N"
+                ) from exc
+            raise
+        self.port = self._runner.addresses[0][1]
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # -- guard: loopback pages only ------------------------------------------------------
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Only this page may use the API: a site open in another tab can neither read it
+        (through a DNS name pointed at 127.0.0.1) nor post to it."""
+        allowed = {f"{HOST}:{self.port}", f"localhost:{self.port}"}
+        if request.host not in allowed:
+            raise web.HTTPMisdirectedRequest()
+        origin = request.headers.get("Origin")
+        if request.method == "POST" and origin not in {None, *(f"http://{a}" for a in allowed)}:
+            raise web.HTTPForbidden()
+        response = await handler(request)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    # -- page ------------------------------------------------------------------------------
+
+    async def _index(self, request: web.Request) -> web.StreamResponse:
+        response = web.FileResponse(STATIC / "index.html")
+        response.headers["Content-Security-Policy"] = PAGE_POLICY
+        response.content_type = "text/html"
+        return response
+
+    async def _static(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        if name not in STATIC_FILES:
+            raise web.HTTPNotFound()
+        response = web.FileResponse(STATIC / name)
+        response.content_type = STATIC_FILES[name]
+        return response
+
+    def _world(self) -> DemoWorld:
+        if self.world is None:
+            raise web.HTTPServiceUnavailable(
+                text=json.dumps({"starting": True}), content_type="application/json"
+            )
+        return self.world
+
+    def snapshot(self) -> dict[str, Any]:
+        world = self._world()
+        return {
+            "version": world.api.version,
+            "lang": self.lang,
+            "strings": page_strings(self.tr, self.lang),
+            "bot": {"username": world.api.username, "name": world.api.first_name},
+            "phones": {role: view.phone_view(world, role) for role in PHONES},
+            "notices": view.notices(world),
+            "posters": [
+                {
+                    "lang": p.languages[0],
+                    "languages": list(p.languages),
+                    "classroom": p.classroom,
+                    "code": p.code,
+                    "url": f"/posters/{p.languages[0]}.pdf",
+                }
+                for p in world.posters
+            ],
+            "poster": world.poster_for(self.lang).languages[0],
+        }
+
+    async def _state(self, request: web.Request) -> web.Response:
+        """The whole page state; with `since`, held until something changes past it."""
+        world = self._world()
+        since = request.query.get("since", "")
+        if since.isdigit():
+            await world.api.wait_for_change(int(since), LONG_POLL_SECONDS)
+        return web.json_response(self.snapshot())
+
+    # -- actions -----------------------------------------------------------------------------
+
+    async def _json(self, request: web.Request) -> dict[str, Any]:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest()
+        return body
+
+    def _refused(self, key: str, status: int = 400) -> web.Response:
+        text = page_strings(self.tr, self.lang)[key]
+        return web.json_response({"error": text}, status=status)
+
+    def _done(self) -> web.Response:
+        return web.json_response(self.snapshot())
+
+    @staticmethod
+    def _phone(body: dict[str, Any]) -> str:
+        role = body.get("phone")
+        if role not in PHONES:
+            raise web.HTTPBadRequest()
+        return str(role)
+
+    @staticmethod
+    def _message_id(value: Any) -> int | None:
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    async def _set_lang(self, request: web.Request) -> web.Response:
+        world = self._world()
+        lang = (await self._json(request)).get("lang")
+        if lang not in LANGUAGES:
+            raise web.HTTPBadRequest()
+        self.lang = world.phones[STUDENT].language_code = str(lang)
+        return self._done()
+
+    async def _scan(self, request: web.Request) -> web.Response:
+        self._world().scan_poster()
+        return self._done()
+
+    async def _send(self, request: web.Request) -> web.Response:
+        world = self._world()
+        body = await self._json(request)
+        text = body.get("text")
+        if not isinstance(text, str):
+            raise web.HTTPBadRequest()
+        try:
+            world.write(self._phone(body), text, self._message_id(body.get("reply_to")))
+        except Refused as refused:
+            return self._refused(refused.key)
+        return self._done()
+
+    async def _press(self, request: web.Request) -> web.Response:
+        world = self._world()
+        body = await self._json(request)
+        message_id, data = self._message_id(body.get("message_id")), body.get("data")
+        if message_id is None or not isinstance(data, str):
+            raise web.HTTPBadRequest()
+        try:
+            world.press(self._phone(body), message_id, data)
+        except Refused as refused:
+            return self._refused(refused.key)
+        return self._done()
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """multipart: `phone`, optional `reply_to`, then `file`. Read in pieces, so a file
+        over the limit is refused without being kept."""
+        world = self._world()
+        if not request.content_type.startswith("multipart/"):
+            raise web.HTTPBadRequest()
+        fields: dict[str, str] = {}
+        data, name, mime = b"", "file", "application/octet-stream"
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "file":
+                name = part.filename or name
+                mime = part.headers.get("Content-Type", mime).split(";")[0].strip().lower()
+                data, over = await _read_up_to(part, ATTACHMENT_LIMIT)
+                if over:
+                    await _drain(request)
+                    return self._refused("too_big", 413)
+            elif part.name in {"phone", "reply_to"}:
+                fields[part.name] = (await part.read(decode=True))[:32].decode(errors="replace")
+        reply_to = fields.get("reply_to", "")
+        try:
+            world.attach(
+                self._phone(fields),
+                data,
+                name,
+                mime,
+                int(reply_to) if reply_to.isdigit() else None,
+            )
+        except Refused as refused:
+            return self._refused(refused.key)
+        return self._done()
+
+    # -- files -------------------------------------------------------------------------------
+
+    async def _file(self, request: web.Request) -> web.Response:
+        stored = self._world().api.file(request.match_info["file_id"])
+        if stored is None:
+            raise web.HTTPNotFound()
+        mime = sniff(stored.data)
+        response = web.Response(body=stored.data, content_type=mime or "application/octet-stream")
+        if mime is None:
+            response.headers["Content-Disposition"] = "attachment"
+        return response
+
+    async def _poster(self, request: web.Request) -> web.Response:
+        lang = request.match_info["lang"]
+        if lang not in LANGUAGES:
+            raise web.HTTPNotFound()
+        poster = self._world().poster_for(lang)
+        return web.Response(body=poster.pdf, content_type="application/pdf")
+
+
+async def _read_up_to(part: BodyPartReader, limit: int) -> tuple[bytes, bool]:
+    """The part's bytes, or (what was read, True) as soon as it is longer than `limit`."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await part.read_chunk(256 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return b"", True
+        chunks.append(chunk)
+    return b"".join(chunks), False
+
+
+async def _drain(request: web.Request) -> None:
+    read = 0
+    while read < UPLOAD_READ_LIMIT and (chunk := await request.content.read(256 * 1024)):
+        read += len(chunk)
