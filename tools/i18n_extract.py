@@ -17,7 +17,15 @@ from bot.i18n import DOMAIN, LOCALES_DIR
 ROOT = LOCALES_DIR.parent
 SOURCE_DIRS = ("bot", "handlers", "qr_posters", "demo")
 # `tr(lang, "text")` takes its msgid second; the others first.
-KEYWORDS = {"_": None, "gettext": None, "N_": None, "__": None, "lazy_gettext": None, "tr": (2,)}
+KEYWORDS = {
+    "_": None,
+    "gettext": None,
+    "N_": None,
+    "__": None,
+    "lazy_gettext": None,
+    "tr": (2,),
+    "Text": None,  # bot.delivery.notices.Text(msgid, **args)
+}
 
 
 def extract_msgids() -> dict[str, list[str]]:
