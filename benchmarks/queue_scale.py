@@ -32,7 +32,7 @@ from benchmarks.common import (
     percentile,
     settle_gc,
 )
-from bot.app import App, create_app
+from bot.app import Core, create_core
 from bot.config import Settings
 from bot.db.models import Case, CaseMessage, Member
 from bot.domain import Role
@@ -196,7 +196,7 @@ async def _load(
     timings["indexes_s"] = round(time.perf_counter() - rebuilt, 1)
 
 
-async def _seed_places(app: App, sizes: Sizes) -> list[tuple[int, int, int, int]]:
+async def _seed_places(app: Core, sizes: Sizes) -> list[tuple[int, int, int, int]]:
     """Regions, districts, schools and one psychologist per district: (district, region,
     first school, psychologist) per district."""
     r, d, s = sizes.regions, sizes.districts_per_region, sizes.schools_per_district
@@ -242,7 +242,7 @@ async def _seed_places(app: App, sizes: Sizes) -> list[tuple[int, int, int, int]
     return places
 
 
-def _psychologist(app: App, telegram_id: int, region: int, district: int | None) -> Member:
+def _psychologist(app: Core, telegram_id: int, region: int, district: int | None) -> Member:
     member = Member(
         pseudonym=app.rt.vault.pseudonyms.member_id(telegram_id),
         role=Role.PSYCHOLOGIST,
@@ -259,7 +259,7 @@ def _psychologist(app: App, telegram_id: int, region: int, district: int | None)
     return member
 
 
-async def _prepare_takes(app: App, members: list[Member], per_member: int) -> list[list[str]]:
+async def _prepare_takes(app: Core, members: list[Member], per_member: int) -> list[list[str]]:
     """The cases each psychologist will take, top of their queue first, given real keys,
     a sealed chat id and sealed messages (the bulk-loaded bytes open with no key)."""
     plan = []
@@ -287,7 +287,7 @@ async def _prepare_takes(app: App, members: list[Member], per_member: int) -> li
     return plan
 
 
-async def _time_queue(app: App, member_id: int) -> float:
+async def _time_queue(app: Core, member_id: int) -> float:
     started = time.perf_counter()
     async with app.sessionmaker() as session, session.begin():
         member = await session.get(Member, member_id)  # as IdentityMiddleware finds them
@@ -299,7 +299,7 @@ async def _time_queue(app: App, member_id: int) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-async def _time_take(app: App, member_id: int, code: str) -> tuple[float, float, float]:
+async def _time_take(app: Core, member_id: int, code: str) -> tuple[float, float, float]:
     """The whole `/take` (claim, history, commit); the claim alone; the commit alone."""
     started = time.perf_counter()
     async with app.sessionmaker() as session:
@@ -316,7 +316,7 @@ async def _time_take(app: App, member_id: int, code: str) -> tuple[float, float,
     return (done - started) * 1000, claim_ms, (done - committing) * 1000
 
 
-async def _plans(app: App) -> dict[str, Any]:
+async def _plans(app: Core) -> dict[str, Any]:
     """EXPLAIN ANALYZE of the two queue queries for one district psychologist."""
     async with app.sessionmaker() as session:
         member = await session.scalar(
@@ -350,7 +350,7 @@ async def run(smoke: bool) -> Result:
             master_key=base64.urlsafe_b64encode(os.urandom(32)).decode(),
             _env_file=None,
         )
-        app = await create_app(settings, migrate=False)
+        app = await create_core(settings, migrate=False)
         try:
             places = await _seed_places(app, sizes)
             conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))

@@ -29,7 +29,7 @@ from benchmarks.common import (
     vm_hwm_mb,
 )
 from benchmarks.workload import Message
-from bot.app import App, create_app
+from bot.app import Core, create_core
 from bot.config import Settings
 from bot.db.models import District, OutboxMessage, Poster, School
 from bot.domain import Role
@@ -140,14 +140,14 @@ class Psychologist:
 
 
 class TrustLineRig:
-    """A fresh PostgreSQL database, the fake Bot API, an in-process App for seeding and
+    """A fresh PostgreSQL database, the fake Bot API, the app's Core in-process for seeding and
     reading, and `trustline run` as a child process."""
 
     def __init__(self, purpose: str) -> None:
         self.db_name = fresh_database_name(purpose)
         self.master_key = base64.urlsafe_b64encode(os.urandom(32)).decode()
         self.api = FakeBotAPI(username=BOT_USERNAME)
-        self.app: App | None = None
+        self.app: Core | None = None
         self.bot: BotProcess | None = None
         self.places: list[Place] = []
         self.psychologists: list[Psychologist] = []
@@ -165,7 +165,7 @@ class TrustLineRig:
             _env_file=None,
         )
         # Creates the pseudonym keys before the bot process starts, so both agree.
-        self.app = await create_app(settings, migrate=False)
+        self.app = await create_core(settings, migrate=False)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -178,7 +178,7 @@ class TrustLineRig:
         await drop_database(self.db_name)
 
     @property
-    def a(self) -> App:
+    def a(self) -> Core:
         assert self.app is not None
         return self.app
 

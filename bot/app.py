@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import logging
 import threading
 import traceback
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
-from aiogram import Bot, Dispatcher, Router
+from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.session.middlewares.base import (
-    BaseRequestMiddleware,
-    NextRequestMiddlewareType,
-)
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     ClientDecodeError,
@@ -30,15 +24,12 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StorageKey
-from aiogram.fsm.storage.memory import MemoryStorage
-from aiogram.methods import GetUpdates, TelegramMethod
-from aiogram.methods.base import Response
 from aiogram.types import Update
 from aiogram.utils.i18n import I18n
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.aiogram_adapter import GetRawUpdates, KeepResponseModels, run_filters_inline
 from bot.config import DEFAULT_DATABASE_URL, Settings
 from bot.db.migrate import upgrade_async
 from bot.db.session import is_sqlite, make_engine, make_sessionmaker
@@ -67,16 +58,92 @@ T = TypeVar("T")
 
 
 @dataclass
-class App:
+class Core:
+    """What every command needs that does not speak to Telegram: settings, the database,
+    the keys (the vault follows a master key rotated by another process) and the
+    translations. The bot's App is a Core plus the Telegram side."""
+
     settings: Settings
-    bot: Bot
-    dispatcher: Dispatcher
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     rt: Runtime
     i18n: I18n
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+async def create_core(
+    settings: Settings, *, clock: Any = utc_now, migrate: bool | None = None
+) -> Core:
+    """Migrate (by default only the embedded SQLite default), open the database, load the
+    master keyring and the pseudonym keys (made on the first start), build the runtime."""
+    keyring = keys.load_master_keyring(settings)
+    if migrate is None:
+        migrate = settings.database_url == DEFAULT_DATABASE_URL
+    if migrate:
+        await upgrade_async(settings.database_url)
+    engine = make_engine(settings.database_url)
+    sessionmaker = make_sessionmaker(engine)
+    try:
+        async with sessionmaker() as session, session.begin():
+            pseudonyms = await keys.load_pseudonym_keys(session, keyring)
+    except BaseException:
+        await engine.dispose()  # no connection attempt may outlive a failed start
+        await _sqlite_threads_done()
+        raise
+    i18n = make_i18n()
+    rt = Runtime(
+        vault=Vault(keyring, pseudonyms, reload=keys.keyring_reloader(settings, keyring)),
+        tr=Translator(i18n),
+        settings=settings,
+        bot_username=settings.bot_username or "trustline_bot",
+        clock=clock,
+    )
+    return Core(settings, engine, sessionmaker, rt, i18n)
+
+
+@contextlib.asynccontextmanager
+async def opened_core(
+    settings: Settings, *, clock: Any = utc_now, migrate: bool | None = None
+) -> AsyncIterator[Core]:
+    """create_core for the length of a block, closed after it."""
+    core = await create_core(settings, clock=clock, migrate=migrate)
+    try:
+        yield core
+    finally:
+        await core.close()
+
+
+@dataclass
+class App:
+    """The bot: a Core, the Bot API client, the dispatcher and the outbox sender."""
+
+    core: Core
+    bot: Bot
+    dispatcher: Dispatcher
     sender: OutboxSender
     background: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @property
+    def settings(self) -> Settings:
+        return self.core.settings
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self.core.engine
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        return self.core.sessionmaker
+
+    @property
+    def rt(self) -> Runtime:
+        return self.core.rt
+
+    @property
+    def i18n(self) -> I18n:
+        return self.core.i18n
 
     async def start_background(self) -> None:
         self.background.append(asyncio.create_task(self.sender.run(), name="outbox"))
@@ -96,7 +163,7 @@ class App:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
         await self.bot.session.close()
-        await self.engine.dispose()
+        await self.core.close()
 
     async def feed_update(self, update: Update) -> Any:
         return await self.dispatcher.feed_update(self.bot, update)
@@ -132,127 +199,28 @@ def make_bot(settings: Settings) -> Bot:
         ) from exc
 
 
-class KeepResponseModels(BaseRequestMiddleware):
-    """Keep aiogram's parametrised `Response[...]` models alive for the process.
-
-    aiogram validates every Bot API answer with `Response[method.__returning__]`, and
-    pydantic caches parametrised generic models only weakly: the first garbage collection
-    after a call drops the model, and the next call builds its schema and validator again,
-    ~5 ms of CPU on every sendMessage and every getUpdates (benchmarks/BENCHMARKS.md,
-    "Response models"). One strong reference per return type ends that.
-    """
-
-    def __init__(self) -> None:
-        self._kept: dict[Any, Any] = {}
-
-    async def __call__(
-        self,
-        make_request: NextRequestMiddlewareType[Any],
-        bot: Bot,
-        method: TelegramMethod[Any],
-    ) -> Any:
-        returning = method.__returning__
-        if returning not in self._kept:
-            self._kept[returning] = Response[returning]
-        return await make_request(bot, method)
-
-
-class PseudonymousKeyBuilder(DefaultKeyBuilder):
-    """Redis keys name a keyed hash of the chat and user, never the Telegram ids."""
-
-    def __init__(self, secret: bytes) -> None:
-        super().__init__(prefix="trustline:fsm", with_destiny=True)
-        self.secret = secret
-
-    def build(self, key: StorageKey, part: Literal["data", "state", "lock"] | None = None) -> str:
-        material = f"{key.bot_id}:{key.chat_id}:{key.thread_id}:{key.user_id}".encode()
-        digest = hmac.new(self.secret, material, hashlib.sha256).hexdigest()[:32]
-        parts = [self.prefix, digest, key.destiny]
-        if part:
-            parts.append(part)
-        return self.separator.join(parts)
-
-
-def make_storage(settings: Settings, secret: bytes) -> BaseStorage:
-    """aiogram's FSM storage: in memory for one instance, in Redis (pseudonymous keys) for
-    several. No flow keeps anything here that must survive a restart: the language, the
-    active case and conversation steps (the student's and a member's `step`) live on their
-    database rows, written in the update's transaction (tests/test_restart.py)."""
-    if settings.redis_url:
-        from aiogram.fsm.storage.redis import RedisStorage
-
-        return RedisStorage.from_url(
-            settings.redis_url, key_builder=PseudonymousKeyBuilder(secret)
-        )
-    return MemoryStorage()
-
-
 async def create_app(
     settings: Settings, *, clock: Any = utc_now, migrate: bool | None = None
 ) -> App:
-    """Build the bot, the database, the keys and the dispatcher from settings."""
+    """The one assembly of the bot: the Bot API client first (a bad token fails before
+    the database is touched), then the Core, the outbox sender and the dispatcher. No
+    FSM storage is configured: every step of a conversation lives on its database row
+    (or in the button's CallbackData), written in the update's transaction."""
     bot = make_bot(settings)
     bot.session.middleware(RepliesAfterCommit())
-    keyring = keys.load_master_keyring(settings)
-    if migrate is None:
-        migrate = settings.database_url == DEFAULT_DATABASE_URL
-    if migrate:
-        await upgrade_async(settings.database_url)
-    engine = make_engine(settings.database_url)
-    sessionmaker = make_sessionmaker(engine)
-    try:
-        async with sessionmaker() as session, session.begin():
-            pseudonyms = await keys.load_pseudonym_keys(session, keyring)
-    except BaseException:
-        await engine.dispose()  # no connection attempt may outlive a failed start
-        await _sqlite_threads_done()
-        raise
-    i18n = make_i18n()
-    rt = Runtime(
-        vault=Vault(keyring, pseudonyms, reload=keys.keyring_reloader(settings, keyring)),
-        tr=Translator(i18n),
-        settings=settings,
-        bot_username=settings.bot_username or "trustline_bot",
-        clock=clock,
+    core = await create_core(settings, clock=clock, migrate=migrate)
+    sender = OutboxSender(
+        bot, core.sessionmaker, core.rt, is_postgres=not is_sqlite(settings.database_url)
     )
-    sender = OutboxSender(bot, sessionmaker, rt, is_postgres=not is_sqlite(settings.database_url))
-    dp = Dispatcher(storage=make_storage(settings, pseudonyms.student))
-    dp.update.outer_middleware(TransactionMiddleware(sessionmaker, rt, sender.poke))
+    dp = Dispatcher()
+    dp.update.outer_middleware(TransactionMiddleware(core.sessionmaker, core.rt, sender.poke))
     dp.update.outer_middleware(IdentityMiddleware())
-    LanguageMiddleware(i18n).setup(dp)
+    LanguageMiddleware(core.i18n).setup(dp)
     from handlers import setup_routers
 
     dp.include_routers(*setup_routers())
     run_filters_inline(dp)
-    return App(settings, bot, dp, engine, sessionmaker, rt, i18n, sender)
-
-
-def run_filters_inline(router: Router) -> None:
-    """Run synchronous filters on the event loop instead of in a worker thread.
-
-    aiogram runs every non-async callable (our role filters, every `F.…` magic filter) with
-    `asyncio.to_thread`; an update passes some twenty of them on its way through the
-    routers, and each thread hop cost more than the filter itself (benchmarks/BENCHMARKS.md,
-    "filters"). Filters are lookups on the update and on what the middlewares found, never
-    I/O; anything slow must be an async filter.
-    """
-    for observer in router.observers.values():
-        # The router-level filters live on the observer's own HandlerObject.
-        own = getattr(observer, "_handler", None)
-        for handler in [*observer.handlers, *([own] if own is not None else [])]:
-            for flt in handler.filters or ():
-                if not flt.awaitable:
-                    flt.callback = _inline(flt.callback)
-                    flt.awaitable = True
-    for sub in router.sub_routers:
-        run_filters_inline(sub)
-
-
-def _inline(sync: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
-    async def inline(*args: Any, **kwargs: Any) -> Any:
-        return sync(*args, **kwargs)
-
-    return inline
+    return App(core, bot, dp, sender)
 
 
 async def resolve_bot_username(app: App) -> None:
@@ -265,13 +233,6 @@ async def resolve_bot_username(app: App) -> None:
             "Telegram rejected TRUSTLINE_BOT_TOKEN; copy the token again from @BotFather."
         ) from exc
     app.rt.bot_username = me.username or app.rt.bot_username
-
-
-class GetRawUpdates(GetUpdates):
-    """getUpdates answered as plain dicts: each update is parsed on its own, so one that
-    this aiogram cannot parse is skipped instead of failing the whole batch for ever."""
-
-    __returning__ = list[dict[str, Any]]
 
 
 # An update that fails is tried this often in all, with backoff waits between tries, and

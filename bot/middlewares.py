@@ -35,6 +35,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.aiogram_adapter import returns_bool
 from bot.db.models import Case, Member, ProcessedUpdate, Student
 from bot.delivery import outbox
 from bot.domain import CaseStatus
@@ -97,7 +98,7 @@ class RepliesAfterCommit(BaseRequestMiddleware):
         if held is None or type(method).__name__.startswith("Get"):
             return await make_request(bot, method)
         held.calls.append(HeldCall(method, held.now(), outbox.ordered_id()))
-        return True if method.__returning__ is bool else HeldReply()
+        return True if returns_bool(method) else HeldReply()
 
 
 def is_message(method: TelegramMethod[Any]) -> bool:

@@ -19,15 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.cli.common import cli_runtime
+from bot.app import opened_core
 from bot.cli.run import serve
 from bot.config import Settings
-from bot.db.migrate import upgrade_async
 from bot.domain import Language, Role
 from bot.services.organisation import invites, members, org
 from bot.services.posters import posters
 from bot.services.posters.poster_tokens import make_poster_token
+from bot.services.runtime import Runtime
 from fake_telegram import FakeBotAPI, TgUser
 from fake_telegram.methods import PHOTO_UPLOAD_LIMIT
 
@@ -187,24 +188,30 @@ def demo_settings(folder: Path, telegram_api: str, *, urgent_take_minutes: int =
 async def _set_up_database(settings: Settings) -> tuple[tuple[DemoPoster, ...], list[str]]:
     """What an operator does before `trustline run`: migrate, import the organisation,
     print the school's posters and invite a supervisor and a psychologist."""
-    await upgrade_async(settings.database_url)
-    async with cli_runtime(settings) as (rt, session):
-        await org.import_rows(session, org.parse_csv(ORG_CSV))
-        school = await org.find_school(session, "№ 1 демо мектебі")
-        printed = []
-        for languages, classroom in POSTER_PRINTS:
-            job = await posters.print_posters(
-                session, rt, school.id, (classroom,), languages, actor="cli"
-            )
-            poster = job.posters[0]
-            token = make_poster_token(rt.vault.pseudonyms.poster, poster.poster_id)
-            printed.append(DemoPoster(job.languages, classroom, poster.code, token, job.pdf))
-        district = await members.scope_of(session, district_id=school.district_id)
-        region = await members.scope_of(session, region_id=district.region_id)
-        links = [
-            (await invites.create_invite(session, rt, Role.SUPERVISOR, region, by=None)).link,
-            (await invites.create_invite(session, rt, Role.PSYCHOLOGIST, district, by=None)).link,
-        ]
+    async with opened_core(settings, migrate=True) as core:
+        async with core.sessionmaker() as session, session.begin():
+            return await _operator_steps(session, core.rt)
+
+
+async def _operator_steps(
+    session: AsyncSession, rt: Runtime
+) -> tuple[tuple[DemoPoster, ...], list[str]]:
+    await org.import_rows(session, org.parse_csv(ORG_CSV))
+    school = await org.find_school(session, "№ 1 демо мектебі")
+    printed = []
+    for languages, classroom in POSTER_PRINTS:
+        job = await posters.print_posters(
+            session, rt, school.id, (classroom,), languages, actor="cli"
+        )
+        poster = job.posters[0]
+        token = make_poster_token(rt.vault.pseudonyms.poster, poster.poster_id)
+        printed.append(DemoPoster(job.languages, classroom, poster.code, token, job.pdf))
+    district = await members.scope_of(session, district_id=school.district_id)
+    region = await members.scope_of(session, region_id=district.region_id)
+    links = [
+        (await invites.create_invite(session, rt, Role.SUPERVISOR, region, by=None)).link,
+        (await invites.create_invite(session, rt, Role.PSYCHOLOGIST, district, by=None)).link,
+    ]
     return tuple(printed), [link.split("?start=", 1)[1] for link in links]
 
 

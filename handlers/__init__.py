@@ -4,15 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-
-def _detached(router: Router) -> Router:
-    """Module-level routers attach to one dispatcher; tests and the demo build several
-    dispatchers in one process, so a router is taken off its previous one first."""
-    parent = router.parent_router
-    if parent is not None:
-        parent.sub_routers.remove(router)
-        router._parent_router = None
-    return router
+from bot.aiogram_adapter import detach_router
 
 
 def setup_routers() -> list[Router]:
@@ -40,4 +32,6 @@ def setup_routers() -> list[Router]:
         onboarding.fallback,
         student.router,
     ]
-    return [_detached(r) for r in routers]
+    # Module-level routers attach to one dispatcher; tests and the demo build several
+    # dispatchers in one process, so a router is taken off its previous one first.
+    return [detach_router(r) for r in routers]

@@ -1,4 +1,4 @@
-"""Helpers shared by CLI commands: settings, a database session, and the runtime."""
+"""Helpers shared by CLI commands: settings, and the app's Core with one transaction."""
 
 from __future__ import annotations
 
@@ -7,13 +7,9 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import DEFAULT_DATABASE_URL, Settings
-from bot.db.migrate import upgrade_async
-from bot.db.session import make_engine, make_sessionmaker
-from bot.i18n import Translator, make_i18n
+from bot.app import opened_core
+from bot.config import Settings
 from bot.services.runtime import Runtime
-from bot.services.security import keys
-from bot.services.security.vault import Vault
 
 
 def load_settings() -> Settings:
@@ -22,20 +18,8 @@ def load_settings() -> Settings:
 
 @asynccontextmanager
 async def cli_runtime(settings: Settings) -> AsyncIterator[tuple[Runtime, AsyncSession]]:
-    """A runtime and one transaction, committed when the block ends without an error."""
-    if settings.database_url == DEFAULT_DATABASE_URL:
-        await upgrade_async(settings.database_url)
-    keyring = keys.load_master_keyring(settings)
-    engine = make_engine(settings.database_url)
-    try:
-        async with make_sessionmaker(engine)() as session, session.begin():
-            pseudonyms = await keys.load_pseudonym_keys(session, keyring)
-            rt = Runtime(
-                vault=Vault(keyring, pseudonyms),
-                tr=Translator(make_i18n()),
-                settings=settings,
-                bot_username=settings.bot_username or "trustline_bot",
-            )
-            yield rt, session
-    finally:
-        await engine.dispose()
+    """The runtime of bot.app.create_core (the bot's own assembly, without Telegram) and
+    one transaction, committed when the block ends without an error."""
+    async with opened_core(settings) as core:
+        async with core.sessionmaker() as session, session.begin():
+            yield core.rt, session

@@ -7,8 +7,8 @@ import argparse
 import asyncio
 from typing import Any
 
-from bot.cli.common import cli_runtime, load_settings
-from bot.db.session import make_engine, make_sessionmaker
+from bot.app import opened_core
+from bot.cli.common import load_settings
 from bot.services.security import retention
 
 
@@ -25,13 +25,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
 
     async def go() -> retention.RetentionReport:
-        async with cli_runtime(settings) as (rt, _session):
-            pass  # migrated (embedded default) and keys loaded
-        engine = make_engine(settings.database_url)
-        try:
-            return await retention.run_retention(make_sessionmaker(engine), rt)
-        finally:
-            await engine.dispose()
+        async with opened_core(settings) as core:
+            return await retention.run_retention(core.sessionmaker, core.rt)
 
     report = asyncio.run(go())
     print(
