@@ -22,7 +22,6 @@ class Settings(BaseSettings):
     master_key: SecretStr | None = None
     master_key_file: Path | None = None
     telegram_api: str = "https://api.telegram.org"
-    redis_url: str | None = None
     webhook_secret: SecretStr | None = None
     log_level: str = "INFO"
 
