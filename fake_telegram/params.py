@@ -74,7 +74,7 @@ def decode_fields(
     params = {key: decode_value(key, value) for key, value in fields.items()}
     if not files:
         return params
-    params = resolve_attachments(params, files)
+    params = {key: resolve_attachments(value, files) for key, value in params.items()}
     referenced = "\n".join(fields.values())
     for key, file in files.items():
         # A file posted under a field name directly (not via attach://) is that field.
@@ -102,6 +102,6 @@ async def read_params(request: web.Request) -> dict[str, Any]:
         return decode_fields(fields, files)
     if request.body_exists:
         # Form-urlencoded (aiogram's usual request) parsed directly: cheaper than post().
-        body = (await request.read()).decode(request.charset or "utf-8")
-        fields.update(parse_qsl(body, keep_blank_values=True))
+        form = (await request.read()).decode(request.charset or "utf-8")
+        fields.update(parse_qsl(form, keep_blank_values=True))
     return decode_fields(fields)

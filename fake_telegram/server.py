@@ -388,8 +388,8 @@ class FakeBotAPI(UpdateBuilders, CallRecorder):
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             # Parameters of the wrong shape: Telegram answers 400, and so do we, with enough
             # detail to find the culprit.
-            failure = ApiError(400, f"Bad Request: fake server rejected parameters: {error!r}")
-            status, body = failure.status, failure.body()
+            rejected = ApiError(400, f"Bad Request: fake server rejected parameters: {error!r}")
+            status, body = rejected.status, rejected.body()
         call = Call(method, params, now, status, token, result, messages[0] if messages else None)
         self._record(call, len(messages) if status == 200 and key in SEND_METHODS else 0)
         self._changed_now()
