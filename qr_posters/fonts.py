@@ -29,7 +29,7 @@ _FILES = {
 KAZAKH_KYRGYZ_LETTERS = "әғқңөұүһіӘҒҚҢӨҰҮҺІ"
 
 _lock = threading.Lock()
-_registered = False
+_registered = threading.Event()
 
 
 def font_path(name: str) -> Path:
@@ -39,15 +39,14 @@ def font_path(name: str) -> Path:
 
 def register_fonts() -> None:
     """Register the poster fonts with reportlab once per process."""
-    global _registered
-    if _registered:
+    if _registered.is_set():
         return
     with _lock:
-        if _registered:
+        if _registered.is_set():  # another thread registered them while we waited
             return
         for name in _FILES:
             pdfmetrics.registerFont(TTFont(name, _unhinted(font_path(name))))
-        _registered = True
+        _registered.set()
 
 
 # Latin, Cyrillic with its supplement (all Kazakh and Kyrgyz letters), punctuation, № and ₸.

@@ -22,6 +22,7 @@ WORK_SIDE = 2000  # longer side the photo is brought down to before reading
 MIN_SIDE = 240  # a photo smaller than this cannot hold a readable poster code
 GLARE_LEVEL = 250
 GLARE_TILES = 6  # of 32 x 32: about half a percent of the picture blown out
+_QR_CODES = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)  # what we look for
 
 
 class PhotoProblem(StrEnum):
@@ -61,7 +62,7 @@ def _load(image_bytes: bytes) -> Image.Image | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(image_bytes))
+            image: Image.Image = Image.open(io.BytesIO(image_bytes))
             width, height = image.size
             if width * height > MAX_PIXELS or width < 1 or height < 1:
                 return None
@@ -119,7 +120,7 @@ def _flatten_light(gray: Image.Image) -> Image.Image:
 def _read(image: Image.Image) -> tuple[str, ...]:
     found = zxingcpp.read_barcodes(
         image,
-        formats=zxingcpp.BarcodeFormat.QRCode,
+        formats=_QR_CODES,
         try_rotate=True,
         try_downscale=True,
         try_invert=True,
@@ -138,7 +139,7 @@ def _diagnose(gray: Image.Image) -> PhotoProblem:
         b
         for b in zxingcpp.read_barcodes(
             ImageOps.autocontrast(gray, cutoff=1),
-            formats=zxingcpp.BarcodeFormat.QRCode,
+            formats=_QR_CODES,
             return_errors=True,
         )
         if not b.valid

@@ -17,6 +17,7 @@ QUIET_ZONE = 4  # modules of white on every side, as ISO/IEC 18004 asks
 VERIFY_DPI = 300
 # Error correction levels we accept from the decoder's report, weakest first.
 _ACCEPTED_EC = ("M", "Q", "H")
+_QR_CODES = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)  # what we look for
 
 
 class QRVerificationError(RuntimeError):
@@ -170,7 +171,7 @@ def verify_symbol(symbol: QRSymbol, symbol_mm: float, label: str = "") -> None:
     image = rasterise(symbol, module_px)
     found = zxingcpp.read_barcodes(
         image,
-        formats=zxingcpp.BarcodeFormat.QRCode,
+        formats=_QR_CODES,
         try_rotate=False,
         try_downscale=False,
         try_invert=False,

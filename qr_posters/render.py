@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from reportlab import rl_config
+from reportlab.lib import units
 from reportlab.lib.colors import Color, HexColor
 from reportlab.lib.pagesizes import A3, A4
-from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 
@@ -25,6 +25,8 @@ from qr_posters.fonts import BOLD, REGULAR, register_fonts
 from qr_posters.model import PosterPage, PosterSheet
 from qr_posters.qr import QUIET_ZONE, QRSymbol, make_symbol, verify_symbol
 from qr_posters.text import Block, fit_blocks, steps
+
+mm: float = units.mm  # points in a millimetre (reportlab has no types: say what it is)
 
 # Warm, calm colours: cream paper, deep teal words, a terracotta band for the number.
 PAPER = HexColor("#FFF8EF")
