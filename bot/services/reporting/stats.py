@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
+from typing import TypeVarTuple
 
 from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -149,7 +150,10 @@ def scope_of(member: Member) -> tuple[int | None, int | None]:
     return member.region_id, member.district_id if member.region_id is not None else None
 
 
-def _in_scope(query: Select[tuple[object, ...]], scope: Scope) -> Select[tuple[object, ...]]:
+_Columns = TypeVarTuple("_Columns")
+
+
+def _in_scope(query: Select[*_Columns], scope: Scope) -> Select[*_Columns]:
     if scope.district_id is not None:
         return query.where(Case.district_id == scope.district_id)
     if scope.region_id is None:
@@ -214,6 +218,8 @@ async def compute(session: AsyncSession, scope: Scope, period: Period) -> Region
         scope,
     )
     for district_id, school_id, created_at, answered_at in await session.execute(durations):
+        if answered_at is None:  # excluded by the query; the column itself is nullable
+            continue
         seconds = max(0.0, (answered_at - created_at).total_seconds())
         bucket(district_id, school_id).answer_seconds.append(seconds)
 
@@ -236,7 +242,7 @@ async def _places(
         query = query.where(District.id == scope.district_id)
     elif scope.region_id is not None:
         query = query.where(District.region_id == scope.region_id)
-    rows = []
+    rows: list[tuple[int, str, int | None, str | None]] = []
     for district_id, district_name, school_id, school_name, region_name in await session.execute(
         query
     ):
@@ -311,8 +317,8 @@ def _roll_up(
             district.schools.append(SchoolFigures(school_id, school_name, school))
             district.figures.add(school)
     without_district = Figures()
-    for (district_id, _school_id), figures in buckets.items():
-        if district_id is None:
+    for (bucket_district_id, _school_id), figures in buckets.items():
+        if bucket_district_id is None:
             without_district.add(figures)
     return RegionStats(scope, period, total, list(districts.values()), without_district)
 
@@ -346,7 +352,7 @@ async def workload(session: AsyncSession, member: Member, since: datetime) -> Wo
             mine, Case.first_answer_at.is_not(None)
         )
     )
-    seconds = [max(0.0, (b - a).total_seconds()) for a, b in pairs]
+    seconds = [max(0.0, (b - a).total_seconds()) for a, b in pairs if b is not None]
     median = percentile(seconds, 0.5)
     return Workload(
         open=int(row[0] or 0),

@@ -140,9 +140,9 @@ def _take_head(session: Session) -> AuditHead:
         except IntegrityError:
             started = session.scalar(select(func.count()).select_from(AuditHead)) or 0
     chosen = random.randint(1, max(started, 1))
-    head = session.scalar(select(AuditHead).where(AuditHead.id == chosen).with_for_update())
-    assert head is not None, "audit heads are never deleted"
-    return head
+    held = session.scalar(select(AuditHead).where(AuditHead.id == chosen).with_for_update())
+    assert held is not None, "audit heads are never deleted"
+    return held
 
 
 def _within(transaction: SessionTransaction | None, ended: SessionTransaction) -> bool:
