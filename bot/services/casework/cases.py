@@ -1,4 +1,11 @@
-"""The student's side of a case: open it, add messages, acknowledge, notify the pool."""
+"""The student's side of a case: open it, add messages, and what each message causes.
+
+A student's message is stored sealed in their active case (opening one when needed), then
+`after_student_message` relays it to the psychologist holding the case or announces it to
+the pool (bot.services.casework.notify), and the student gets their answer here
+(`acknowledge`): "Received ✓", the first message's promise, or the urgent reply with the
+emergency numbers (bot.services.casework.safety).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Case, CaseMessage, Student
+from bot.db.models import Case, CaseMessage, Member, Student
+from bot.delivery import notices
+from bot.delivery.notices import Joined, Notice, Text
 from bot.domain import (
     PRIORITY_RANK,
     Author,
@@ -19,9 +28,10 @@ from bot.domain import (
     Category,
     ContentKind,
     Priority,
+    Role,
 )
-from bot.services.casework import codes, deadlines, flood, notify
-from bot.services.labels import N_
+from bot.services.casework import codes, deadlines, flood, notify, safety
+from bot.services.casework.hours import after_hours_note
 from bot.services.routing import pool_policy
 from bot.services.runtime import Runtime
 from bot.services.security import audit
@@ -144,7 +154,9 @@ async def student_placed(session: AsyncSession, rt: Runtime, student: Student) -
         detail={"to": place.level},
     )
     if moved:
-        await notify.notify_pool(session, rt, case, None, headline=N_("A case moved to your pool"))
+        await notify.notify_pool(
+            session, rt, case, None, headline=Text("A case moved to your pool")
+        )
     return case
 
 
@@ -217,11 +229,10 @@ async def submit_student_message(
     if admission.quiet and not (opened or became_urgent or message_urgent):
         await flood.answer_quietly(session, rt, case, admission)
     else:
-        await notify.after_student_message(
+        await after_student_message(
             session,
             rt,
             case,
-            message,
             content,
             opened=opened,
             became_urgent=became_urgent,
@@ -236,6 +247,127 @@ async def submit_student_message(
         detail={"kind": content.kind},
     )
     return SubmitResult(case.id, case.code, opened, became_urgent, found)
+
+
+async def after_student_message(
+    session: AsyncSession,
+    rt: Runtime,
+    case: Case,
+    content: IncomingContent,
+    *,
+    opened: bool,
+    became_urgent: bool,
+    message_urgent: bool = False,
+) -> None:
+    """Relay or announce a student's message, then acknowledge it.
+
+    An urgent message in a case that was already urgent (`message_urgent` without
+    `became_urgent`) re-alerts the holder, else the pool, and gets the urgent reply again,
+    at most once in `safety.REPLY_EVERY`.
+    """
+    now = rt.now()
+    followup = (
+        message_urgent
+        and not (opened or became_urgent)
+        and case.priority == Priority.URGENT
+        and safety.may_repeat_reply(case, now)
+    )
+    alerted: list[Member] = []
+    if case.status == CaseStatus.CLAIMED and case.psychologist_id is not None:
+        member = await session.get(Member, case.psychologist_id)
+        if member is not None and member.active:
+            if not case.muted:
+                notify.relay_to_psychologist(session, rt, case, member, content)
+            if became_urgent or followup:  # even when muted: this is an alert, not a relay
+                code = codes.display(case.code)
+                alert = (
+                    Text("🔴 Case {code} is now urgent.", code=code)
+                    if became_urgent
+                    else Text("🔴 {code}: another urgent message from the student.", code=code)
+                )
+                notify.alert_holder(session, rt, case, member, alert)
+                alerted = [member]
+    elif opened:
+        alerted = await notify.notify_pool(
+            session, rt, case, content, headline=Text("New case in your pool")
+        )
+    elif became_urgent:
+        alerted = await notify.notify_pool(
+            session, rt, case, content, headline=Text("A waiting case became urgent")
+        )
+    elif followup:
+        alerted = await notify.notify_pool(
+            session,
+            rt,
+            case,
+            content,
+            headline=Text("🔴 Another urgent message in a waiting case"),
+        )
+    urgent = case.priority == Priority.URGENT and (opened or became_urgent or followup)
+    if urgent:
+        case.urgent_alerted_at = now
+    await acknowledge(
+        session,
+        rt,
+        case,
+        opened=opened,
+        urgent=urgent,
+        alerted=any(m.role == Role.PSYCHOLOGIST for m in alerted),
+        urgent_again=message_urgent and not urgent and case.priority == Priority.URGENT,
+    )
+
+
+async def acknowledge(
+    session: AsyncSession,
+    rt: Runtime,
+    case: Case,
+    *,
+    opened: bool,
+    urgent: bool,
+    alerted: bool = False,
+    urgent_again: bool = False,
+) -> None:
+    """The student's answer to their message.
+
+    Urgent: the emergency reply (casework.safety), which says a psychologist was alerted
+    only when `alerted` (a psychologist really was told). `urgent_again`: a further urgent
+    message within ten minutes of the last urgent reply, pointed back to the numbers.
+    """
+    if urgent:
+        await safety.send_urgent_reply(session, rt, case, alerted=alerted)
+        return
+    if opened:
+        thanks = Text(
+            "Thank you for writing. Your message is saved safely. A psychologist will read it "
+            "and answer you right here. You can keep writing."
+        )
+        # Outside working hours the student hears when to expect an answer and that 111 is
+        # there.
+        closed_note = await after_hours_note(session, case, rt.now())
+        # The 🆘 button, for a student who wrote without /start (no greeting, no keyboard).
+        notices.send(
+            session,
+            rt,
+            Notice(
+                case,
+                Joined((thanks, closed_note), "\n\n") if closed_note else thanks,
+                keyboard=safety.SOS_KEYBOARD,
+            ),
+        )
+    elif urgent_again:
+        notices.send(
+            session,
+            rt,
+            Notice(
+                case,
+                Text(
+                    "Received ✓ If you are in danger, calling one of the numbers above "
+                    "is the fastest help."
+                ),
+            ),
+        )
+    else:
+        notices.send(session, rt, Notice(case, Text("Received ✓")))
 
 
 async def start_new_case(session: AsyncSession, rt: Runtime, student: Student) -> None:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Case, CaseMessage, Member, Region, Relay
-from bot.delivery import outbox, text_parts
+from bot.delivery import notices
+from bot.delivery.notices import Entries, Joined, Media, Notice, Phrase, Text
 from bot.domain import Author, CaseStatus, ContentKind, Role
 from bot.services.casework import codes, deadlines, notify
 from bot.services.casework.cases import IncomingContent
@@ -36,8 +36,7 @@ from bot.services.security import audit
 from bot.services.security.vault import CaseShredded
 
 MEDIA_RESENT = 10
-MEDIA_METHODS = notify.MEDIA_METHODS
-NO_CAPTION = notify.NO_CAPTION
+PSYCHOLOGIST_LABEL = Text("💬 The psychologist:")
 
 
 class NotARelay(ServiceError):
@@ -99,23 +98,17 @@ async def answer_student(
     now = rt.now()
     message = _store(rt, case, Author.PSYCHOLOGIST, member, content, now)
     session.add(message)
-    label = rt.tr(case.language, "💬 The psychologist:")
-    media: text_parts.Call | None = None
+    media = None
     if content.kind != ContentKind.TEXT:
-        media = (
-            "copyMessage",
-            {
-                "from_chat_id": outbox.FROM_MEMBER,
-                "$member_id": member.id,
-                "message_id": content.source_message_id,
-            },
-        )
+        media = Media.copied_from_member(content.kind, member.id, content.source_message_id)
     # Whole, in numbered parts when long; a caption too long for the file goes on in text
-    # messages. One timestamp: the outbox sends one instant's rows in the order queued.
-    for method, params in text_parts.messages(
-        content.text, header=label, media=media, captioned=content.kind not in NO_CAPTION
-    ):
-        outbox.enqueue(session, rt.vault, case, method, params, now=now)
+    # messages.
+    notices.send(
+        session,
+        rt,
+        Notice(case, content.text, header=PSYCHOLOGIST_LABEL, media=media),
+        now=now,
+    )
     if case.first_answer_at is None:
         case.first_answer_at = now
     case.awaiting_since = None
@@ -153,16 +146,16 @@ def _zone(region: Region | None) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def _author(rt: Runtime, lang: str, message: CaseMessage, viewer: Member) -> str:
+def _author(message: CaseMessage, viewer: Member) -> Text:
     if message.author == Author.STUDENT:
-        return rt.tr(lang, "Student")
+        return Text("Student")
     if message.author == Author.NOTE:
-        return rt.tr(lang, "📝 Note №{number}", number=message.member_id or 0)
+        return Text("📝 Note №{number}", number=message.member_id or 0)
     if message.author == Author.PSYCHOLOGIST and message.member_id == viewer.id:
-        return rt.tr(lang, "You")
+        return Text("You")
     if message.author == Author.PSYCHOLOGIST:
-        return rt.tr(lang, "Psychologist №{number}", number=message.member_id or 0)
-    return rt.tr(lang, "System")
+        return Text("Psychologist №{number}", number=message.member_id or 0)
+    return Text("System")
 
 
 async def show_history(session: AsyncSession, rt: Runtime, member: Member, case: Case) -> int:
@@ -178,7 +171,6 @@ async def show_history(session: AsyncSession, rt: Runtime, member: Member, case:
     if case.wrapped_key is None:
         raise ContentGone(case.code)
     now = rt.now()
-    lang = member.language
     await place_names.load_places(session, [case])  # the region and the card's names at once
     zone = _zone(await session.get(Region, case.region_id) if case.region_id else None)
     messages = list(
@@ -191,61 +183,54 @@ async def show_history(session: AsyncSession, rt: Runtime, member: Member, case:
         ).all()
     )
     status = {
-        CaseStatus.CLAIMED: rt.tr(lang, "with you"),
-        CaseStatus.CLOSED: rt.tr(
-            lang,
+        CaseStatus.CLAIMED: Text("with you"),
+        CaseStatus.CLOSED: Text(
             "closed: {outcome}",
-            outcome=rt.tr(lang, OUTCOME_LABELS.get(case.outcome or "", case.outcome or "—")),
+            outcome=Text(OUTCOME_LABELS.get(case.outcome or "", case.outcome or "—")),
         ),
-    }.get(CaseStatus(case.status), rt.tr(lang, "waiting in the queue"))
-    lines = [
-        await notify.case_card(session, rt, case, lang, now),
-        rt.tr(lang, "Status: {status}", status=status),
+    }.get(CaseStatus(case.status), Text("waiting in the queue"))
+    lines: list[Phrase] = [
+        await notify.case_card(session, case, now),
+        Text("Status: {status}", status=status),
         "",
     ]
-    media: list[tuple[CaseMessage, str]] = []
+    code = codes.display(case.code)
+    files: list[tuple[CaseMessage, str, Text]] = []
     try:
         for message in messages:
             row = f"msg/{message.id}"
             when = message.created_at.astimezone(zone).strftime("%d.%m %H:%M")
-            body = rt.vault.open_text_for_case(case, row, "body", message.body_enc)
+            author = _author(message, member)
+            body: Phrase = rt.vault.open_text_for_case(case, row, "body", message.body_enc)
             if message.kind != ContentKind.TEXT:
-                kind = rt.tr(lang, "[attachment: {kind}]", kind=message.kind)
-                body = f"{kind} {body}".strip()
+                kind = Text("[attachment: {kind}]", kind=message.kind)
+                body = Joined((kind, body), " ") if body.strip() else kind
                 if message.file_id_enc is not None:
-                    media.append((message, when))
-            lines.append(f"[{when}] {_author(rt, lang, message, member)}: {body}")
+                    files.append((message, when, author))
+            lines.append(Joined((f"[{when}] ", author, ": ", body), ""))
         if not messages:
-            lines.append(rt.tr(lang, "No messages yet."))
-        # Every word, in pages numbered under the case code: whole entries per page, an
-        # entry longer than a page split at paragraphs, sentences or words, never cut off.
-        # One timestamp: the outbox sends one instant's rows in the order queued.
-        at = rt.now()
-        for page in text_parts.pack(lines, header=codes.display(case.code)):
-            outbox.enqueue(
-                session,
-                rt.vault,
-                member,
-                "sendMessage",
-                {"text": page},
-                now=at,
-                relay_case_id=case.id,
-            )
-        for message, when in media[-MEDIA_RESENT:]:
+            lines.append(Text("No messages yet."))
+        media: list[Notice] = []
+        for message, when, author in files[-MEDIA_RESENT:]:
             file_id = rt.vault.open_text_for_case(
                 case, f"msg/{message.id}", "file_id", message.file_id_enc
             )
-            method, field = MEDIA_METHODS[ContentKind(message.kind)]
-            params: dict[str, Any] = {field: file_id}
-            if message.kind not in NO_CAPTION:
-                params["caption"] = (
-                    f"{codes.display(case.code)} · {when} · {_author(rt, lang, message, member)}"
-                )
-            outbox.enqueue(
-                session, rt.vault, member, method, params, now=rt.now(), relay_case_id=case.id
-            )
+            attached = Media.stored(message.kind, file_id)
+            caption = Joined((code, when, author), " · ") if attached.captioned else ""
+            media.append(Notice(member, caption, media=attached, relay_case_id=case.id))
     except CaseShredded as exc:
         raise ContentGone(case.code) from exc
+    # Every word, in pages numbered under the case code: whole entries per page, an entry
+    # longer than a page split at paragraphs, sentences or words, never cut off. Then the
+    # last files, each under a caption naming its case, time and author.
+    notices.send(
+        session,
+        rt,
+        [
+            Notice(member, Entries(tuple(lines)), header=code, relay_case_id=case.id),
+            *media,
+        ],
+    )
     await audit.record(
         session,
         actor=member_actor(member),

@@ -29,9 +29,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.db.models import Case, Member, Student
-from bot.delivery import outbox
+from bot.delivery import notices
+from bot.delivery.notices import Notice, Text
 from bot.domain import CaseStatus, Role
-from bot.services.casework import codes, notify
+from bot.services.casework import cases, codes
 from bot.services.errors import NotAllowed, NotFound
 from bot.services.runtime import Runtime
 from bot.services.security import audit
@@ -90,7 +91,7 @@ async def answer_quietly(
     if not admission.first_over:
         return
     now = rt.now()
-    await notify.acknowledge(session, rt, case, opened=False, urgent=False)
+    await cases.acknowledge(session, rt, case, opened=False, urgent=False)
     await audit.record(
         session, actor="system", event="student_flood", now=now, case_code=case.code
     )
@@ -99,16 +100,13 @@ async def answer_quietly(
     member = await session.get(Member, case.psychologist_id)
     if member is None or not member.active:
         return
-    text = rt.tr(
-        member.language,
+    many = Text(
         "⏸ {code}: many messages in one minute. All of them are saved in the case; the "
         "rest of this minute's are not relayed one by one. If this is abuse, /mute {code} "
         "stops the relays.",
         code=codes.display(case.code),
     )
-    outbox.enqueue(
-        session, rt.vault, member, "sendMessage", {"text": text}, now=now, relay_case_id=case.id
-    )
+    notices.send(session, rt, Notice(member, many, relay_case_id=case.id), now=now)
 
 
 async def set_muted(

@@ -18,6 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Case, District, Region, School
+from bot.delivery import notices
+from bot.delivery.notices import Joined, Text
 from bot.domain import Country, Language
 from bot.services.labels import N_
 from bot.services.runtime import Runtime
@@ -88,6 +90,11 @@ async def case_numbers(session: AsyncSession, case: Case) -> tuple[HelpNumber, .
     return numbers_for(country, case.language)
 
 
+def numbers_text(numbers: tuple[HelpNumber, ...]) -> Joined:
+    """One line per number: "111 — children's helpline", translated when said."""
+    return Joined(tuple(Joined((n.number, Text(n.label)), " — ") for n in numbers))
+
+
 def format_numbers(rt: Runtime, lang: str, numbers: tuple[HelpNumber, ...]) -> str:
-    """One line per number: "111 — children's helpline", in the student's language."""
-    return "\n".join(f"{n.number} — {rt.tr(lang, n.label)}" for n in numbers)
+    """The numbers as text in `lang` (for /help)."""
+    return notices.render(rt, lang, numbers_text(numbers))

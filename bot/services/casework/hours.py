@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Case, Region
-from bot.services.runtime import Runtime
+from bot.delivery.notices import Text
 
 log = logging.getLogger(__name__)
 
@@ -60,28 +60,26 @@ def next_opening(region: Region, now: datetime) -> Opening | None:
     return Opening(at=opening, today=opening.date() == local.date())
 
 
-async def after_hours_note(session: AsyncSession, rt: Runtime, case: Case, now: datetime) -> str:
-    """The student's note when a case opens outside working hours; "" within them.
+async def after_hours_note(session: AsyncSession, case: Case, now: datetime) -> Text | None:
+    """The student's note when a case opens outside working hours; None within them.
 
     A case without a region (the student skipped choosing one) gets no promise of a time.
     """
     region = await session.get(Region, case.region_id) if case.region_id else None
     if region is None:
-        return ""
+        return None
     opening = next_opening(region, now)
     if opening is None:
-        return ""
+        return None
     time = opening.at.strftime("%H:%M")
     if opening.today:
-        return rt.tr(
-            case.language,
+        return Text(
             "Psychologists are not at work right now. Your message is saved; expect an answer "
             "after {time} today. If you need to talk to someone now, call 111: it answers "
             "around the clock and is free.",
             time=time,
         )
-    return rt.tr(
-        case.language,
+    return Text(
         "Psychologists are not at work right now. Your message is saved; expect an answer "
         "after {time} tomorrow. If you need to talk to someone now, call 111: it answers "
         "around the clock and is free.",

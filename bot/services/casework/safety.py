@@ -10,20 +10,19 @@
 - **The urgent reply** (here, for a press and for urgent messages): says that a psychologist
   has been alerted only when one really was, and never promises "one of them" when the case
   already has its psychologist. A further urgent message in an urgent case gets it again at
-  most once in 10 minutes (bot.services.casework.notify.after_student_message).
+  most once in 10 minutes (bot.services.casework.cases.after_student_message).
 - **Asking when unsure**: a message the triage reads as HIGH, or with weak risk hints, makes
   the bot ask once a day per case whether the student is in danger now or thinking of hurting
   themselves. "I'm in danger now" acts exactly as the button; "I'm safe now" is acknowledged
   and recorded as an event.
 
-Services never import aiogram: keyboards are plain Bot API dictionaries, and the inline
-buttons of the question are made by the handler (aiogram's CallbackData) and passed in.
+What the student is told here is said as notices (bot/delivery/notices.py): the 🆘 keyboard
+is a `Keyboard`, the question's buttons carry `SafetyAnswer` (bot/callbacks.py).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,8 +30,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import SafetyAnswer
 from bot.db.models import Case, Member, Student
-from bot.delivery import outbox
+from bot.delivery import notices
+from bot.delivery.notices import Button, Joined, Keyboard, Notice, Phrase, Text
 from bot.domain import CaseStatus, Category, Language, Priority, Role
 from bot.services.casework import cases, codes, deadlines, flood, helplines, notify
 from bot.services.casework.hours import after_hours_note
@@ -74,13 +75,12 @@ def words_beside_button(rt: Runtime, text: str) -> str:
     return "" if stripped in labels else stripped
 
 
+SOS_KEYBOARD = Keyboard(((Text(SOS_LABEL),),))  # persistent, under the input field
+
+
 def sos_keyboard(rt: Runtime, lang: str) -> dict[str, Any]:
-    """The persistent reply keyboard with the one 🆘 button, as a Bot API dictionary."""
-    return {
-        "keyboard": [[{"text": rt.tr(lang, SOS_LABEL)}]],
-        "resize_keyboard": True,
-        "is_persistent": True,
-    }
+    """The 🆘 keyboard as a Bot API dictionary, for the handlers' own answers."""
+    return notices.keyboard_markup(rt, lang, SOS_KEYBOARD)
 
 
 def needs_question(found: Assessment) -> bool:
@@ -109,25 +109,16 @@ def _psychologists(members: list[Member]) -> bool:
 
 
 async def alert(
-    session: AsyncSession, rt: Runtime, case: Case, *, holder_text: str, pool_headline: str
+    session: AsyncSession, rt: Runtime, case: Case, *, holder_text: Text, pool_headline: Text
 ) -> bool:
     """Tell the holder now (even of a muted case: this is not a relay), else the pool.
 
     True when a psychologist was told; supervisors alone (no psychologist anywhere) are not.
     """
-    now = rt.now()
-    case.urgent_alerted_at = now
+    case.urgent_alerted_at = rt.now()
     holder = await active_holder(session, case)
     if holder is not None:
-        outbox.enqueue(
-            session,
-            rt.vault,
-            holder,
-            "sendMessage",
-            {"text": rt.tr(holder.language, holder_text, code=codes.display(case.code))},
-            now=now,
-            relay_case_id=case.id,
-        )
+        notify.alert_holder(session, rt, case, holder, holder_text)
         return True
     members = await notify.notify_pool(session, rt, case, None, headline=pool_headline)
     return _psychologists(members)
@@ -140,69 +131,54 @@ async def psychologist_reachable(session: AsyncSession, case: Case) -> bool:
     return bool(await pool_policy.pool_members(session, case))
 
 
-async def urgent_reply(session: AsyncSession, rt: Runtime, case: Case, *, alerted: bool) -> str:
+async def urgent_reply(
+    session: AsyncSession, case: Case, now: datetime, *, alerted: bool
+) -> Phrase:
     """The emergency reply: the numbers of the student's country, each labelled, and what
     happens next, only as far as it is true."""
-    now = rt.now()
-    lang = case.language
-    numbers = helplines.format_numbers(rt, lang, await helplines.case_numbers(session, case))
+    numbers = helplines.numbers_text(await helplines.case_numbers(session, case))
     taken = await active_holder(session, case) is not None
-    night = bool(await after_hours_note(session, rt, case, now))
-    worried = rt.tr(lang, "I am very worried about you.")
+    night = await after_hours_note(session, case, now) is not None
+    worried = Text("I am very worried about you.")
     if not alerted:
-        next_step = rt.tr(
-            lang, "Your message is saved. The fastest help right now is a phone call."
-        )
+        next_step = Text("Your message is saved. The fastest help right now is a phone call.")
     elif night and taken:
-        next_step = rt.tr(
-            lang,
+        next_step = Text(
             "Your message is saved and your psychologist has been "
-            "alerted; they will write to you here as soon as they can.",
+            "alerted; they will write to you here as soon as they can."
         )
     elif night:
-        next_step = rt.tr(
-            lang,
+        next_step = Text(
             "Your message is saved and the psychologists have been "
             "alerted; one of them will write to you here as soon as "
-            "possible.",
+            "possible."
         )
     elif taken:
-        next_step = rt.tr(
-            lang, "Your psychologist has been alerted right now and will write to you here."
+        next_step = Text(
+            "Your psychologist has been alerted right now and will write to you here."
         )
     else:
-        next_step = rt.tr(
-            lang, "A psychologist has been alerted right now and will write to you here."
-        )
+        next_step = Text("A psychologist has been alerted right now and will write to you here.")
     if night:
-        call = rt.tr(
-            lang,
+        call = Text(
             "Please call one of these numbers right now: they answer day and "
-            "night, and the call is free:",
+            "night, and the call is free:"
         )
-        return f"{worried} {call}\n{numbers}\n\n{next_step}"
-    call = rt.tr(
-        lang,
+        return Joined((Joined((worried, call), " "), numbers, "", next_step))
+    call = Text(
         "If you are in danger or might hurt yourself, call one of these "
-        "numbers now. The call is free:",
+        "numbers now. The call is free:"
     )
-    return f"{worried} {next_step}\n\n{call}\n{numbers}"
+    return Joined((Joined((worried, next_step), " "), "", call, numbers))
 
 
 async def send_urgent_reply(
     session: AsyncSession, rt: Runtime, case: Case, *, alerted: bool
 ) -> None:
     now = rt.now()
-    text = await urgent_reply(session, rt, case, alerted=alerted)
+    text = await urgent_reply(session, case, now, alerted=alerted)
     case.urgent_replied_at = now
-    outbox.enqueue(
-        session,
-        rt.vault,
-        case,
-        "sendMessage",
-        {"text": text, "reply_markup": sos_keyboard(rt, case.language)},
-        now=now,
-    )
+    notices.send(session, rt, Notice(case, text, keyboard=SOS_KEYBOARD), now=now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,16 +234,19 @@ async def press_sos(
         or now - case.urgent_alerted_at >= REALERT_EVERY
     )
     if due:
+        code = codes.display(case.code)
         if source == "answer":
-            holder_text = N_(
-                "🆘 {code}: asked by the bot, the student answered that they are in danger now."
+            holder_text = Text(
+                "🆘 {code}: asked by the bot, the student answered that they are in danger now.",
+                code=code,
             )
-            headline = N_("🆘 A student answered that they are in danger now")
+            headline = Text("🆘 A student answered that they are in danger now")
         else:
-            holder_text = N_(
-                "🆘 {code}: the student pressed the help button. They may be in danger right now."
+            holder_text = Text(
+                "🆘 {code}: the student pressed the help button. They may be in danger right now.",
+                code=code,
             )
-            headline = N_("🆘 A student pressed the help button")
+            headline = Text("🆘 A student pressed the help button")
         alerted = await alert(session, rt, case, holder_text=holder_text, pool_headline=headline)
     else:
         alerted = await psychologist_reachable(session, case)
@@ -296,7 +275,17 @@ async def press_sos(
     return SosResult(case.id, case.code, opened, became_urgent, due, alerted)
 
 
-QuestionButtons = Callable[[str, str], dict[str, Any]]  # (language, case code) → reply_markup
+# What handlers/student.py still passes to ask_if_unsure until it stops (the buttons are
+# built here now); nothing reads it.
+QuestionButtons = Any
+
+
+def question_buttons(code: str) -> tuple[tuple[Button, ...], ...]:
+    """The two answers to "are you in danger right now?", one per row."""
+    return (
+        (Button(Text("I'm in danger now"), SafetyAnswer(answer="danger", code=code)),),
+        (Button(Text("I'm safe now"), SafetyAnswer(answer="ok", code=code)),),
+    )
 
 
 async def ask_if_unsure(
@@ -304,7 +293,7 @@ async def ask_if_unsure(
     rt: Runtime,
     case_id: int,
     found: Assessment,
-    buttons: QuestionButtons,
+    _handler_buttons: QuestionButtons = None,
 ) -> bool:
     """After a student's message: ask "are you in danger right now?" when the triage is
     unsure (see `needs_question`), once a day per case, never on an urgent case."""
@@ -317,20 +306,11 @@ async def ask_if_unsure(
     if case.safety_asked_at is not None and now - case.safety_asked_at < ASK_EVERY:
         return False
     case.safety_asked_at = now
-    lang = case.language
-    text = rt.tr(
-        lang,
+    question = Text(
         "Can I ask you something important? Are you in danger right now, or "
-        "are you thinking of hurting yourself?",
+        "are you thinking of hurting yourself?"
     )
-    outbox.enqueue(
-        session,
-        rt.vault,
-        case,
-        "sendMessage",
-        {"text": text, "reply_markup": buttons(lang, case.code)},
-        now=now,
-    )
+    notices.send(session, rt, Notice(case, question, buttons=question_buttons(case.code)), now=now)
     await audit.record(session, actor="system", event="safety_asked", now=now, case_code=case.code)
     return True
 
@@ -344,13 +324,12 @@ async def answer_safe(session: AsyncSession, rt: Runtime, student: Student, code
     if case is None:
         return False
     now = rt.now()
-    text = rt.tr(
-        case.language,
+    glad = Text(
         "Thank you for telling me. I am glad you are safe. Write "
         "whenever you want: a psychologist will answer you here. If "
-        "things change, press 🆘 or call 111.",
+        "things change, press 🆘 or call 111."
     )
-    outbox.enqueue(session, rt.vault, case, "sendMessage", {"text": text}, now=now)
+    notices.send(session, rt, Notice(case, glad), now=now)
     await audit.record(
         session, actor="student", event="student_safe_now", now=now, case_code=case.code
     )

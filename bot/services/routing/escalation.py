@@ -35,10 +35,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Case, Member
-from bot.delivery import outbox
+from bot.delivery import notices
+from bot.delivery.notices import Joined, Notice, Text
 from bot.domain import CaseStatus, Priority, Role
 from bot.services.casework import deadlines
-from bot.services.casework.notify import case_card, take_button
+from bot.services.casework.notify import case_card, take_buttons, waiting
 from bot.services.routing import pool_policy
 from bot.services.runtime import Runtime
 from bot.services.security import audit
@@ -63,25 +64,15 @@ class Step:
     recipients: int
 
 
-def duration(rt: Runtime, lang: str, delta: timedelta) -> str:
-    minutes = max(0, int(delta.total_seconds() // 60))
-    if minutes < 60:
-        return rt.tr(lang, "{minutes} min", minutes=minutes)
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return rt.tr(lang, "{hours} h {minutes} min", hours=hours, minutes=minutes)
-    return rt.tr(lang, "{days} days", days=hours // 24)
-
-
-def _headline(rt: Runtime, lang: str, event: str, waited: timedelta) -> str:
-    wait = duration(rt, lang, waited)
+def _headline(event: str, waited: timedelta) -> Text:
+    wait = waiting(waited)
     if event == EVENT_URGENT_UNTAKEN:
-        return rt.tr(lang, "🚨 Urgent case not taken for {wait}", wait=wait)
+        return Text("🚨 Urgent case not taken for {wait}", wait=wait)
     if event == EVENT_UNTAKEN:
-        return rt.tr(lang, "⏰ Case not taken for {wait}", wait=wait)
+        return Text("⏰ Case not taken for {wait}", wait=wait)
     if event == EVENT_REMINDED:
-        return rt.tr(lang, "⏰ The student has been waiting for your answer for {wait}", wait=wait)
-    return rt.tr(lang, "⚠️ No answer to the student for {wait}", wait=wait)
+        return Text("⏰ The student has been waiting for your answer for {wait}", wait=wait)
+    return Text("⚠️ No answer to the student for {wait}", wait=wait)
 
 
 async def _send_cards(
@@ -96,22 +87,21 @@ async def _send_cards(
 ) -> None:
     """The card under a headline saying why. Psychologists may reply to it (relay routing)
     and, while the case is open, take it; supervisors get the bare card."""
-    for member in members:
-        lang = member.language
-        card = await case_card(session, rt, case, lang, now)  # no body: never content
-        params: dict[str, object] = {"text": f"{_headline(rt, lang, event, waited)}\n{card}"}
-        psychologist = member.role == Role.PSYCHOLOGIST
-        if psychologist and case.status == CaseStatus.OPEN:
-            params["reply_markup"] = take_button(rt, lang, case.code)
-        outbox.enqueue(
-            session,
-            rt.vault,
-            member,
-            "sendMessage",
-            params,
-            now=now,
-            relay_case_id=case.id if psychologist else None,
-        )
+    if not members:
+        return
+    card = Joined((_headline(event, waited), await case_card(session, case, now)))  # no content
+    takeable = take_buttons(case.code) if case.status == CaseStatus.OPEN else ()
+    notices.send(
+        session,
+        rt,
+        [
+            Notice(member, card, buttons=takeable, relay_case_id=case.id)
+            if member.role == Role.PSYCHOLOGIST
+            else Notice(member, card)
+            for member in members
+        ],
+        now=now,
+    )
 
 
 def _unique(*groups: list[Member]) -> list[Member]:

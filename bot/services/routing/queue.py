@@ -14,11 +14,11 @@ from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Case, CaseRecusal, Member
-from bot.delivery import outbox
+from bot.delivery import notices
+from bot.delivery.notices import Joined, Notice, Text
 from bot.domain import CaseStatus, Outcome, Role
 from bot.services.casework import codes, deadlines, notify
 from bot.services.errors import AlreadyTaken, InvalidInput, NotAllowed, NotFound, ServiceError
-from bot.services.labels import N_
 from bot.services.routing import pool_policy
 from bot.services.runtime import Runtime
 from bot.services.security import audit
@@ -145,19 +145,8 @@ async def claim(session: AsyncSession, rt: Runtime, member: Member, code_text: s
     await audit.record(
         session, actor=member_actor(member), event="case_claimed", now=now, case_code=case.code
     )
-    outbox.enqueue(
-        session,
-        rt.vault,
-        case,
-        "sendMessage",
-        {
-            "text": rt.tr(
-                case.language,
-                "A psychologist has taken your conversation and will answer you here soon.",
-            )
-        },
-        now=now,
-    )
+    taken = Text("A psychologist has taken your conversation and will answer you here soon.")
+    notices.send(session, rt, Notice(case, taken), now=now)
     return Claimed(case)
 
 
@@ -222,7 +211,7 @@ async def _back_to_pool(
     deadlines.schedule(case, rt.settings, now)
     await audit.record(session, actor=actor, event=event, now=now, case_code=case.code)
     await notify.notify_pool(
-        session, rt, case, None, headline=N_("A case came back to the pool"), exclude=exclude
+        session, rt, case, None, headline=Text("A case came back to the pool"), exclude=exclude
     )
 
 
@@ -316,19 +305,15 @@ async def transfer(
         case_code=case.code,
         detail={"to": target.id},
     )
-    lang = target.language
-    card = await notify.case_card(session, rt, case, lang, now)
-    text = "\n".join(
-        [
-            rt.tr(lang, "A case was handed over to you."),
-            card,
+    handed = Joined(
+        (
+            Text("A case was handed over to you."),
+            await notify.case_card(session, case, now),
             "",
-            rt.tr(lang, "/case {code} shows the conversation.", code=codes.display(case.code)),
-        ]
+            Text("/case {code} shows the conversation.", code=codes.display(case.code)),
+        )
     )
-    outbox.enqueue(
-        session, rt.vault, target, "sendMessage", {"text": text}, now=now, relay_case_id=case.id
-    )
+    notices.send(session, rt, Notice(target, handed, relay_case_id=case.id), now=now)
     return target
 
 
@@ -362,20 +347,11 @@ async def close(
         detail={"outcome": outcome},
     )
     if case.chat_id_enc is not None:
-        outbox.enqueue(
-            session,
-            rt.vault,
-            case,
-            "sendMessage",
-            {
-                "text": rt.tr(
-                    case.language,
-                    "The psychologist has closed this conversation. If something worries you "
-                    "again, just write here: a new conversation will start.",
-                )
-            },
-            now=now,
+        closed = Text(
+            "The psychologist has closed this conversation. If something worries you "
+            "again, just write here: a new conversation will start."
         )
+        notices.send(session, rt, Notice(case, closed), now=now)
     return case
 
 
