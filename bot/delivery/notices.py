@@ -187,17 +187,21 @@ def reply_markup(rt: Runtime, lang: str, notice: Notice) -> dict[str, Any] | Non
             ]
         }
     if notice.keyboard is not None:
-        markup: dict[str, Any] = {
-            "keyboard": [
-                [{"text": render(rt, lang, label)} for label in row]
-                for row in notice.keyboard.rows
-            ],
-            "resize_keyboard": True,
-        }
-        if notice.keyboard.persistent:
-            markup["is_persistent"] = True
-        return markup
+        return keyboard_markup(rt, lang, notice.keyboard)
     return None
+
+
+def keyboard_markup(rt: Runtime, lang: str, keyboard: Keyboard) -> dict[str, Any]:
+    """A reply keyboard as the Bot API's ReplyKeyboardMarkup, in `lang`."""
+    markup: dict[str, Any] = {
+        "keyboard": [
+            [{"text": render(rt, lang, label)} for label in row] for row in keyboard.rows
+        ],
+        "resize_keyboard": True,
+    }
+    if keyboard.persistent:
+        markup["is_persistent"] = True
+    return markup
 
 
 def calls(rt: Runtime, notice: Notice) -> list[text_parts.Call]:

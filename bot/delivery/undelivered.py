@@ -23,9 +23,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Case, Member, Region
-from bot.delivery import outbox
+from bot.delivery import notices
+from bot.delivery.notices import Notice, Text
 from bot.domain import CaseStatus
-from bot.services.casework import codes
+from bot.services.casework import codes, conversation
 from bot.services.labels import N_
 from bot.services.routing import pool_policy
 from bot.services.runtime import Runtime
@@ -65,7 +66,7 @@ CARD_LOST = N_(
     "⚠️ The card of case {code} did not reach psychologist account {number}: {why}. The "
     "case waits in the queue; /members shows the accounts."
 )
-PSYCHOLOGIST_LABEL = N_("💬 The psychologist:")
+PSYCHOLOGIST_LABEL = conversation.PSYCHOLOGIST_LABEL
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,27 +109,25 @@ async def _to_student_refused(session: AsyncSession, rt: Runtime, refused: Refus
         return None
     code = codes.display(case.code)
     if first_block:
-        text = rt.tr(holder.language, UNREACHABLE, code=code)
+        text = Text(UNREACHABLE, code=code)
     elif _is_answer(rt, case, refused):
-        text = rt.tr(
-            holder.language,
+        text = Text(
             ANSWER_LOST,
             code=code,
             time=await _local_time(session, case, refused.created_at),
-            why=rt.tr(holder.language, ABOUT_STUDENT[refused.reason]),
+            why=Text(ABOUT_STUDENT[refused.reason]),
         )
     else:
         return None
-    outbox.enqueue(
-        session, rt.vault, holder, "sendMessage", {"text": text}, now=now, relay_case_id=case.id
-    )
+    notices.send(session, rt, Notice(holder, text, relay_case_id=case.id), now=now)
     return "psychologist"
 
 
 def _is_answer(rt: Runtime, case: Case, refused: Refused) -> bool:
     """A psychologist's answer: copied from their chat, or text under their label (every
     part of a long answer carries it)."""
-    return refused.copied or refused.head.startswith(rt.tr(case.language, PSYCHOLOGIST_LABEL))
+    label = notices.render(rt, case.language, PSYCHOLOGIST_LABEL)
+    return refused.copied or refused.head.startswith(label)
 
 
 async def _holder(session: AsyncSession, case: Case) -> Member | None:
@@ -146,22 +145,14 @@ async def _to_member_refused(session: AsyncSession, rt: Runtime, refused: Refuse
     now = rt.now()
     if refused.card:
         told = await pool_policy.escalation_supervisors(session, case)
-        for supervisor in told:
-            lang = supervisor.language
-            # The card is the bot's own text: "send it shorter" would mean nothing here.
-            why = (
-                ABOUT_PSYCHOLOGIST[refused.reason]
-                if refused.reason in (BLOCKED, CHAT_NOT_FOUND)
-                else ABOUT_PSYCHOLOGIST[REFUSED]
-            )
-            text = rt.tr(
-                lang,
-                CARD_LOST,
-                code=codes.display(case.code),
-                number=member.id,
-                why=rt.tr(lang, why),
-            )
-            outbox.enqueue(session, rt.vault, supervisor, "sendMessage", {"text": text}, now=now)
+        # The card is the bot's own text: "send it shorter" would mean nothing here.
+        why = (
+            ABOUT_PSYCHOLOGIST[refused.reason]
+            if refused.reason in (BLOCKED, CHAT_NOT_FOUND)
+            else ABOUT_PSYCHOLOGIST[REFUSED]
+        )
+        lost = Text(CARD_LOST, code=codes.display(case.code), number=member.id, why=Text(why))
+        notices.send(session, rt, [Notice(supervisor, lost) for supervisor in told], now=now)
         return "supervisor" if told else None
     if (
         case.psychologist_id != member.id
@@ -170,13 +161,12 @@ async def _to_member_refused(session: AsyncSession, rt: Runtime, refused: Refuse
         or case.status == CaseStatus.CLOSED
     ):
         return None  # not the student's own message, or nobody left to tell
-    text = rt.tr(
-        case.language,
+    lost = Text(
         MESSAGE_LOST,
         time=await _local_time(session, case, refused.created_at),
-        why=rt.tr(case.language, ABOUT_PSYCHOLOGIST[refused.reason]),
+        why=Text(ABOUT_PSYCHOLOGIST[refused.reason]),
     )
-    outbox.enqueue(session, rt.vault, case, "sendMessage", {"text": text}, now=now)
+    notices.send(session, rt, Notice(case, lost), now=now)
     return "student"
 
 

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import District, Member, Region, School
-from bot.delivery import outbox
+from bot.delivery import notices, outbox
+from bot.delivery.notices import Notice, Text
 from bot.domain import Role
 from bot.services.errors import InvalidInput, NotAllowed, NotFound
 from bot.services.routing import queue
@@ -187,12 +188,14 @@ async def deactivate(
     )
     returned = await queue.return_cases_of(session, rt, target, actor=actor)
     # To their chat, not their account: rows for a switched-off account are dropped unsent.
-    outbox.enqueue(
+    notices.send(
         session,
-        rt.vault,
-        outbox.Chat(rt.vault.member_chat_id(target)),
-        "sendMessage",
-        {"text": rt.tr(target.language, "Your TrustLine account has been switched off.")},
+        rt,
+        Notice(
+            outbox.Chat(rt.vault.member_chat_id(target)),
+            Text("Your TrustLine account has been switched off."),
+            lang=target.language,
+        ),
         now=now,
     )
     return target, returned

@@ -21,7 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Member, MonthlySummary
-from bot.delivery import outbox
+from bot.delivery import notices
+from bot.delivery.notices import Notice
 from bot.domain import Role
 from bot.services.reporting import stats
 from bot.services.reporting.periods import Period, PeriodKind, period_containing
@@ -170,7 +171,7 @@ async def send_for_region(session: AsyncSession, rt: Runtime, region_id: int | N
         for member in group:
             text = texts.get(member.language) or summary_message(rt, member.language, result)
             texts[member.language] = text
-            outbox.enqueue(session, rt.vault, member, "sendMessage", {"text": text}, now=now)
+            notices.send(session, rt, Notice(member, text), now=now)
     await audit.record(
         session,
         actor="system",
