@@ -32,6 +32,7 @@ REGISTRY = {
     "queue": "benchmarks.queue_scale:run",  # run 4: /queue and /take on a big database
     "posters": "benchmarks.posters:run",  # run 5
     "triage": "benchmarks.external:triage",  # triage confusion matrices per language
+    "adapter": "benchmarks.aiogram_adapter:run",  # what each private aiogram use buys
 }
 
 
