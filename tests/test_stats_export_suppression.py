@@ -1,0 +1,229 @@
+"""Complementary suppression: no hidden count can be recovered exactly from what is published.
+
+The attacker here is stronger than a reader with a calculator: given every published
+number, every line's sum and the bounds the file states (`<5` is 1 to 4, `x` or a cell that
+is never published is 0 or more), an exhaustive search over whole numbers looks, for each
+hidden cell, for a second table that fits everything published. If none exists, the cell
+was given away. Subtraction along a row or column, pairs of small cells under a published
+total and chains through hidden totals are all special cases of that search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.services.reporting.suppression import Line, Suppression, suppress
+
+Cell = Hashable
+SMALL, MARK = "<5", "x"
+
+
+def publish(values: Mapping[Cell, int], hidden: set[Cell], result: Suppression) -> dict:
+    """What a reader sees: a number, `<5`, `x`, or nothing at all (a hidden cell)."""
+    seen: dict[Cell, int | str | None] = {}
+    for cell, value in values.items():
+        if cell in hidden:
+            seen[cell] = None
+        elif cell in result.primary:
+            seen[cell] = SMALL
+        elif cell in result.complementary:
+            seen[cell] = MARK
+        else:
+            seen[cell] = value
+    return seen
+
+
+def _narrow(
+    lines: Sequence[Line], bounds: dict[Cell, tuple[int, int]]
+) -> dict[Cell, tuple[int, int]] | None:
+    """Bounds implied by the lines (repeated until stable), or None when nothing fits."""
+    bounds = dict(bounds)
+    changed = True
+    while changed:
+        changed = False
+        for line in lines:
+            terms = [(line.total, 1)] + [(p, -1) for p in line.parts]
+            for i, (cell, sign) in enumerate(terms):
+                rest = terms[:i] + terms[i + 1 :]
+                lo_rest = sum(bounds[c][0] if s > 0 else -bounds[c][1] for c, s in rest)
+                hi_rest = sum(bounds[c][1] if s > 0 else -bounds[c][0] for c, s in rest)
+                lo, hi = (-hi_rest, -lo_rest) if sign > 0 else (lo_rest, hi_rest)
+                old = bounds[cell]
+                new = (max(old[0], lo), min(old[1], hi))
+                if new[0] > new[1]:
+                    return None
+                if new != old:
+                    bounds[cell] = new
+                    changed = True
+    return bounds
+
+
+def _fits(lines: Sequence[Line], bounds: dict[Cell, tuple[int, int]]) -> bool:
+    """Is there a whole-number table within `bounds` where every line adds up?"""
+    narrowed = _narrow(lines, bounds)
+    if narrowed is None:
+        return False
+    open_cells = [c for c, (lo, hi) in narrowed.items() if lo < hi]
+    if not open_cells:
+        return True
+    cell = min(open_cells, key=lambda c: narrowed[c][1] - narrowed[c][0])
+    lo, hi = narrowed[cell]
+    return any(_fits(lines, {**narrowed, cell: (v, v)}) for v in range(lo, hi + 1))
+
+
+def recoverable(
+    seen: Mapping[Cell, int | str | None], values: Mapping[Cell, int], lines: Sequence[Line]
+) -> list[Cell]:
+    """Hidden cells (`<5` or `x`) with a single value consistent with the published table."""
+    cap = 2 * max(values.values(), default=0) + 10
+    bounds: dict[Cell, tuple[int, int]] = {}
+    for cell, shown in seen.items():
+        if shown == SMALL:
+            bounds[cell] = (1, 4)
+        elif shown == MARK or shown is None:
+            bounds[cell] = (0, cap)
+        else:
+            assert isinstance(shown, int)
+            bounds[cell] = (shown, shown)
+    assert _fits(lines, bounds), "the true table must fit what is published"
+    found = []
+    for cell, shown in seen.items():
+        if shown not in (SMALL, MARK):
+            continue
+        lo, hi = bounds[cell]
+        true = values[cell]
+        below = true > lo and _fits(lines, {**bounds, cell: (lo, true - 1)})
+        above = true < hi and _fits(lines, {**bounds, cell: (true + 1, hi)})
+        if not (below or above):
+            found.append(cell)
+    return found
+
+
+def subtracted(seen: Mapping[Cell, int | str | None], lines: Sequence[Line]) -> list[Line]:
+    """The plain reader's attacks on one line with its total shown: total minus the
+    visible cells when one cell is hidden, or when all hidden cells are `<5` and the rest
+    is at their least (each 1) or at their most (each 4)."""
+    exposed = []
+    for line in lines:
+        total = seen[line.total]
+        if not isinstance(total, int):
+            continue
+        covered = [seen[p] for p in line.parts if not isinstance(seen[p], int)]
+        rest = total - sum(v for p in line.parts if isinstance(v := seen[p], int))
+        if len(covered) == 1:
+            exposed.append(line)
+        elif covered and all(c == SMALL for c in covered):
+            if rest in (len(covered), 4 * len(covered)):
+                exposed.append(line)
+    return exposed
+
+
+def table(
+    districts: list[list[list[int]]],
+) -> tuple[dict[Cell, int], list[Line]]:
+    """Schools' counts per column, grouped in districts; rows get a total column, districts
+    and the whole a total row, each total row again with its total column."""
+    width = len(districts[0][0])
+    values: dict[Cell, int] = {}
+    lines: list[Line] = []
+    columns = [*range(width), "total"]
+    for d, schools in enumerate(districts):
+        for s, counts in enumerate(schools):
+            for k, n in enumerate(counts):
+                values[(d, s, k)] = n
+            values[(d, s, "total")] = sum(counts)
+        for k in columns:
+            values[(d, "all", k)] = sum(values[(d, s, k)] for s in range(len(schools)))
+            lines.append(Line((d, "all", k), tuple((d, s, k) for s in range(len(schools)))))
+    for k in columns:
+        values[("all", "all", k)] = sum(values[(d, "all", k)] for d in range(len(districts)))
+        lines.append(Line(("all", "all", k), tuple((d, "all", k) for d in range(len(districts)))))
+    rows = {cell[:2] for cell in values}
+    for row in sorted(rows, key=str):
+        lines.append(Line((*row, "total"), tuple((*row, k) for k in range(width))))
+    return values, lines
+
+
+small_counts = st.sampled_from([0, 0, 0, 1, 1, 2, 3, 4, 5, 6, 7, 9, 12])
+
+
+@st.composite
+def tables(draw: st.DrawFn) -> list[list[list[int]]]:
+    width = draw(st.integers(1, 4))
+    return draw(
+        st.lists(
+            st.lists(
+                st.lists(small_counts, min_size=width, max_size=width), min_size=1, max_size=3
+            ),
+            min_size=1,
+            max_size=2,
+        )
+    )
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tables())
+def test_no_hidden_count_of_a_table_can_be_recovered(districts: list[list[list[int]]]) -> None:
+    values, lines = table(districts)
+    result = suppress(values, lines)
+    assert result.primary == {c for c, v in values.items() if 1 <= v <= 4}
+    assert not result.primary & result.complementary
+    seen = publish(values, set(), result)
+    assert subtracted(seen, lines) == []
+    assert recoverable(seen, values, lines) == []
+
+
+def test_the_issue_example() -> None:
+    """ "cases 6, bullying 5, suicide <5" gave suicide = 6 - 5 = 1."""
+    values = {"cases": 6, "bullying": 5, "suicide": 1, "violence": 0, "other": 0}
+    lines = [Line("cases", ("bullying", "suicide", "violence", "other"))]
+    result = suppress(values, lines)
+    assert result.primary == {"suicide"}
+    assert result.complementary == {"bullying"}  # the smallest count beside it
+    seen = publish(values, set(), result)
+    assert seen == {"cases": 6, "bullying": "x", "suicide": "<5", "violence": 0, "other": 0}
+    assert recoverable(seen, values, lines) == []
+    # Without the complement the search finds it, as the issue did.
+    bare = {**seen, "bullying": 5}
+    assert recoverable(bare, values, lines) == ["suicide"]
+
+
+def test_two_small_counts_alone_under_their_total() -> None:
+    """Total 14, 6 shown: the two `<5` cells add up to 8, so both are 4; a third must go."""
+    values = {"total": 14, "a": 4, "b": 4, "c": 6, "d": 0}
+    lines = [Line("total", ("a", "b", "c", "d"))]
+    result = suppress(values, lines)
+    assert result.primary == {"a", "b"}
+    assert result.complementary == {"c"}
+    seen = publish(values, set(), result)
+    assert recoverable(seen, values, lines) == []
+    bare = {**seen, "c": 6}
+    assert subtracted(bare, lines) == lines
+    assert recoverable(bare, values, lines) == ["a", "b"]
+
+
+def test_a_hidden_total_links_its_row_and_its_column() -> None:
+    """A school's small total is hidden; the district total beside it would give it away
+    by subtraction, and that complement must not be given away by its own row either."""
+    values, lines = table([[[3, 0], [6, 7]]])
+    result = suppress(values, lines)
+    seen = publish(values, set(), result)
+    assert seen[(0, 0, "total")] == SMALL and seen[(0, 0, 0)] == SMALL
+    assert recoverable(seen, values, lines) == []
+    assert subtracted(seen, lines) == []
+
+
+def test_cells_that_are_never_published_are_unknowns_but_not_protected() -> None:
+    """Answered 5 of 6 cases with `<5` unanswered: closed-and-unanswered is never shown, so
+    unanswered is only bounded (at most 1: so it is 1) unless another cell goes."""
+    values = {"cases": 6, "answered": 5, "unanswered": 1, "closed unanswered": 0}
+    lines = [Line("cases", ("answered", "unanswered", "closed unanswered"))]
+    hidden = {"closed unanswered"}
+    result = suppress(values, lines, hidden)
+    assert result.primary == {"unanswered"}
+    assert result.complementary == {"answered"}
+    seen = publish(values, hidden, result)
+    assert recoverable(seen, values, lines) == []
