@@ -445,3 +445,74 @@ def test_a_long_vowel_stem_matches_whole_words_only() -> None:
 )  # fmt: skip
 def test_slaughtering_livestock_is_not_a_threat(text: str, priority: Priority) -> None:
     check(text, priority)
+
+
+# --- locked in: once and still there (URGENT) or as a habit (HIGH) ------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "priority"),
+    [
+        # a perfective "locked in and left": the child is held now
+        ("атам мени сарайга камап кетти, караңгы", U), ("өгөй энем мени ванага жаап салды", U),
+        ("әкем мені қоймаға қамап қойды, суық", U), ("ағам мені бөлмеге жауып тастады", U),
+        ("мачеха заперла меня в ванной", U), ("меня закрыли в гараже и ушли", U),
+        # the habitual form is home abuse told, not happening this minute
+        ("атам мени сарайга камап коёт", H), ("әкем мені бөлмеге қамап қояды", H),
+        ("меня запирают дома на выходные", H),
+        # a past marker makes it a story told afterwards
+        ("кечээ агам мени бөлмөгө камап койду", N), ("кеше ағам мені бөлмеге қамап қойды", N),
+        # the child locked herself in: not held by anyone
+        ("я закрылась в ванной и плачу", N),
+    ],
+)  # fmt: skip
+def test_locked_in_now_against_locked_in_as_a_habit(text: str, priority: Priority) -> None:
+    got, _ = rules(text)
+    if priority is N:
+        assert got is not U, (text, assess(text, second_opinion=False))
+    else:
+        check(text, priority, Category.HOME_ABUSE if priority is U else None)
+
+
+# --- weak signs: one goodbye is one sign, however many rules read it ----------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["кош болгула", "қош болыңдар", "kosh bolyndar", "прощайте", "кечиргиле мени баарыңар",
+     "бәріне кешіріңдер", "простите меня все"],
+)  # fmt: skip
+def test_one_goodbye_alone_is_high(text: str) -> None:
+    # labels: "a single weak sign (... one vague goodbye) with nothing else" is HIGH
+    check(text, H, Category.SUICIDE_SELF_HARM)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["мындан ары жазбайм. кош", "енді жазбаймын, қош болыңдар", "больше не напишу. прощайте",
+     "мен кетем, кечиргиле баарыңар", "мен кетемін, кешіріңдер", "я ухожу, простите меня",
+     "спасибо за всё. прощайте", "баары үчүн рахмат, кош болгула"],
+)  # fmt: skip
+def test_two_different_signs_of_a_goodbye_are_urgent(text: str) -> None:
+    check(text, U, Category.SUICIDE_SELF_HARM)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["мен оған енді жазбаймын, ол мені ренжітті", "мен үйгө кетем", "я ухожу на тренировку",
+     "больше не напишу ему первой", "спасибо за всё, вы лучшие учителя"],
+)  # fmt: skip
+def test_one_weak_sign_of_leaving_stays_below_urgent(text: str) -> None:
+    got, _ = rules(text)
+    assert got is not U, (text, assess(text, second_opinion=False))
+
+
+@pytest.mark.parametrize(
+    "text", ["я завалила контрольную", "нам задали доклад", "мени курчап алышты деп ойлодум беле"]
+)
+def test_a_strict_stem_is_not_read_one_letter_away(text: str) -> None:
+    # "зажали" (cornered) is one letter from "задали" (assigned) and "завалила" (failed)
+    if text.startswith("мени"):
+        assert rules(text)[0] is U  # "курчап" (surrounded) still reads
+    else:
+        assert rules(text)[0] is N, assess(text, second_opinion=False)

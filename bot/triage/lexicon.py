@@ -279,13 +279,14 @@ SUICIDE: tuple[Rule, ...] = (
     signal(
         "вены / лезвие / петля", "=вены|=вену|=вена|лезви|бритв|петл", _S, Level.HINT, weak=True
     ),
-    signal("прощайте", "прощайте|=прощай", _S, Level.HINT, weak=True),
+    signal("прощайте", "прощайте|=прощай", _S, Level.HINT, weak=True, sign="goodbye"),
     signal(
         "простите меня / кечиргиле",
         "простите|кечиргиле|кешіріңдер|кешірші",
         _S,
         Level.HINT,
         weak=True,
+        sign="sorry",
     ),
     signal(
         "всё закончу / баарын токтотом",
@@ -301,7 +302,13 @@ SUICIDE: tuple[Rule, ...] = (
     signal("больше не могу", "больше =не могу", _S, Level.HINT, weak=True, window=0),
     signal("умру", "умру|помру|умираю|сдохну|исчезну|исчезнуть", _S, Level.HINT, weak=True),
     signal(
-        "кош болгула / қош болыңдар", "=кош болгула|болыңдар", _S, Level.HINT, weak=True, window=0
+        "кош болгула / қош болыңдар",
+        "=кош болгула|болыңдар",
+        _S,
+        Level.HINT,
+        weak=True,
+        window=0,
+        sign="goodbye",
     ),
     signal(
         "акыркы кат / соңғы хат",

@@ -147,12 +147,23 @@ THEMES: tuple[Rule, ...] = (
         any_order=True,
         window=2,
     ),
+    # "I won't write any more": negation inside the ky/kk verb (жазбайм, жазбаймын) or
+    # "больше не напишу"; a weak sign that combines with another (кош, рахмат баарыңа).
+    signal(
+        "больше не напишу / мындан ары жазбайм",
+        "эми|енди|енді|ары|больше ~жаз|=не|=не|напишу|буду",
+        _S,
+        _HINT,
+        weak=True,
+        window=1,
+    ),
     signal(
         "прощайте / кош болгула (множественное)",
         "прощайте|болгула|болгулачы|болыңдар|болыңыздар",
         _S,
         _HI,
         weak=True,
+        sign="goodbye",
     ),
     signal(
         "простите меня все / кечиргиле баарыңар",
@@ -162,6 +173,7 @@ THEMES: tuple[Rule, ...] = (
         weak=True,
         any_order=True,
         window=2,
+        sign="sorry",
     ),
     signal(
         "кесип жатам (колумду)",
@@ -390,6 +402,25 @@ THEMES: tuple[Rule, ...] = (
         _HI,
         weak=True,
         window=1,
+        sign="thanks",
+    ),
+    signal(
+        "спасибо за всё",
+        "спасибо|spasibo =за =всё|=все|=vse|=vsyo",
+        _S,
+        _HINT,
+        weak=True,
+        window=0,
+        sign="thanks",
+    ),
+    signal(
+        "баары үчүн рахмат / бәрі үшін рахмет",
+        "баары|бардыгы|бәрі|бәрін|baary|bari үчүн|үшін|uchun|ushin рахмат|рахмет|rahmat|rakhmet",
+        _S,
+        _HINT,
+        weak=True,
+        window=0,
+        sign="thanks",
     ),
     signal("больше не пишите мне", "больше =не пишите|пиши|звоните", _S, _HI, weak=True, window=1),
     signal(
@@ -686,6 +717,28 @@ THEMES: tuple[Rule, ...] = (
         any_order=True,
         window=5,
     ),
+    # Locked in once and still there: a perfective "locked and left" (камап кетти, қамап
+    # қойды, заперли меня) is being held now; the habitual form (камап коёт, қамап қояды,
+    # запирают) is home abuse reported (HIGH, in lexicon_harm), and a past marker nearby
+    # ("кечээ камап коюшту") makes it a story told afterwards.
+    signal(
+        "камап кетти / заперли меня (взаперти сейчас)",
+        "камап|қамап|жаап|жауып =кетти|=койду|=салды|=салышты|=коюшту|=кетишти|=кетті|"
+        "=қойды|=тастады|=кетіпті|=кетиптир",
+        _H,
+        _U,
+        window=0,
+        unless=("past",),
+    ),
+    signal(
+        "заперли меня / меня закрыли (взаперти сейчас)",
+        "=заперли|=закрыли|=запер|=заперла|=закрыл|=закрыла|=заперты =меня|=нас",
+        _H,
+        _U,
+        any_order=True,
+        window=1,
+        unless=("past",),
+    ),
     signal(
         "курал менен мектепке",
         "тапанча|тапанш|курал|қару|қарумен|куралы|пистолет|ствол|"
@@ -979,7 +1032,23 @@ THEMES: tuple[Rule, ...] = (
         weak=True,
         window=2,
     ),
-    signal("кош / қош (прощание)", "=кош|=қош|=kosh|прощай", _S, _HINT, weak=True),
+    signal(
+        "кош / қош (прощание)",
+        "=кош|=қош|=kosh|прощай|прощани|proshchan|proshan",
+        _S,
+        _HINT,
+        weak=True,
+        sign="goodbye",
+    ),
+    # "I'm leaving" said alone: a weak sign, read only beside another (кечиргиле, кош).
+    signal(
+        "я ухожу / мен кетем",
+        "=ухожу|=уйду|=кетем|=кетемин|=кетемін|=ketem|=ketemin|=uhozhu",
+        _S,
+        _HINT,
+        weak=True,
+        sign="leaving",
+    ),
     signal(
         "шыдамым жоқ / чыдабай калдым",
         "шыдамым|чыдамым|терпения|сил =жок|жоқ|калбады|қалмады|бітті|бүттү|=нет",

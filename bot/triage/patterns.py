@@ -89,6 +89,9 @@ class Rule:
     now: bool = False  # raised to URGENT near a "now" marker (сейчас, азыр, қазір ...)
     weak: bool = False  # two distinct weak signals of one category combine
     unless: tuple[str, ...] = ()  # contexts that cancel it nearby ("sport" for "чечин")
+    # Weak rules reading one sign in different words share it ("goodbye": "кош", "прощайте",
+    # "кош болгула"): only different signs combine into a stronger one.
+    sign: str = ""
 
 
 class Hit(NamedTuple):

@@ -53,6 +53,8 @@ _COMPANY_REACH = 6  # tokens between the violence and who does it
 _MAX_SIGNALS = 8
 
 _MATCHER = Matcher(RULES)
+# The sign each weak rule reads (its label unless rules share one, see ``Rule.sign``).
+_SIGN = {rule.label: rule.sign or rule.label for rule in RULES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,17 +86,21 @@ class _Finding(NamedTuple):
 _NOTHING = Assessment(Priority.NORMAL, Category.OTHER, ())
 
 
-def assess(text: str, *, second_opinion: bool | None = None) -> Assessment:
+def assess(
+    text: str, *, second_opinion: bool | None = None, model: Model | None = None
+) -> Assessment:
     """Score one student message for risk (pure, no I/O; any length, any characters).
 
     ``second_opinion`` (default on) lets the learned model raise a message the rules left
     below URGENT, unless an idiom, game or song cancellation fired (see ``_second_opinion``).
+    ``model`` replaces the shipped model.json (to measure a model trained without a writer:
+    ``python -m tools.train_triage_model --leave-one-writer-out``).
     """
     use_model = True if second_opinion is None else second_opinion
     decided, tokens, cancelled = rules_reading(text)
     if cancelled or not use_model or not tokens or decided.priority is Priority.URGENT:
         return decided
-    return _second_opinion(decided, tokens)
+    return _second_opinion(decided, tokens, model)
 
 
 def rules_reading(text: str) -> tuple[Assessment, list[str], bool]:
@@ -147,13 +153,13 @@ def assess_many(texts: Iterable[str], *, second_opinion: bool | None = None) -> 
     return [assess(text, second_opinion=second_opinion) for text in texts]
 
 
-def model_priority(text: str) -> Priority:
+def model_priority(text: str, model: Model | None = None) -> Priority:
     """The learned model's decision alone (for evaluation: the bot never uses it alone).
 
     Read as if the rules had found nothing: the thresholds for messages with no rule signal
-    and the shortest-message gate (``_model_decision``).
+    and the shortest-message gate (``_model_decision``). ``model``: as in ``assess``.
     """
-    model = load_model()
+    model = model or load_model()
     tokens, _ = _split_quotes(tokenize(text))
     if model is None or not tokens:
         return Priority.NORMAL
@@ -166,7 +172,7 @@ def _model_decision(
     """What the model makes of a message the rules put at ``rules`` (below URGENT).
 
     The thresholds depend on what the rules found, each chosen on out-of-fold predictions
-    (``tools/train_triage_model.py``): HIGH by the rules (``flagged_threshold``: may the urgent head make it
+    (the trainer): HIGH by the rules (``flagged_threshold``: may the urgent head make it
     URGENT?), NORMAL with weak hints (``hinted``: the ``hinted_*`` thresholds), or nothing at
     all (``threshold`` and ``flag_threshold``). URGENT when the urgent head passes its
     threshold and cross-validation allowed it to decide (``urgent_allowed``, else HIGH);
@@ -195,17 +201,19 @@ def _model_decision(
     return Priority.NORMAL, ""
 
 
-def _second_opinion(decided: Assessment, tokens: list[str]) -> Assessment:
+def _second_opinion(
+    decided: Assessment, tokens: list[str], model: Model | None = None
+) -> Assessment:
     """Raise a message the rules left below URGENT when the learned model says so.
 
     Only called when the rules stopped short of URGENT and cancelled nothing as an idiom,
     a game or a song: their cancellations veto the model. ``_model_decision`` says how far
-    it raises; cross-validation (``tools/train_triage_model.py``) set the thresholds and whether the model
+    it raises; cross-validation (tools/train_triage_model) set the thresholds and whether the model
     may make a message URGENT at all. The category
     stays the rules' when they named one, else it is the model's. The signal carries a
     probability, never message text.
     """
-    model = load_model()
+    model = model or load_model()
     if model is None:
         return decided
     priority, signal = _model_decision(
@@ -316,11 +324,14 @@ def _decide(findings: list[_Finding]) -> Assessment:
     if not findings:
         return _NOTHING
     weak_labels: dict[Category, set[str]] = {}
+    weak_signs: dict[Category, set[str]] = {}
     for finding in findings:
         if finding.weak:
             weak_labels.setdefault(finding.category, set()).add(finding.label)
+            weak_signs.setdefault(finding.category, set()).add(_SIGN[finding.label])
     for category, labels in weak_labels.items():
-        if len(labels) >= 2:
+        # Two different signs: "кош болгула" is one goodbye however many rules read it.
+        if len(weak_signs[category]) >= 2:
             level = _COMBINED_LEVEL.get(category, Level.HIGH)
             findings.append(_Finding(category, level, " + ".join(sorted(labels))))
     # When the message also speaks of bullying, high violence is read as part of it (same
