@@ -170,6 +170,8 @@ class BotMethods:
         content: JSON = {"caption": caption} if caption else {}
         if caption and isinstance(params.get("caption_entities"), list):
             content["caption_entities"] = params["caption_entities"]
+        if caption and params.get("show_caption_above_media") is True:
+            content["show_caption_above_media"] = True  # drawn above the file, not under it
         return content
 
     def _media(self, kind: str, value: Any, mime_type: str | None = None) -> Any:
@@ -219,9 +221,10 @@ class BotMethods:
     def copy_message(self, bot: JSON, params: dict[str, Any]) -> Outcome:
         source = self._source(params, "copy")
         content = {key: value for key, value in source.items() if key in CONTENT_KEYS}
-        if "caption" in params:
+        if "caption" in params:  # a new caption, placed as this call says
             content.pop("caption", None)
             content.pop("caption_entities", None)
+            content.pop("show_caption_above_media", None)
             content.update(self._caption(params))
         message = self._new_message(bot, params, content)
         return {"message_id": message["message_id"]}, [message]

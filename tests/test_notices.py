@@ -167,6 +167,17 @@ def test_a_file_carries_the_start_of_the_text_as_its_caption(rt: Runtime) -> Non
     assert [m for m, _ in notices.calls(rt, sticker)] == ["sendMessage", "sendSticker"]
 
 
+def test_a_header_on_a_file_is_drawn_above_it(rt: Runtime) -> None:
+    photo = Media.stored(ContentKind.PHOTO, "file-1")
+    labelled = Notice(_member(rt, "ru"), "подпись", header="💬 #7KQ2-M9XD", media=photo)
+    ((method, params),) = notices.calls(rt, labelled)
+    assert method == "sendPhoto" and params["caption"] == "💬 #7KQ2-M9XD\nподпись"
+    assert params["show_caption_above_media"] is True
+    # A caption of its own (no label) stays under the file, as Telegram draws captions.
+    ((_, plain),) = notices.calls(rt, Notice(_member(rt, "ru"), "подпись", media=photo))
+    assert "show_caption_above_media" not in plain
+
+
 def test_entries_are_packed_whole_per_page(rt: Runtime) -> None:
     lines = tuple(f"[{n:04}] " + "ж" * 300 for n in range(40))
     pages = notices.calls(rt, Notice(_member(rt, "ru"), Entries(lines), header="#7KQ2-M9XD"))

@@ -232,6 +232,10 @@ def calls(rt: Runtime, notice: Notice) -> list[text_parts.Call]:
         options["parse_mode"] = notice.parse_mode
     for _method, params in result:
         params.update(options)
+    if header and notice.media is not None and notice.media.captioned and result:
+        # The header labels the file ("💬 #7KQ2-M9XD — the student writes:"): Telegram draws
+        # it above the file, where a label goes, instead of under it like a caption.
+        result[0][1]["show_caption_above_media"] = True
     markup = reply_markup(rt, lang, notice)
     if markup is not None and result:
         result[-1][1]["reply_markup"] = markup
