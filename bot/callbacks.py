@@ -18,12 +18,13 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from aiogram.filters.callback_data import CallbackData
-from pydantic import Field
+from pydantic import Field, NonNegativeInt
 
 from bot.domain import Language, Outcome
 from bot.services.reporting.periods import PeriodKind
 
 CaseCode = Annotated[str, Field(pattern=r"^[0-9A-Z]{8}$")]  # as stored, without # and -
+RowId = NonNegativeInt  # a database id, as the digits the old strings allowed
 
 # --- students ---------------------------------------------------------------------------
 
@@ -37,13 +38,13 @@ class StudentLanguage(CallbackData, prefix="lang"):
 class ChooseRegion(CallbackData, prefix="region"):
     """A student's region, or "skip": "region:12", "region:skip"."""
 
-    region: int | Literal["skip"]
+    region: RowId | Literal["skip"]
 
 
 class ChooseDistrict(CallbackData, prefix="district"):
     """A student's district, or "skip": "district:40", "district:skip"."""
 
-    district: int | Literal["skip"]
+    district: RowId | Literal["skip"]
 
 
 class ForgetChoice(CallbackData, prefix="forget"):
@@ -84,7 +85,7 @@ class TransferCase(CallbackData, prefix="tr"):
     "tr:7KQ2M9XD:15", "tr:7KQ2M9XD:pool"."""
 
     code: CaseCode
-    to: int | Literal["pool"]
+    to: RowId | Literal["pool"]
 
 
 class CloseCase(CallbackData, prefix="close"):
@@ -101,7 +102,7 @@ class StatsPeriod(CallbackData, prefix="st"):
     """/stats' period: its kind and how many periods back: "st:month:1"."""
 
     kind: PeriodKind
-    back: int
+    back: NonNegativeInt
 
 
 class InviteRole(CallbackData, prefix="inv"):
@@ -115,7 +116,7 @@ class InvitePsychologist(CallbackData, prefix="inv"):
 
     role: Literal["p"] = "p"
     level: Literal["r", "d"]
-    place: int
+    place: RowId
 
 
 class InviteStaff(CallbackData, prefix="inv"):
@@ -123,7 +124,7 @@ class InviteStaff(CallbackData, prefix="inv"):
 
     role: Literal["s"] = "s"
     level: Literal["s"] = "s"
-    school: int
+    school: RowId
 
 
 class InviteSchools(CallbackData, prefix="inv"):
@@ -131,8 +132,8 @@ class InviteSchools(CallbackData, prefix="inv"):
 
     role: Literal["s"] = "s"
     level: Literal["d"] = "d"
-    district: int
-    page: int
+    district: RowId
+    page: NonNegativeInt
 
 
 # --- school staff -----------------------------------------------------------------------
