@@ -24,6 +24,13 @@ class Settings(BaseSettings):
     telegram_api: str = "https://api.telegram.org"
     webhook_secret: SecretStr | None = None
     log_level: str = "INFO"
+    # The audit log (bot/services/security/audit*.py): its key and checkpoint file default
+    # to files beside the master key file; heads are checkpointed every so many minutes,
+    # and the supervisors get the checkpoint's digest every so many hours.
+    audit_key_file: Path | None = None
+    audit_checkpoint_file: Path | None = None
+    audit_checkpoint_minutes: int = Field(default=60, ge=1)
+    audit_digest_hours: int = Field(default=24, ge=1)
 
     # Retention of closed cases, then crypto-shredding.
     retention_days: int = Field(default=365, ge=1)

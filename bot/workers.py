@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.services.reporting import monthly_summary
 from bot.services.routing import escalation
-from bot.services.security import retention
+from bot.services.security import audit_checkpoints, retention
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -43,4 +43,5 @@ def background_tasks(app: App) -> list[Coroutine[Any, Any, None]]:
         deadline_worker(app),
         monthly_summary.run_forever(app.sessionmaker, app.rt, app.sender.poke),
         retention.retention_worker(app.sessionmaker, app.rt),
+        audit_checkpoints.run_forever(app.sessionmaker, app.rt, app.sender.poke),
     ]

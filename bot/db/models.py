@@ -282,7 +282,9 @@ class CaseRecusal(Base):
 
 
 class AuditEntry(Base):
-    """Hash-chained audit log: each row's hash covers the previous row's hash."""
+    """Keyed hash-chained audit log: each row's hash is an HMAC under the audit key named by
+    `key_id` (kept outside the database) over its stripe, the previous row's hash and its
+    content. Rows from before keyed chaining have no key_id (plain SHA-256)."""
 
     __tablename__ = "audit_log"
 
@@ -294,6 +296,8 @@ class AuditEntry(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    stripe: Mapped[int | None] = mapped_column(Integer, nullable=True)  # its AuditHead's id
+    key_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class AuditHead(Base):
@@ -356,6 +360,18 @@ class MonthlySummary(Base):
     month: Mapped[str] = mapped_column(String(7), primary_key=True)  # "2026-11", local time
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
     recipients: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AuditDigestSent(Base):
+    """The supervisors got the digest of an audit checkpoint for this period (a number of
+    `audit_digest_hours` periods since the epoch); the primary key makes it once per period
+    whatever the number of instances."""
+
+    __tablename__ = "audit_digests_sent"
+
+    period: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    digest: Mapped[str] = mapped_column(String(64))
 
 
 # --- operations ----------------------------------------------------------------------------

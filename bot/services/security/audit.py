@@ -1,8 +1,13 @@
-"""Hash-chained audit log, written in the same transaction as the change it records.
+"""Keyed hash-chained audit log, written in the same transaction as the change it records.
 
-Rows form hash chains: each row's hash covers the previous row of its chain, and a head
-row per chain holds the chain's last hash, last id and length. `verify` recomputes every
-hash: an edited, inserted or deleted row breaks a chain or disagrees with its head.
+Rows form hash chains ("stripes"): each row's hash is an HMAC, under an audit key the
+database does not hold (bot/services/security/audit_keys.py), over its stripe, the previous
+row's hash and its content; the row names the key that chained it (`key_id`), so rows
+chained before a new key was added still verify. A head row per stripe holds the stripe's
+last hash, last id and length. Without the key nobody can edit a row and hash it again, or
+forge rows; what the database alone cannot show (its newest rows deleted and the head set
+back, a whole stripe dropped, everything emptied) is caught against the checkpoints kept
+outside it (bot/services/security/audit_checkpoints.py). `verify` reports every finding.
 
 Every writer in the system appends to the log, so the log must not make them queue behind
 one another (benchmarks/BENCHMARKS.md, "audit head"). Two things keep it so:
@@ -17,7 +22,8 @@ one another (benchmarks/BENCHMARKS.md, "audit head"). Two things keep it so:
 
 Within a chain rows are inserted while its head is held, so ids grow along every chain and
 `verify` can walk all of them in id order. A row noted inside a savepoint that is rolled
-back is dropped with it; a transaction that rolls back writes none.
+back is dropped with it; a transaction that rolls back writes none. The key costs one HMAC
+per row and no statement: it is bound to the database once, at start (`use_keys`).
 """
 
 from __future__ import annotations
@@ -25,27 +31,69 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import event, func, select
+from sqlalchemy import Connection, Engine, event, func, select
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
 from bot.db.models import AuditEntry, AuditHead
+from bot.services.security.audit_keys import AuditKey, AuditKeyring
+
+if TYPE_CHECKING:
+    from bot.services.security.audit_checkpoints import Checkpoint
 
 GENESIS = "0" * 64
 
 
-def _digest(
+def _legacy_digest(
     prev_hash: str, at: datetime, actor: str, event: str, code: str | None, detail: str
 ) -> str:
+    """The unkeyed hash of rows written before keyed chaining (no key_id)."""
     material = json.dumps(
         [prev_hash, at.isoformat(), actor, event, code or "", detail], ensure_ascii=False
     )
     return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _chain_hash(
+    key: AuditKey,
+    stripe: int,
+    prev_hash: str,
+    at: datetime,
+    actor: str,
+    event: str,
+    code: str | None,
+    detail: str,
+) -> str:
+    material = json.dumps(
+        ["audit-row", stripe, prev_hash, at.isoformat(), actor, event, code or "", detail],
+        ensure_ascii=False,
+    )
+    return key.mac(material.encode())
+
+
+# The audit keyring of each database, bound at start by the app's assembly (bot.app).
+_KEYRINGS: dict[URL, AuditKeyring] = {}
+
+
+class AuditKeyMissing(RuntimeError):
+    """Audit rows were to be written to a database no audit key was bound to."""
+
+
+def use_keys(engine: AsyncEngine | Engine, keyring: AuditKeyring) -> None:
+    """Chain the rows written to this engine's database with `keyring`'s current key (every
+    engine on the same database, e.g. a second pool, uses it too)."""
+    _KEYRINGS[engine.url] = keyring
+
+
+def keys_for(bind: AsyncEngine | Engine | Connection) -> AuditKeyring | None:
+    return _KEYRINGS.get(bind.engine.url if isinstance(bind, Connection) else bind.url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +142,20 @@ def _append_noted(session: Session) -> None:
     noted: list[_Noted] = session.info.pop(_NOTED, None) or []
     if not noted:
         return
+    keyring = keys_for(session.get_bind())
+    if keyring is None:
+        raise AuditKeyMissing(
+            "no audit key is bound to this database (bot.services.security.audit.use_keys)"
+        )
+    key = keyring.current
     session.flush()  # the transaction's own changes first, before taking a head
     head = _take_head(session)
     prev = head.last_hash
     entries = []
     for row in noted:
-        entry_hash = _digest(prev, row.at, row.actor, row.event, row.case_code, row.detail)
+        entry_hash = _chain_hash(
+            key, head.id, prev, row.at, row.actor, row.event, row.case_code, row.detail
+        )
         entries.append(
             AuditEntry(
                 at=row.at,
@@ -109,6 +165,8 @@ def _append_noted(session: Session) -> None:
                 detail=row.detail,
                 prev_hash=prev,
                 hash=entry_hash,
+                stripe=head.id,
+                key_id=key.key_id,
             )
         )
         prev = entry_hash
@@ -167,42 +225,180 @@ event.listen(Session, "before_commit", _append_noted)
 event.listen(Session, "after_soft_rollback", _drop_rolled_back)
 
 
-@dataclass(frozen=True)
-class AuditReport:
-    ok: bool
-    rows: int
-    problem: str = ""
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One thing `verify` found wrong: what, and where (a row id when there is one)."""
+
+    what: str
     row_id: int | None = None
 
 
-async def verify(session: AsyncSession) -> AuditReport:
-    heads = (await session.scalars(select(AuditHead).order_by(AuditHead.id))).all()
-    # The tips of the chains so far (as a multiset: every chain starts at the genesis).
-    tips: Counter[str] = Counter({GENESIS: len(heads)})
-    id_of: dict[str, int] = {}
-    rows = 0
+@dataclass(frozen=True)
+class AuditReport:
+    rows: int
+    findings: tuple[Finding, ...] = ()
+    legacy_rows: int = 0  # rows from before keyed chaining (pinned by the keyed rows after)
+    stripes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    @property
+    def problem(self) -> str:
+        return self.findings[0].what if self.findings else ""
+
+    @property
+    def row_id(self) -> int | None:
+        return self.findings[0].row_id if self.findings else None
+
+
+@dataclass
+class _Walk:
+    """Where the walk of one stripe is: its tip, length and last row."""
+
+    prev: str = GENESIS
+    count: int = 0
+    last_id: int = 0
+    pinned: int = 0  # the most rows any checkpoint recorded in this stripe
+    marks: dict[int, tuple[str, Checkpoint]] = field(default_factory=dict)
+
+
+async def verify(
+    session: AsyncSession,
+    keyring: AuditKeyring | None = None,
+    checkpoints: Sequence[Checkpoint] = (),
+) -> AuditReport:
+    """Check every row's keyed hash and link, every head, and every checkpoint taken
+    outside the database (each stripe must still reach the length and hash it had then).
+    The keyring defaults to the one bound to the session's database."""
+    keyring = keyring or keys_for(session.get_bind())
+    if keyring is None:
+        raise AuditKeyMissing("no audit key to verify the audit log with")
+    findings: list[Finding] = []
+    heads = {h.id: h for h in (await session.scalars(select(AuditHead))).all()}
+    walks: dict[int | None, _Walk] = {}
+    for checkpoint in checkpoints:
+        for mark in checkpoint.stripes:
+            if not mark.count:
+                continue  # an empty stripe pins nothing
+            walk = walks.setdefault(mark.stripe, _Walk())
+            walk.marks[mark.count] = (mark.last_hash, checkpoint)
+            walk.pinned = max(walk.pinned, mark.count)
+    rows = legacy = 0
+    keyed_from: int | None = None  # the first keyed row: every row after it is keyed
     result = await session.stream_scalars(select(AuditEntry).order_by(AuditEntry.id))
     async for entry in result:
-        if tips[entry.prev_hash] <= 0:
-            if not heads:
-                return AuditReport(False, rows, "audit head is missing")
-            return AuditReport(False, rows, "chain broken before this row", entry.id)
-        expected = _digest(
-            entry.prev_hash, entry.at, entry.actor, entry.event, entry.case_code, entry.detail
-        )
-        if expected != entry.hash:
-            return AuditReport(False, rows, "row content does not match its hash", entry.id)
-        tips[entry.prev_hash] -= 1
-        tips[entry.hash] += 1
-        id_of[entry.hash] = entry.id
         rows += 1
-    if not heads:
-        return AuditReport(True, 0)
-    expected_tips = Counter(head.last_hash for head in heads)
-    if (
-        +tips != expected_tips
-        or sum(head.count for head in heads) != rows
-        or any(head.count and id_of.get(head.last_hash) != head.last_id for head in heads)
-    ):
-        return AuditReport(False, rows, "rows were deleted at the end of the chain")
-    return AuditReport(True, rows)
+        where = f"row {entry.id} (stripe {entry.stripe})"
+        walk = walks.setdefault(entry.stripe, _Walk())
+        if entry.prev_hash != walk.prev:
+            after = f"row {walk.last_id}" if walk.count else "the start of the stripe"
+            findings.append(
+                Finding(
+                    f"{where}: does not follow {after} (rows deleted, inserted or edited "
+                    "before it)",
+                    entry.id,
+                )
+            )
+        if entry.key_id is None:
+            legacy += 1
+            expected = _legacy_digest(
+                entry.prev_hash, entry.at, entry.actor, entry.event, entry.case_code, entry.detail
+            )
+            if keyed_from is not None:
+                findings.append(
+                    Finding(
+                        f"{where}: unkeyed row after keyed row {keyed_from} (forged)", entry.id
+                    )
+                )
+            elif checkpoints and walk.count >= walk.pinned:
+                findings.append(
+                    Finding(f"{where}: unkeyed row that no checkpoint covers (forged)", entry.id)
+                )
+            elif expected != entry.hash:
+                findings.append(Finding(f"{where}: content does not match its hash", entry.id))
+        else:
+            keyed_from = keyed_from or entry.id
+            key = keyring.get(entry.key_id)
+            if key is None:
+                findings.append(
+                    Finding(
+                        f"{where}: chained with audit key {entry.key_id}, which is not loaded",
+                        entry.id,
+                    )
+                )
+            elif entry.stripe is None or entry.hash != _chain_hash(
+                key,
+                entry.stripe,
+                entry.prev_hash,
+                entry.at,
+                entry.actor,
+                entry.event,
+                entry.case_code,
+                entry.detail,
+            ):
+                findings.append(
+                    Finding(
+                        f"{where}: content does not match its keyed hash (edited, or "
+                        "written without the audit key)",
+                        entry.id,
+                    )
+                )
+        walk.prev, walk.last_id = entry.hash, entry.id
+        walk.count += 1
+        recorded = walk.marks.pop(walk.count, None)
+        if recorded is not None and recorded[0] != entry.hash:
+            findings.append(
+                Finding(
+                    f"{where}: is not the row the checkpoint of {recorded[1].label} recorded "
+                    f"as number {walk.count} of stripe {entry.stripe}",
+                    entry.id,
+                )
+            )
+    if rows == 0 and not heads and any(c.entries for c in checkpoints):
+        newest = max(checkpoints, key=lambda c: c.entries)
+        findings.append(
+            Finding(
+                f"the audit log is empty, but the checkpoint of {newest.label} recorded "
+                f"{newest.entries} rows (rows and heads deleted)"
+            )
+        )
+        return AuditReport(0, tuple(findings))
+    for stripe, head in sorted(heads.items()):
+        walk = walks.get(stripe) or _Walk()
+        if (head.last_hash, head.count) != (walk.prev, walk.count) or (
+            head.count and head.last_id != walk.last_id
+        ):
+            findings.append(
+                Finding(
+                    f"stripe {stripe}: its head says {head.count} rows ending at row "
+                    f"{head.last_id}, the log has {walk.count} ending at row {walk.last_id} "
+                    "(rows deleted at the end, or the head edited)",
+                    head.last_id or None,
+                )
+            )
+    for walked, walk in sorted(walks.items(), key=lambda item: item[0] or 0):
+        if walk.count and walked not in heads:
+            findings.append(
+                Finding(
+                    f"stripe {walked}: {walk.count} rows but no head (forged, or its head deleted)"
+                )
+            )
+        for count, (_hash, checkpoint) in sorted(walk.marks.items()):
+            if walked not in heads and not walk.count:
+                findings.append(
+                    Finding(
+                        f"stripe {walked}: missing, the checkpoint of {checkpoint.label} "
+                        f"recorded {count} rows in it (stripe dropped)"
+                    )
+                )
+            else:
+                findings.append(
+                    Finding(
+                        f"stripe {walked}: {walk.count} rows, the checkpoint of "
+                        f"{checkpoint.label} recorded {count} (newest rows deleted)"
+                    )
+                )
+            break  # the lowest mark missed says it; the later ones follow from it
+    return AuditReport(rows, tuple(findings), legacy, len(heads))
