@@ -176,6 +176,12 @@ def test_a_header_on_a_file_is_drawn_above_it(rt: Runtime) -> None:
     # A caption of its own (no label) stays under the file, as Telegram draws captions.
     ((_, plain),) = notices.calls(rt, Notice(_member(rt, "ru"), "подпись", media=photo))
     assert "show_caption_above_media" not in plain
+    # A voice message takes no such parameter: its caption stays where Telegram puts it.
+    voice = Notice(
+        _member(rt, "ru"), "x", header="💬", media=Media.stored(ContentKind.VOICE, "v-1")
+    )
+    ((method, params),) = notices.calls(rt, voice)
+    assert method == "sendVoice" and "show_caption_above_media" not in params
 
 
 def test_entries_are_packed_whole_per_page(rt: Runtime) -> None:

@@ -112,6 +112,9 @@ MEDIA_METHODS: dict[str, tuple[str, str]] = {
     ContentKind.ANIMATION: ("sendAnimation", "animation"),
 }
 NO_CAPTION = frozenset((ContentKind.STICKER, ContentKind.VIDEO_NOTE))
+# The methods that take show_caption_above_media (a voice, an audio or a document has its
+# caption under it whatever the call says).
+LABEL_ABOVE = frozenset(("sendPhoto", "sendVideo", "sendAnimation", "copyMessage"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,9 +215,8 @@ def calls(rt: Runtime, notice: Notice) -> list[text_parts.Call]:
     header = render(rt, lang, notice.header)
     if isinstance(notice.text, Entries):
         lines = [render(rt, lang, line) for line in notice.text.lines]
-        result = [
-            ("sendMessage", {"text": page}) for page in text_parts.pack(lines, header=header)
-        ]
+        pages = text_parts.pack(lines, header=header)
+        result: list[text_parts.Call] = [("sendMessage", {"text": page}) for page in pages]
     else:
         media = None
         if notice.media is not None:
@@ -232,7 +234,7 @@ def calls(rt: Runtime, notice: Notice) -> list[text_parts.Call]:
         options["parse_mode"] = notice.parse_mode
     for _method, params in result:
         params.update(options)
-    if header and notice.media is not None and notice.media.captioned and result:
+    if header and notice.media is not None and notice.media.method in LABEL_ABOVE and result:
         # The header labels the file ("💬 #7KQ2-M9XD — the student writes:"): Telegram draws
         # it above the file, where a label goes, instead of under it like a caption.
         result[0][1]["show_caption_above_media"] = True

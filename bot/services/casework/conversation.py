@@ -201,10 +201,11 @@ async def show_history(session: AsyncSession, rt: Runtime, member: Member, case:
             row = f"msg/{message.id}"
             when = message.created_at.astimezone(zone).strftime("%d.%m %H:%M")
             author = _author(message, member)
-            body: Phrase = rt.vault.open_text_for_case(case, row, "body", message.body_enc)
+            words = rt.vault.open_text_for_case(case, row, "body", message.body_enc)
+            body: Phrase = words
             if message.kind != ContentKind.TEXT:
                 kind = Text("[attachment: {kind}]", kind=message.kind)
-                body = Joined((kind, body), " ") if body.strip() else kind
+                body = Joined((kind, words), " ") if words.strip() else kind
                 if message.file_id_enc is not None:
                     files.append((message, when, author))
             lines.append(Joined((f"[{when}] ", author, ": ", body), ""))

@@ -22,7 +22,7 @@ from bot.callbacks import TakeCase
 from bot.db.models import Case, Member
 from bot.delivery import notices, text_parts
 from bot.delivery.notices import Button, Joined, Media, Notice, Phrase, Text
-from bot.domain import ContentKind, Role
+from bot.domain import ContentKind, Priority, Role
 from bot.services.casework import codes
 from bot.services.labels import CATEGORY_LABELS, CONTENT_LABELS, PRIORITY_ICONS, PRIORITY_LABELS
 from bot.services.routing import place_names, pool_policy
@@ -74,7 +74,7 @@ async def case_card(session: AsyncSession, case: Case, now: datetime, body: Phra
     lines: tuple[Phrase, ...] = (
         Text(
             "{icon} Case {code}",
-            icon=PRIORITY_ICONS[case.priority],
+            icon=PRIORITY_ICONS[Priority(case.priority)],
             code=codes.display(case.code),
         ),
         Text("Priority: {priority}", priority=Text(PRIORITY_LABELS[case.priority])),
