@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Case, Member, OutboxMessage
 from bot.delivery import outbox, text_parts
-from bot.delivery.outbox import Chat
+from bot.delivery.outbox import Chat as Chat  # re-exported: services name a bare chat here
 from bot.domain import ContentKind
 from bot.services.runtime import Runtime
 

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import District, Member, Region, School
-from bot.delivery import notices, outbox
-from bot.delivery.notices import Notice, Text
+from bot.delivery import notices
+from bot.delivery.notices import Chat, Notice, Text
 from bot.domain import Role
 from bot.services.errors import InvalidInput, NotAllowed, NotFound
 from bot.services.routing import queue
@@ -192,7 +192,7 @@ async def deactivate(
         session,
         rt,
         Notice(
-            outbox.Chat(rt.vault.member_chat_id(target)),
+            Chat(rt.vault.member_chat_id(target)),
             Text("Your TrustLine account has been switched off."),
             lang=target.language,
         ),
