@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -379,16 +379,26 @@ async def forget_student(session: AsyncSession, rt: Runtime, student: Student) -
     """`/forget`: unlink the student from their cases and drop the stored chat ids.
 
     Psychologists keep what was written (it may matter for the child's safety), but no
-    answer can reach this chat any more and nothing links the cases to the pseudonym.
+    answer can reach this chat any more and nothing links the cases to the pseudonym: not
+    the ids of the messages in the student's chat, and not the audit log, whose one row
+    names no case (rows naming each case at one instant would tie them together).
     """
     now = rt.now()
     cases = (await session.scalars(select(Case).where(Case.student_id == student.id))).all()
     for case in cases:
         case.chat_id_enc = None
         case.student_id = None
-        await audit.record(
-            session, actor="student", event="student_forgot", now=now, case_code=case.code
+    if cases:
+        await session.execute(
+            update(CaseMessage)
+            .where(
+                CaseMessage.case_id.in_([case.id for case in cases]),
+                CaseMessage.author == Author.STUDENT,
+            )
+            .values(source_message_id=None)
+            .execution_options(synchronize_session=False)
         )
+    await audit.record(session, actor="student", event="student_forgot", now=now)
     await session.delete(student)
     return len(cases)
 
