@@ -12,9 +12,9 @@ A `Phrase` is a ready `str` (a child's words, a case code, a school's name: neve
 translated), a `Text`, or `Joined` phrases. An argument of a `Text` may itself be a phrase,
 translated in the same language ("Priority: {priority}" with priority=Text("urgent")).
 
-The chat id never appears here: a `Case` or a `Member` is resolved when sending, and a
-`Chat` is sealed inside its row (bot/delivery/outbox.py). Pure data plus one function; no
-aiogram (a button's data is anything with `pack()`).
+No chat id is written in clear: a `Case`'s or a `Member`'s chat is opened only when sending,
+and a bare `Chat` is sealed inside its row and queued by a keyed hash (bot/delivery/outbox.py).
+Data and one function, no aiogram: a button's data is anything with `pack()`.
 """
 
 from __future__ import annotations
