@@ -6,33 +6,26 @@ or switch off anyone in, a place outside the supervisor's own area.
 
 from __future__ import annotations
 
-from aiogram import F, Router
-from aiogram.enums import ChatType
+from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import InvitePsychologist, InviteRole, InviteSchools, InviteStaff
 from bot.db.models import District, Member, School
+from bot.delivery.notices import tell
 from bot.domain import Role
 from bot.services.organisation import invites, members
 from bot.services.runtime import Runtime
-from handlers.answers import ServiceErrorAnswer, tell
-from handlers.common import stale_button
-from handlers.onboarding import role_name
+from handlers.answers import role_name, setup_middlewares, stale_button
+from handlers.filters import is_supervisor, private_chat
 
-router = Router(name=__name__)
-
-
-def is_supervisor(_event: object, member: Member | None = None) -> bool:
-    return member is not None and member.role == Role.SUPERVISOR
-
-
-router.message.filter(F.chat.type == ChatType.PRIVATE, is_supervisor)
+router = setup_middlewares(Router(name=__name__))
+router.message.filter(private_chat, is_supervisor)
 router.callback_query.filter(is_supervisor)
-router.message.middleware(ServiceErrorAnswer())
-router.callback_query.middleware(ServiceErrorAnswer())
 
 PAGE = 30
 MESSAGE_LIMIT = 3900
@@ -57,7 +50,12 @@ def _paged(rows: list[tuple[str, str]], page: int, more_data: str) -> list[tuple
 async def invite_start(message: Message) -> None:
     await message.answer(
         _("Whom do you want to invite?"),
-        reply_markup=_keyboard([(_("A psychologist"), "inv:p"), (_("School staff"), "inv:s")]),
+        reply_markup=_keyboard(
+            [
+                (_("A psychologist"), InviteRole(role="p").pack()),
+                (_("School staff"), InviteRole(role="s").pack()),
+            ]
+        ),
     )
 
 
@@ -69,22 +67,27 @@ async def _districts(session: AsyncSession, supervisor: Member) -> list[District
     return list((await session.scalars(query.order_by(District.name))).all())
 
 
-@router.callback_query(F.data.in_({"inv:p", "inv:s"}))
-async def invite_role(query: CallbackQuery, session: AsyncSession, member: Member) -> None:
+@router.callback_query(InviteRole.filter())
+async def invite_role(
+    query: CallbackQuery,
+    callback_data: InviteRole,
+    callback_answer: CallbackAnswer,
+    session: AsyncSession,
+    member: Member,
+) -> None:
     if not isinstance(query.message, Message):
-        await stale_button(query)
+        stale_button(callback_answer)
         return
-    await query.answer()
     districts = await _districts(session, member)
-    if query.data == "inv:p":
-        rows = [(d.name, f"inv:p:d:{d.id}") for d in districts]
+    if callback_data.role == "p":
+        rows = [(d.name, InvitePsychologist(level="d", place=d.id).pack()) for d in districts]
         if member.district_id is None and member.region_id is not None:
             place = await members.place_label(session, members.Scope(member.region_id))
             rows.insert(
                 0,
                 (
                     _("The whole region: {place}").format(place=place),
-                    f"inv:p:r:{member.region_id}",
+                    InvitePsychologist(level="r", place=member.region_id).pack(),
                 ),
             )
         await query.message.answer(
@@ -94,7 +97,7 @@ async def invite_role(query: CallbackQuery, session: AsyncSession, member: Membe
     if len(districts) == 1:
         await _school_page(query.message, session, districts[0].id, 0)
         return
-    rows = [(d.name, f"inv:s:d:{d.id}:0") for d in districts]
+    rows = [(d.name, InviteSchools(district=d.id, page=0).pack()) for d in districts]
     await query.message.answer(
         _("In which district is the school?"), reply_markup=_keyboard(rows[:PAGE])
     )
@@ -108,58 +111,76 @@ async def _school_page(
             select(School).where(School.district_id == district_id).order_by(School.name)
         )
     ).all()
-    rows = [(s.name, f"inv:s:s:{s.id}") for s in schools]
+    rows = [(s.name, InviteStaff(school=s.id).pack()) for s in schools]
     if not rows:
         await message.answer(_("No schools are known in this district yet."))
         return
     await message.answer(
         _("Which school?"),
-        reply_markup=_keyboard(_paged(rows, page, f"inv:s:d:{district_id}:{page + 1}")),
+        reply_markup=_keyboard(
+            _paged(rows, page, InviteSchools(district=district_id, page=page + 1).pack())
+        ),
     )
 
 
-@router.callback_query(F.data.startswith("inv:s:d:"))
+@router.callback_query(InviteSchools.filter())
 async def invite_staff_district(
-    query: CallbackQuery, session: AsyncSession, member: Member
+    query: CallbackQuery,
+    callback_data: InviteSchools,
+    callback_answer: CallbackAnswer,
+    session: AsyncSession,
+    member: Member,
 ) -> None:
-    parts = (query.data or "").split(":")
-    if (
-        len(parts) != 5
-        or not parts[3].isdigit()
-        or not parts[4].isdigit()
-        or not isinstance(query.message, Message)
-    ):
-        await stale_button(query)
+    if not isinstance(query.message, Message):
+        stale_button(callback_answer)
         return
-    district_id, page = int(parts[3]), int(parts[4])
-    scope = await members.scope_of(session, district_id=district_id)
+    scope = await members.scope_of(session, district_id=callback_data.district)
     if not members.manages(member, scope):
         raise members.OutOfScope("district")
-    await query.answer()
-    await _school_page(query.message, session, district_id, page)
+    await _school_page(query.message, session, callback_data.district, callback_data.page)
 
 
-@router.callback_query(F.data.regexp(r"^inv:(p:[rd]|s:s):\d+$"))
-async def invite_create(
-    query: CallbackQuery, session: AsyncSession, rt: Runtime, member: Member
+@router.callback_query(InvitePsychologist.filter())
+async def invite_psychologist(
+    query: CallbackQuery,
+    callback_data: InvitePsychologist,
+    callback_answer: CallbackAnswer,
+    session: AsyncSession,
+    rt: Runtime,
+    member: Member,
 ) -> None:
-    _prefix, kind, level, place_id = (query.data or "").split(":")
     if not isinstance(query.message, Message):
-        await stale_button(query)
+        stale_button(callback_answer)
         return
-    if kind == "p":
-        role = Role.PSYCHOLOGIST
-        scope = await (
-            members.scope_of(session, region_id=int(place_id))
-            if level == "r"
-            else members.scope_of(session, district_id=int(place_id))
-        )
-    else:
-        role = Role.STAFF
-        scope = await members.scope_of(session, school_id=int(place_id))
+    scope = await (
+        members.scope_of(session, region_id=callback_data.place)
+        if callback_data.level == "r"
+        else members.scope_of(session, district_id=callback_data.place)
+    )
+    await _invite(session, rt, member, Role.PSYCHOLOGIST, scope)
+
+
+@router.callback_query(InviteStaff.filter())
+async def invite_staff(
+    query: CallbackQuery,
+    callback_data: InviteStaff,
+    callback_answer: CallbackAnswer,
+    session: AsyncSession,
+    rt: Runtime,
+    member: Member,
+) -> None:
+    if not isinstance(query.message, Message):
+        stale_button(callback_answer)
+        return
+    scope = await members.scope_of(session, school_id=callback_data.school)
+    await _invite(session, rt, member, Role.STAFF, scope)
+
+
+async def _invite(
+    session: AsyncSession, rt: Runtime, member: Member, role: Role, scope: members.Scope
+) -> None:
     created = await invites.create_invite(session, rt, role, scope, by=member)
     place = await members.place_label(session, scope)
-    await query.answer()
     tell(
         session,
         rt,
@@ -169,11 +190,6 @@ async def invite_create(
             "Send it to that person privately, never in a group:\n{link}"
         ).format(role=role_name(role), place=place, hours=created.hours, link=created.link),
     )
-
-
-@router.callback_query(F.data.startswith("inv:"))
-async def invite_forged(query: CallbackQuery) -> None:
-    await stale_button(query)
 
 
 @router.message(Command("members"))

@@ -3,27 +3,21 @@ abusive case they hold. The student notices nothing; see bot.services.casework.f
 
 from __future__ import annotations
 
-from aiogram import F, Router
-from aiogram.enums import ChatType
+from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Member
-from bot.domain import Role
 from bot.services.casework import codes, flood
 from bot.services.errors import NotAllowed, NotFound
 from bot.services.runtime import Runtime
+from handlers.answers import setup_middlewares
+from handlers.filters import is_psychologist, private_chat
 
-router = Router(name=__name__)
-
-
-def is_psychologist(_event: object, member: Member | None = None) -> bool:
-    return member is not None and member.role == Role.PSYCHOLOGIST
-
-
-router.message.filter(F.chat.type == ChatType.PRIVATE, is_psychologist)
+router = setup_middlewares(Router(name=__name__))
+router.message.filter(private_chat, is_psychologist)
 
 
 @router.message(Command("mute", "unmute"))

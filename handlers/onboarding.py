@@ -10,83 +10,39 @@ from __future__ import annotations
 import logging
 
 from aiogram import F, Router
-from aiogram.enums import ChatType
-from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.filters import Command, CommandObject, CommandStart, or_f
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import CloseCase, MemberLanguage, TakeCase, TransferCase
 from bot.db.models import Member
-from bot.domain import Language, Role
-from bot.services.labels import N_
+from bot.delivery.notices import tell
 from bot.services.organisation import invites, members
 from bot.services.routing.queue import PsychologistsOnly
 from bot.services.runtime import Runtime
-from handlers.answers import ServiceErrorAnswer, explain, tell
-from handlers.common import stale_button
-from handlers.student import LANGUAGE_NAMES
+from handlers.answers import (
+    LANGUAGE_NAMES,
+    explain,
+    role_help,
+    role_name,
+    setup_middlewares,
+    stale_button,
+)
+from handlers.filters import is_inactive, is_member, private_chat
 
 log = logging.getLogger(__name__)
 
-router = Router(name=__name__)
-router.message.filter(F.chat.type == ChatType.PRIVATE)
-router.message.middleware(ServiceErrorAnswer())
-router.callback_query.middleware(ServiceErrorAnswer())
+router = setup_middlewares(Router(name=__name__))
+router.message.filter(private_chat)
 
-fallback = Router(name=f"{__name__}.fallback")
-fallback.message.filter(F.chat.type == ChatType.PRIVATE)
+fallback = setup_middlewares(Router(name=f"{__name__}.fallback"))
+fallback.message.filter(private_chat)
 
-ROLE_LABELS = {
-    Role.SUPERVISOR: N_("supervisor"),
-    Role.PSYCHOLOGIST: N_("psychologist"),
-    Role.STAFF: N_("school staff"),
-}
 PSYCHOLOGIST_COMMANDS = ("queue", "take", "case", "note", "transfer", "release", "close", "recuse")
-PSYCHOLOGIST_BUTTONS = ("take:", "tr:", "close:")
-
-
-def is_member(_event: object, member: Member | None = None) -> bool:
-    return member is not None
-
-
-def is_inactive(
-    _event: object, member: Member | None = None, inactive_member: Member | None = None
-) -> bool:
-    return member is None and inactive_member is not None
-
-
-def role_name(role: str) -> str:
-    return _(ROLE_LABELS.get(role, role))
-
-
-def role_help(role: str) -> str:
-    if role == Role.PSYCHOLOGIST:
-        return _(
-            "Your commands:\n/queue: open cases of your pool, urgent first\n/take CODE: take "
-            "a case (or press Take on its card)\n/case CODE: the conversation of a case you "
-            "hold\n/note TEXT: an internal note, never sent to the student\n/transfer: hand "
-            "the case to another psychologist or back to the pool\n/release: give the case "
-            "back to the pool\n/close: close the case with an outcome\n/recuse: step aside "
-            "from a case (conflict of interest); nobody is told why\n/lang: language\n\n"
-            "While a case is active, everything you write goes to its student, labelled as "
-            "from the psychologist. To answer another case, reply to one of its messages. "
-            "Without a code, a command works on the case you reply to, else the active one."
-        )
-    if role == Role.SUPERVISOR:
-        return _(
-            "Your commands:\n/invite: a one-time link for a psychologist or school staff\n"
-            "/members: the accounts in your area\n/deactivate N: switch off account №N; its "
-            "cases go back to the pool\n/stats: statistics\n/export: aggregate figures as "
-            "CSV\n/lang: language\n\nYou never see what students write: only the "
-            "psychologist who takes a case can read it."
-        )
-    return _(
-        "Your commands:\n/posters: the school's classroom posters as one PDF\n/checkposter: "
-        "check a photo of a poster on the wall\n/scans: weekly scan counts per poster\n/lang: "
-        "language\n\nYou never see any report, count or content: the line is anonymous, "
-        "also for the school."
-    )
+psychologist_button = or_f(TakeCase.filter(), TransferCase.filter(), CloseCase.filter())
 
 
 @router.message(CommandStart(deep_link=True, magic=F.args.startswith(invites.PREFIX)))
@@ -131,8 +87,9 @@ async def inactive_message(message: Message) -> None:
 
 
 @router.callback_query(is_inactive)
-async def inactive_button(query: CallbackQuery) -> None:
-    await query.answer(_("This account has been switched off."), show_alert=True)
+async def inactive_button(query: CallbackQuery, callback_answer: CallbackAnswer) -> None:
+    callback_answer.text = _("This account has been switched off.")
+    callback_answer.show_alert = True
 
 
 @router.message(is_member, Command("start", "help"))
@@ -146,24 +103,29 @@ async def member_language(message: Message) -> None:
         _("In which language should the bot write to you?"),
         reply_markup=InlineKeyboardMarkup(
             inline_keyboard=[
-                [InlineKeyboardButton(text=name, callback_data=f"mlang:{code.value}")]
+                [
+                    InlineKeyboardButton(
+                        text=name, callback_data=MemberLanguage(language=code).pack()
+                    )
+                ]
                 for code, name in LANGUAGE_NAMES.items()
             ]
         ),
     )
 
 
-@router.callback_query(is_member, F.data.startswith("mlang:"))
+@router.callback_query(is_member, MemberLanguage.filter())
 async def member_language_chosen(
-    query: CallbackQuery, session: AsyncSession, rt: Runtime, member: Member, i18n: I18n
+    query: CallbackQuery,
+    callback_data: MemberLanguage,
+    session: AsyncSession,
+    rt: Runtime,
+    member: Member,
+    i18n: I18n,
 ) -> None:
-    lang = (query.data or "").removeprefix("mlang:")
-    if lang not in {code.value for code in Language}:
-        await stale_button(query)
-        return
+    lang = callback_data.language.value
     member.language = lang
     i18n.current_locale = lang
-    await query.answer()
     tell(session, rt, member, _("Language changed."))
 
 
@@ -181,9 +143,12 @@ async def member_unknown(message: Message, member: Member) -> None:
     await message.answer(_("I did not understand that.") + "\n\n" + role_help(member.role))
 
 
+@fallback.callback_query(is_member, psychologist_button)
+async def psychologists_only_button(query: CallbackQuery, callback_answer: CallbackAnswer) -> None:
+    callback_answer.text = explain(PsychologistsOnly())
+    callback_answer.show_alert = True
+
+
 @fallback.callback_query(is_member)
-async def member_button(query: CallbackQuery) -> None:
-    if (query.data or "").startswith(PSYCHOLOGIST_BUTTONS):
-        await query.answer(explain(PsychologistsOnly()), show_alert=True)
-        return
-    await stale_button(query)
+async def member_button(query: CallbackQuery, callback_answer: CallbackAnswer) -> None:
+    stale_button(callback_answer)

@@ -6,38 +6,32 @@ from __future__ import annotations
 import logging
 
 from aiogram import F, Router
-from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import CloseCase, TakeCase, TransferCase
 from bot.db.models import Case, Member
-from bot.domain import Outcome, Role
+from bot.delivery.notices import tell
+from bot.domain import Outcome, Priority
 from bot.services.casework import codes, conversation, notify
 from bot.services.labels import CATEGORY_LABELS, OUTCOME_LABELS, PRIORITY_ICONS
 from bot.services.organisation import members
 from bot.services.routing import place_names, queue
 from bot.services.runtime import Runtime
-from handlers.answers import ServiceErrorAnswer, tell
-from handlers.common import stale_button
-from handlers.onboarding import role_help
-from handlers.student import parse_content
+from handlers.answers import role_help, setup_middlewares, stale_button
+from handlers.filters import is_psychologist, private_chat
+from handlers.incoming import parse_content
 
 log = logging.getLogger(__name__)
 
-router = Router(name=__name__)
-QUEUE_LINE = 180  # twenty lines stay well inside one Telegram message
-
-
-def is_psychologist(_event: object, member: Member | None = None) -> bool:
-    return member is not None and member.role == Role.PSYCHOLOGIST
-
-
-router.message.filter(F.chat.type == ChatType.PRIVATE, is_psychologist)
+router = setup_middlewares(Router(name=__name__))
+router.message.filter(private_chat, is_psychologist)
 router.callback_query.filter(is_psychologist)
-router.message.middleware(ServiceErrorAnswer())
-router.callback_query.middleware(ServiceErrorAnswer())
+
+QUEUE_LINE = 180  # twenty lines stay well inside one Telegram message
 
 
 async def _replied_case(session: AsyncSession, member: Member, message: Message) -> int | None:
@@ -89,7 +83,7 @@ async def show_queue(message: Message, session: AsyncSession, rt: Runtime, membe
         district, school = await place_names.place_names(session, case)
         wait = notify.format_wait(rt, member.language, case, now)
         line = (
-            f"{PRIORITY_ICONS[case.priority]} {codes.display(case.code)} · "
+            f"{PRIORITY_ICONS[Priority(case.priority)]} {codes.display(case.code)} · "
             f"{_(CATEGORY_LABELS[case.category])} · {wait} · {district} · {school}"
         )
         lines.append(line if len(line) <= QUEUE_LINE else line[: QUEUE_LINE - 1] + "…")
@@ -97,7 +91,7 @@ async def show_queue(message: Message, session: AsyncSession, rt: Runtime, membe
             [
                 InlineKeyboardButton(
                     text=_("Take {code}").format(code=codes.display(case.code)),
-                    callback_data=f"take:{case.code}",
+                    callback_data=TakeCase(code=case.code).pack(),
                 )
             ]
         )
@@ -147,13 +141,16 @@ async def take_command(
     await _take(session, rt, member, command.args or "")
 
 
-@router.callback_query(F.data.startswith("take:"))
+@router.callback_query(TakeCase.filter())
 async def take_button(
-    query: CallbackQuery, session: AsyncSession, rt: Runtime, member: Member
+    query: CallbackQuery,
+    callback_data: TakeCase,
+    session: AsyncSession,
+    rt: Runtime,
+    member: Member,
 ) -> None:
     # The card may be too old for Telegram to show it to us again; the code is enough.
-    await _take(session, rt, member, (query.data or "").removeprefix("take:"))
-    await query.answer()
+    await _take(session, rt, member, callback_data.code)
 
 
 # --- reading, notes ----------------------------------------------------------------------
@@ -239,12 +236,17 @@ async def transfer_command(
             [
                 InlineKeyboardButton(
                     text=f"{members.number(other)} · {place}"[:60],
-                    callback_data=f"tr:{case.code}:{other.id}",
+                    callback_data=TransferCase(code=case.code, to=other.id).pack(),
                 )
             ]
         )
     rows.append(
-        [InlineKeyboardButton(text=_("Back to the pool"), callback_data=f"tr:{case.code}:pool")]
+        [
+            InlineKeyboardButton(
+                text=_("Back to the pool"),
+                callback_data=TransferCase(code=case.code, to="pool").pack(),
+            )
+        ]
     )
     text = _("To whom do you hand case {code}?").format(code=codes.display(case.code))
     if not candidates:
@@ -252,25 +254,28 @@ async def transfer_command(
     await message.answer(text, reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
 
-@router.callback_query(F.data.regexp(r"^tr:[0-9A-Z]{8}:(pool|\d+)$"))
+@router.callback_query(TransferCase.filter())
 async def transfer_chosen(
-    query: CallbackQuery, session: AsyncSession, rt: Runtime, member: Member
+    query: CallbackQuery,
+    callback_data: TransferCase,
+    callback_answer: CallbackAnswer,
+    session: AsyncSession,
+    rt: Runtime,
+    member: Member,
 ) -> None:
-    _prefix, code, target = (query.data or "").split(":")
     if not isinstance(query.message, Message):
-        await stale_button(query)
+        stale_button(callback_answer)
         return
-    case = await queue.find_case(session, code)
+    case = await queue.find_case(session, callback_data.code)
     shown = codes.display(case.code)
-    if target == "pool":
+    if callback_data.to == "pool":
         await queue.release(session, rt, member, case)
         text = _("Case {code} went back to the pool.").format(code=shown)
     else:
-        other = await queue.transfer(session, rt, member, case, int(target))
+        other = await queue.transfer(session, rt, member, case, callback_data.to)
         text = _("Case {code} was handed over to {number}.").format(
             code=shown, number=members.number(other)
         )
-    await query.answer()
     tell(session, rt, member, text)
 
 
@@ -283,7 +288,8 @@ async def close_command(
     rows = [
         [
             InlineKeyboardButton(
-                text=_(OUTCOME_LABELS[outcome]), callback_data=f"close:{case.code}:{outcome.value}"
+                text=_(OUTCOME_LABELS[outcome]),
+                callback_data=CloseCase(code=case.code, outcome=outcome).pack(),
             )
         ]
         for outcome in Outcome
@@ -294,18 +300,22 @@ async def close_command(
     )
 
 
-@router.callback_query(F.data.regexp(r"^close:[0-9A-Z]{8}:[a-z_0-9]+$"))
+@router.callback_query(CloseCase.filter())
 async def close_chosen(
-    query: CallbackQuery, session: AsyncSession, rt: Runtime, member: Member
+    query: CallbackQuery,
+    callback_data: CloseCase,
+    callback_answer: CallbackAnswer,
+    session: AsyncSession,
+    rt: Runtime,
+    member: Member,
 ) -> None:
-    _prefix, code, outcome = (query.data or "").split(":")
-    if outcome not in {o.value for o in Outcome} or not isinstance(query.message, Message):
-        await stale_button(query)
+    if not isinstance(query.message, Message):
+        stale_button(callback_answer)
         return
-    case = await queue.find_case(session, code)
+    outcome = callback_data.outcome
+    case = await queue.find_case(session, callback_data.code)
     case = await queue.close(session, rt, member, case, outcome)
-    log.info("case_closed case=%s outcome=%s", case.code, outcome)
-    await query.answer()
+    log.info("case_closed case=%s outcome=%s", case.code, outcome.value)
     tell(
         session,
         rt,
@@ -317,8 +327,8 @@ async def close_chosen(
 
 
 @router.callback_query()
-async def unknown_button(query: CallbackQuery) -> None:
-    await stale_button(query)
+async def unknown_button(query: CallbackQuery, callback_answer: CallbackAnswer) -> None:
+    stale_button(callback_answer)
 
 
 # --- everything else goes to the student ---------------------------------------------------

@@ -9,7 +9,7 @@ import io
 import logging
 
 from aiogram import Bot, F, Router
-from aiogram.enums import ChatAction, ChatType
+from aiogram.enums import ChatAction
 from aiogram.filters import Command, CommandObject
 from aiogram.types import (
     BufferedInputFile,
@@ -18,34 +18,27 @@ from aiogram.types import (
     InlineKeyboardMarkup,
     Message,
 )
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import PosterLanguages, PosterOrder, PosterPaper
 from bot.db.models import Member, School
-from bot.domain import Language, Role
+from bot.domain import Language
 from bot.services.posters import poster_check, posters
 from bot.services.posters.poster_check import CodeCheck, Verdict
 from bot.services.posters.poster_tokens import poster_code
 from bot.services.routing.queue import member_actor
 from bot.services.runtime import Runtime
-from handlers.answers import ServiceErrorAnswer
-from handlers.common import stale_button
-from handlers.student import LANGUAGE_NAMES
+from handlers.answers import LANGUAGE_NAMES, setup_middlewares, stale_button
+from handlers.filters import is_staff, private_chat
 from qr_posters import ClassListProblem, PhotoProblem
 
 log = logging.getLogger(__name__)
 
-router = Router(name=__name__)
-
-
-def is_staff(_event: object, member: Member | None = None) -> bool:
-    return member is not None and member.role == Role.STAFF and member.school_id is not None
-
-
-router.message.filter(F.chat.type == ChatType.PRIVATE, is_staff)
+router = setup_middlewares(Router(name=__name__))
+router.message.filter(private_chat, is_staff)
 router.callback_query.filter(is_staff)
-router.message.middleware(ServiceErrorAnswer())
-router.callback_query.middleware(ServiceErrorAnswer())
 
 LANGUAGE_CHOICES = (("ky", "ru"), ("kk", "ru"), ("ky",), ("kk",), ("ru",), ("ky", "kk"))
 MAX_PHOTO_BYTES = 20 * 1024 * 1024  # what the Bot API lets a bot download
@@ -53,22 +46,19 @@ MESSAGE_LIMIT = 3900
 
 
 # The poster order's one step, the classroom list, is awaited on the member row (in the
-# update's transaction), so an order survives a restart of the bot: "posters:ky,ru:a4".
-POSTER_STEP = "posters"
+# update's transaction), so an order survives a restart of the bot: Member.step holds a
+# packed PosterOrder ("posters:ky,ru:a4").
 
 
-def poster_step(langs: tuple[str, ...], paper: str) -> str:
-    return f"{POSTER_STEP}:{','.join(langs)}:{paper}"
-
-
-def poster_order(step: str) -> tuple[str, str]:
-    """(languages, paper) as poster_step wrote them; empty where missing."""
-    _, languages, paper = (step.split(":") + ["", ""])[:3]
-    return languages, paper
-
-
-def awaits_classes(_event: object, member: Member | None = None) -> bool:
-    return member is not None and member.step.startswith(POSTER_STEP + ":")
+def awaits_classes(_event: object, member: Member | None = None) -> bool | dict[str, object]:
+    """A member with an open poster order (the only step there is); the handler gets it as
+    `order`, None if the stored step does not unpack."""
+    if member is None or not member.step:
+        return False
+    try:
+        return {"order": PosterOrder.unpack(member.step)}
+    except (TypeError, ValueError):
+        return {"order": None}
 
 
 def _languages_label(langs: tuple[str, ...]) -> str:
@@ -95,49 +85,56 @@ async def posters_start(message: Message, session: AsyncSession, member: Member)
     choices = [default] + [c for c in LANGUAGE_CHOICES if c != default]
     await message.answer(
         _("Posters for {school}. In which languages?").format(school=school.name),
-        reply_markup=_keyboard([(_languages_label(c), "pst:l:" + ",".join(c)) for c in choices]),
+        reply_markup=_keyboard(
+            [(_languages_label(c), PosterLanguages(languages=",".join(c)).pack()) for c in choices]
+        ),
     )
 
 
-@router.callback_query(F.data.startswith("pst:l:"))
-async def posters_languages(query: CallbackQuery) -> None:
+@router.callback_query(PosterLanguages.filter())
+async def posters_languages(
+    query: CallbackQuery, callback_data: PosterLanguages, callback_answer: CallbackAnswer
+) -> None:
     try:
-        langs = posters.parse_languages((query.data or "").removeprefix("pst:l:"))
+        langs = posters.parse_languages(callback_data.languages)
     except posters.BadLanguages:
-        await stale_button(query)
+        stale_button(callback_answer)
         return
     if not isinstance(query.message, Message):
-        await stale_button(query)
+        stale_button(callback_answer)
         return
-    await query.answer()
     code = ",".join(langs)
     await query.message.answer(
         _("{languages}. Which paper size?").format(languages=_languages_label(langs)),
         reply_markup=_keyboard(
             [
-                (_("A4 (an ordinary sheet)"), f"pst:p:{code}:a4"),
-                (_("A3 (twice as large, for corridors)"), f"pst:p:{code}:a3"),
+                (_("A4 (an ordinary sheet)"), PosterPaper(languages=code, paper="a4").pack()),
+                (
+                    _("A3 (twice as large, for corridors)"),
+                    PosterPaper(languages=code, paper="a3").pack(),
+                ),
             ]
         ),
     )
 
 
-@router.callback_query(F.data.startswith("pst:p:"))
-async def posters_paper(query: CallbackQuery, member: Member) -> None:
-    parts = (query.data or "").split(":")
+@router.callback_query(PosterPaper.filter())
+async def posters_paper(
+    query: CallbackQuery,
+    callback_data: PosterPaper,
+    callback_answer: CallbackAnswer,
+    member: Member,
+) -> None:
     try:
-        if len(parts) != 4:
-            raise posters.BadPaper("bad button")
-        langs = posters.parse_languages(parts[2])
-        paper = posters.parse_paper(parts[3])
+        langs = posters.parse_languages(callback_data.languages)
+        paper = posters.parse_paper(callback_data.paper)
     except (posters.BadLanguages, posters.BadPaper):
-        await stale_button(query)
+        stale_button(callback_answer)
         return
     if not isinstance(query.message, Message):
-        await stale_button(query)
+        stale_button(callback_answer)
         return
-    member.step = poster_step(langs, paper)
-    await query.answer()
+    member.step = PosterOrder(languages=",".join(langs), paper=paper).pack()
     await query.message.answer(
         _(
             "Now send the list of classrooms, for example:\n5А, 5Б, 6А\nor a range: 5-11 А-В "
@@ -173,11 +170,13 @@ async def posters_classes(
     rt: Runtime,
     member: Member,
     bot: Bot,
+    order: PosterOrder | None,
 ) -> None:
-    languages, paper_text = poster_order(member.step)
     try:
-        langs = posters.parse_languages(languages)
-        paper = posters.parse_paper(paper_text or "a4")
+        if order is None:
+            raise posters.BadLanguages("the stored order does not unpack")
+        langs = posters.parse_languages(order.languages)
+        paper = posters.parse_paper(order.paper or "a4")
     except (posters.BadLanguages, posters.BadPaper):
         member.step = ""
         await message.answer(
@@ -290,8 +289,8 @@ async def _check_bytes(message: Message, session: AsyncSession, rt: Runtime, dat
 async def check_photo(message: Message, session: AsyncSession, rt: Runtime, bot: Bot) -> None:
     assert message.photo
     largest = message.photo[-1]
-    buffer = await bot.download(largest.file_id, destination=io.BytesIO())
-    assert buffer is not None
+    buffer = io.BytesIO()
+    await bot.download(largest.file_id, destination=buffer)
     await _check_bytes(message, session, rt, buffer.getvalue())
 
 
@@ -307,8 +306,8 @@ async def check_document(message: Message, session: AsyncSession, rt: Runtime, b
             _("This picture is too large (over 20 MB). Please send it as a photo.")
         )
         return
-    buffer = await bot.download(document.file_id, destination=io.BytesIO())
-    assert buffer is not None
+    buffer = io.BytesIO()
+    await bot.download(document.file_id, destination=buffer)
     await _check_bytes(message, session, rt, buffer.getvalue())
 
 

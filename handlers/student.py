@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any
 
 from aiogram import F, Router
-from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, CommandStart
-from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
     CallbackQuery,
     InlineKeyboardButton,
@@ -18,10 +15,18 @@ from aiogram.types import (
     Message,
     ReplyKeyboardMarkup,
 )
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import (
+    ChooseDistrict,
+    ChooseRegion,
+    ForgetChoice,
+    SafetyAnswer,
+    StudentLanguage,
+)
 from bot.db.models import Student
 from bot.domain import ContentKind, Language
 from bot.i18n import language_from_telegram
@@ -30,66 +35,31 @@ from bot.services.casework.cases import IncomingContent
 from bot.services.posters import posters
 from bot.services.routing import places
 from bot.services.runtime import Runtime
-from handlers.common import stale_button
+from handlers.answers import LANGUAGE_NAMES, setup_middlewares, stale_button
+from handlers.filters import is_student, private_chat
+from handlers.incoming import parse_content
 
 log = logging.getLogger(__name__)
 
-router = Router(name=__name__)
-
-
-def is_student(_event: object, member: object = None, inactive_member: object = None) -> bool:
-    """Members (psychologists, supervisors, staff) never fall into the student's flow."""
-    return member is None and inactive_member is None
-
-
-router.message.filter(F.chat.type == ChatType.PRIVATE, is_student)
+router = setup_middlewares(Router(name=__name__))
+router.message.filter(private_chat, is_student)
 router.callback_query.filter(is_student)
 
-LANGUAGE_NAMES = {Language.KY: "Кыргызча", Language.KK: "Қазақша", Language.RU: "Русский"}
 MAX_BUTTON_ROWS = 40
 
 
 def language_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[
-            [InlineKeyboardButton(text=name, callback_data=f"lang:{code.value}")]
+            [InlineKeyboardButton(text=name, callback_data=StudentLanguage(language=code).pack())]
             for code, name in LANGUAGE_NAMES.items()
         ]
     )
 
 
-class SafetyAnswer(CallbackData, prefix="safe"):
-    """The answer to "are you in danger right now?" (casework.safety.ask_if_unsure)."""
-
-    answer: str  # "danger" or "ok"
-    code: str  # the case asked about
-
-
 def sos_markup(rt: Runtime, lang: str) -> ReplyKeyboardMarkup:
     """The persistent 🆘 button, in the student's language."""
     return ReplyKeyboardMarkup.model_validate(safety.sos_keyboard(rt, lang))
-
-
-def question_buttons(rt: Runtime) -> safety.QuestionButtons:
-    def buttons(lang: str, code: str) -> dict[str, Any]:
-        return {
-            "inline_keyboard": [
-                [
-                    {
-                        "text": rt.tr(lang, "I'm in danger now"),
-                        "callback_data": SafetyAnswer(answer="danger", code=code).pack(),
-                    }
-                ],
-                [
-                    {
-                        "text": rt.tr(lang, "I'm safe now"),
-                        "callback_data": SafetyAnswer(answer="ok", code=code).pack(),
-                    }
-                ],
-            ]
-        }
-
-    return buttons
 
 
 def greeting() -> str:
@@ -183,14 +153,14 @@ async def sos(
 async def safety_answer(
     query: CallbackQuery,
     callback_data: SafetyAnswer,
+    callback_answer: CallbackAnswer,
     session: AsyncSession,
     rt: Runtime,
     student: Student | None,
 ) -> None:
-    if callback_data.answer not in ("danger", "ok") or not isinstance(query.message, Message):
-        await stale_button(query)
+    if not isinstance(query.message, Message):
+        stale_button(callback_answer)
         return
-    await query.answer()
     with contextlib.suppress(TelegramBadRequest):  # answered once: the buttons go away
         await query.message.edit_reply_markup(reply_markup=None)
     student = await _student(session, rt, student, query.from_user.id)
@@ -210,10 +180,12 @@ async def ask_region(message: Message, session: AsyncSession) -> None:
     if not regions:
         return
     rows = [
-        [InlineKeyboardButton(text=r.name, callback_data=f"region:{r.id}")]
+        [InlineKeyboardButton(text=r.name, callback_data=ChooseRegion(region=r.id).pack())]
         for r in regions[:MAX_BUTTON_ROWS]
     ]
-    rows.append([InlineKeyboardButton(text=_("Skip"), callback_data="region:skip")])
+    rows.append(
+        [InlineKeyboardButton(text=_("Skip"), callback_data=ChooseRegion(region="skip").pack())]
+    )
     await message.answer(
         _(
             "If you like, tell us your region so that a psychologist near you answers. "
@@ -223,77 +195,79 @@ async def ask_region(message: Message, session: AsyncSession) -> None:
     )
 
 
-@router.callback_query(F.data.startswith("lang:"))
+@router.callback_query(StudentLanguage.filter())
 async def choose_language(
     query: CallbackQuery,
+    callback_data: StudentLanguage,
     session: AsyncSession,
     rt: Runtime,
     student: Student | None,
     i18n: I18n,
 ) -> None:
-    lang = (query.data or "").removeprefix("lang:")
-    if lang not in {code.value for code in Language}:
-        await stale_button(query)
-        return
+    lang = callback_data.language.value
     student = await _student(session, rt, student, query.from_user.id)
     _set_language(i18n, student, lang)
-    await query.answer()
     if isinstance(query.message, Message):
         await query.message.answer(greeting(), reply_markup=sos_markup(rt, lang))
         if student.school_id is None and student.district_id is None:
             await ask_region(query.message, session)
 
 
-@router.callback_query(F.data.startswith("region:"))
+@router.callback_query(ChooseRegion.filter())
 async def choose_region(
-    query: CallbackQuery, session: AsyncSession, rt: Runtime, student: Student | None
+    query: CallbackQuery,
+    callback_data: ChooseRegion,
+    callback_answer: CallbackAnswer,
+    session: AsyncSession,
+    rt: Runtime,
+    student: Student | None,
 ) -> None:
-    value = (query.data or "").removeprefix("region:")
     if not isinstance(query.message, Message):
-        await stale_button(query)
+        stale_button(callback_answer)
         return
-    if value == "skip":
-        await query.answer()
+    if callback_data.region == "skip":
         await query.message.answer(_("All right. Just write whenever you are ready."))
         return
     student = await _student(session, rt, student, query.from_user.id)
-    region = (
-        await places.choose_region(session, rt, student, int(value)) if value.isdigit() else None
-    )
+    region = await places.choose_region(session, rt, student, callback_data.region)
     if region is None:
-        await stale_button(query)
+        stale_button(callback_answer)
         return
-    await query.answer()
     districts = await places.list_districts(session, region.id)
     rows = [
-        [InlineKeyboardButton(text=d.name, callback_data=f"district:{d.id}")]
+        [InlineKeyboardButton(text=d.name, callback_data=ChooseDistrict(district=d.id).pack())]
         for d in districts[:MAX_BUTTON_ROWS]
     ]
-    rows.append([InlineKeyboardButton(text=_("Skip"), callback_data="district:skip")])
+    rows.append(
+        [
+            InlineKeyboardButton(
+                text=_("Skip"), callback_data=ChooseDistrict(district="skip").pack()
+            )
+        ]
+    )
     await query.message.answer(
         _("And your district?"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows)
     )
 
 
-@router.callback_query(F.data.startswith("district:"))
+@router.callback_query(ChooseDistrict.filter())
 async def choose_district(
-    query: CallbackQuery, session: AsyncSession, rt: Runtime, student: Student | None
+    query: CallbackQuery,
+    callback_data: ChooseDistrict,
+    callback_answer: CallbackAnswer,
+    session: AsyncSession,
+    rt: Runtime,
+    student: Student | None,
 ) -> None:
-    value = (query.data or "").removeprefix("district:")
     if not isinstance(query.message, Message):
-        await stale_button(query)
+        stale_button(callback_answer)
         return
     student = await _student(session, rt, student, query.from_user.id)
-    if value != "skip":
-        found = (
-            await places.choose_district(session, rt, student, int(value))
-            if value.isdigit()
-            else None
-        )
+    if callback_data.district != "skip":
+        found = await places.choose_district(session, rt, student, callback_data.district)
         if found is None:
-            await stale_button(query)
+            stale_button(callback_answer)
             return
-    await query.answer()
     await query.message.answer(_("Thank you. Just write whenever you are ready."))
 
 
@@ -361,23 +335,31 @@ async def forget_command(message: Message) -> None:
         reply_markup=InlineKeyboardMarkup(
             inline_keyboard=[
                 [
-                    InlineKeyboardButton(text=_("Yes, forget me"), callback_data="forget:yes"),
-                    InlineKeyboardButton(text=_("No"), callback_data="forget:no"),
+                    InlineKeyboardButton(
+                        text=_("Yes, forget me"), callback_data=ForgetChoice(answer="yes").pack()
+                    ),
+                    InlineKeyboardButton(
+                        text=_("No"), callback_data=ForgetChoice(answer="no").pack()
+                    ),
                 ]
             ]
         ),
     )
 
 
-@router.callback_query(F.data.startswith("forget:"))
+@router.callback_query(ForgetChoice.filter())
 async def forget_confirm(
-    query: CallbackQuery, session: AsyncSession, rt: Runtime, student: Student | None
+    query: CallbackQuery,
+    callback_data: ForgetChoice,
+    callback_answer: CallbackAnswer,
+    session: AsyncSession,
+    rt: Runtime,
+    student: Student | None,
 ) -> None:
-    if not isinstance(query.message, Message) or query.data not in ("forget:yes", "forget:no"):
-        await stale_button(query)
+    if not isinstance(query.message, Message):
+        stale_button(callback_answer)
         return
-    await query.answer()
-    if query.data == "forget:no":
+    if callback_data.answer == "no":
         await query.message.answer(_("All right, nothing changed."))
         return
     if student is not None:
@@ -398,27 +380,6 @@ async def unknown_command(message: Message) -> None:
             "/help shows what I can do."
         )
     )
-
-
-def parse_content(message: Message) -> IncomingContent | None:
-    """What the student sent, or None for what we cannot keep (location, contact, poll)."""
-    text = message.text or message.caption or ""
-    kinds: list[tuple[ContentKind, str | None]] = [
-        (ContentKind.PHOTO, message.photo[-1].file_id if message.photo else None),
-        (ContentKind.VOICE, message.voice.file_id if message.voice else None),
-        (ContentKind.VIDEO, message.video.file_id if message.video else None),
-        (ContentKind.VIDEO_NOTE, message.video_note.file_id if message.video_note else None),
-        (ContentKind.AUDIO, message.audio.file_id if message.audio else None),
-        (ContentKind.ANIMATION, message.animation.file_id if message.animation else None),
-        (ContentKind.DOCUMENT, message.document.file_id if message.document else None),
-        (ContentKind.STICKER, message.sticker.file_id if message.sticker else None),
-    ]
-    for kind, file_id in kinds:
-        if file_id:
-            return IncomingContent(kind, text, file_id, message.message_id)
-    if message.text:
-        return IncomingContent(ContentKind.TEXT, message.text, None, message.message_id)
-    return None
 
 
 @router.message()
@@ -446,9 +407,7 @@ async def student_writes(
         result.opened,
         result.assessment.priority.value,
     )
-    await safety.ask_if_unsure(
-        session, rt, result.case_id, result.assessment, question_buttons(rt)
-    )
+    await safety.ask_if_unsure(session, rt, result.case_id, result.assessment)
     if (
         result.opened
         and student.school_id is None
@@ -466,6 +425,6 @@ def telegram_lang_unknown(message: Message) -> bool:
 
 
 @router.callback_query()
-async def unknown_button(query: CallbackQuery) -> None:
+async def unknown_button(query: CallbackQuery, callback_answer: CallbackAnswer) -> None:
     """Forged or outdated callback data: a quiet answer, nothing changes."""
-    await stale_button(query)
+    stale_button(callback_answer)

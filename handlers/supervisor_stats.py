@@ -11,8 +11,7 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from aiogram import F, Router
-from aiogram.enums import ChatType
+from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import (
     BufferedInputFile,
@@ -21,36 +20,27 @@ from aiogram.types import (
     InlineKeyboardMarkup,
     Message,
 )
+from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.callbacks import StatsPeriod
 from bot.db.models import Member
 from bot.domain import Role
 from bot.services.reporting import stats, stats_export
 from bot.services.reporting.periods import PeriodKind, local_today, period_containing
 from bot.services.reporting.stats_text import format_duration, period_label, summary_text
 from bot.services.runtime import Runtime
-from handlers.common import stale_button
+from handlers.answers import setup_middlewares, stale_button
+from handlers.filters import is_member, is_supervisor, may_have_workload, private_chat
 
 log = logging.getLogger(__name__)
 
 CAPTION_LIMIT = 1024
 
 
-def is_supervisor(_event: object, member: Member | None = None) -> bool:
-    return member is not None and member.role == Role.SUPERVISOR
-
-
-def may_have_workload(_event: object, member: Member | None = None) -> bool:
-    return member is not None and member.role in (Role.PSYCHOLOGIST, Role.SUPERVISOR)
-
-
-def is_other_member(_event: object, member: Member | None = None) -> bool:
-    return member is not None
-
-
-router = Router(name=__name__)
-router.message.filter(F.chat.type == ChatType.PRIVATE)
+router = setup_middlewares(Router(name=__name__))
+router.message.filter(private_chat)
 
 supervisors = Router(name=f"{__name__}.supervisors")
 supervisors.message.filter(is_supervisor)
@@ -60,8 +50,8 @@ own_workload = Router(name=f"{__name__}.workload")
 own_workload.message.filter(may_have_workload)
 
 refusals = Router(name=f"{__name__}.refusals")
-refusals.message.filter(is_other_member)
-refusals.callback_query.filter(is_other_member)
+refusals.message.filter(is_member)
+refusals.callback_query.filter(is_member)
 
 router.include_routers(supervisors, own_workload, refusals)
 
@@ -71,6 +61,8 @@ CHOICES = (
     ((PeriodKind.MONTH, 1), (PeriodKind.TERM, 0)),
     ((PeriodKind.YEAR, 0),),
 )
+
+CHOSEN = {choice for row in CHOICES for choice in row}
 
 
 def _choice_text(kind: PeriodKind, back: int) -> str:
@@ -88,7 +80,8 @@ def period_keyboard() -> InlineKeyboardMarkup:
         inline_keyboard=[
             [
                 InlineKeyboardButton(
-                    text=_choice_text(kind, back), callback_data=f"st:{kind}:{back}"
+                    text=_choice_text(kind, back),
+                    callback_data=StatsPeriod(kind=kind, back=back).pack(),
                 )
                 for kind, back in row
             ]
@@ -102,24 +95,24 @@ async def stats_start(message: Message) -> None:
     await message.answer(_("Statistics for which period?"), reply_markup=period_keyboard())
 
 
-@supervisors.callback_query(F.data.startswith("st:"))
+@supervisors.callback_query(StatsPeriod.filter())
 async def stats_chosen(
-    query: CallbackQuery, session: AsyncSession, rt: Runtime, member: Member
+    query: CallbackQuery,
+    callback_data: StatsPeriod,
+    callback_answer: CallbackAnswer,
+    session: AsyncSession,
+    rt: Runtime,
+    member: Member,
 ) -> None:
-    parts = (query.data or "").split(":")
-    valid = {(kind.value, str(back)) for row in CHOICES for kind, back in row}
-    if (
-        len(parts) != 3
-        or (parts[1], parts[2]) not in valid
-        or not isinstance(query.message, Message)
-    ):
-        await stale_button(query)
+    chosen = (callback_data.kind, callback_data.back)
+    if chosen not in CHOSEN or not isinstance(query.message, Message):
+        stale_button(callback_answer)
         return
-    await query.answer(_("Preparing the chart…"))
+    callback_answer.text = _("Preparing the chart…")
     scope = await stats.scope_for(session, *stats.scope_of(member))
     today = local_today(rt.now(), scope.tz)
-    period = period_containing(PeriodKind(parts[1]), today, scope.country)
-    for _step in range(int(parts[2])):
+    period = period_containing(callback_data.kind, today, scope.country)
+    for _step in range(callback_data.back):
         period = period.previous(scope.country)
     result = await stats.compute(session, scope, period)
     lang = member.language
@@ -211,6 +204,6 @@ async def refuse(message: Message, member: Member) -> None:
         )
 
 
-@refusals.callback_query(F.data.startswith("st:"))
-async def refuse_button(query: CallbackQuery) -> None:
-    await stale_button(query)
+@refusals.callback_query(StatsPeriod.filter())
+async def refuse_button(query: CallbackQuery, callback_answer: CallbackAnswer) -> None:
+    stale_button(callback_answer)
