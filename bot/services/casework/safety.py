@@ -275,11 +275,6 @@ async def press_sos(
     return SosResult(case.id, case.code, opened, became_urgent, due, alerted)
 
 
-# What handlers/student.py still passes to ask_if_unsure until it stops (the buttons are
-# built here now); nothing reads it.
-QuestionButtons = Any
-
-
 def question_buttons(code: str) -> tuple[tuple[Button, ...], ...]:
     """The two answers to "are you in danger right now?", one per row."""
     return (
@@ -293,7 +288,6 @@ async def ask_if_unsure(
     rt: Runtime,
     case_id: int,
     found: Assessment,
-    _handler_buttons: QuestionButtons = None,
 ) -> bool:
     """After a student's message: ask "are you in danger right now?" when the triage is
     unsure (see `needs_question`), once a day per case, never on an urgent case."""
