@@ -285,3 +285,35 @@ async def test_edited_checkpoint_line_fails(
     code, lines = await _verify(capsys)
     (line,) = _tampered(code, lines)
     assert f"checkpoint file {path}, line 1: its digest does not match" in line
+
+
+async def test_checkpoints_listed_and_a_new_key_keeps_old_rows_verifiable(
+    settings: Settings, clock: FakeClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await _write(settings, clock, 2)
+    checkpoint = await _checkpoint(settings, clock)
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["audit", "checkpoints"]) == 0
+    assert capsys.readouterr().out.strip() == (
+        f"{checkpoint.label}  2 entries  digest {checkpoint.short_digest}"
+    )
+    old_id = checkpoint.key_id
+    assert await asyncio.to_thread(main, ["audit", "new-key"]) == 0
+    await _write(settings, clock, 2)
+    async with opened_core(settings) as core, core.sessionmaker() as session:
+        key_ids = [row.key_id for row in await _rows(session)]
+    assert key_ids[:2] == [old_id] * 2 and key_ids[2] == key_ids[3] != old_id
+    code, lines = await _verify(capsys)
+    assert code == 0 and lines[0] == "Audit log intact: 4 rows in 1 stripe.", lines
+
+
+async def test_audit_key_file_readable_by_others_is_one_sentence(
+    settings: Settings, clock: FakeClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await _write(settings, clock, 1)
+    audit_keys.key_file_path(settings).chmod(0o644)
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["audit", "verify"]) == 2
+    err = capsys.readouterr().err
+    assert "can be read by group or others" in err and "chmod 600" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

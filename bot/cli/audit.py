@@ -47,7 +47,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if len(problems) > SHOWN_FINDINGS:
             print(f"AUDIT LOG TAMPERED: and {len(problems) - SHOWN_FINDINGS} findings more")
         return 1
-    print(f"Audit log intact: {report.rows} rows in {report.stripes} stripes.")
+    stripes = f"{report.stripes} stripe{'' if report.stripes == 1 else 's'}"
+    print(f"Audit log intact: {report.rows} rows in {stripes}.")
     if report.legacy_rows:
         print(f"{report.legacy_rows} rows are from before keyed chaining (unkeyed hashes).")
     if found.checkpoints:
