@@ -516,3 +516,17 @@ def test_a_strict_stem_is_not_read_one_letter_away(text: str) -> None:
         assert rules(text)[0] is U  # "курчап" (surrounded) still reads
     else:
         assert rules(text)[0] is N, assess(text, second_opinion=False)
+
+
+# --- contexts are read letter for letter --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["ағам мені ұрады, ешкім ештеңе демейді", "agam meni urady, eshkim eshtene demeidi",
+     "агам мени урат, эч ким эч нерсе дебейт", "брат меня бьёт, никто ничего не говорит"],
+)  # fmt: skip
+def test_a_word_one_letter_from_a_time_marker_is_not_one(text: str) -> None:
+    # "ештеңе" (nothing) is one letter from "ертең" (tomorrow): a beating told is HIGH home
+    # abuse, not one planned for tomorrow
+    check(text, H)

@@ -32,13 +32,14 @@ import argparse
 import json
 import zlib
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from scipy.sparse import csr_matrix
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
-from sklearn.model_selection import LeaveOneGroupOut, StratifiedKFold
+from sklearn.model_selection import GroupKFold, StratifiedKFold
 
 from bot.domain import Priority
 from bot.triage.datasets import CORPUS_DIR, OLD_WRITER, development_sets, is_blind
@@ -64,6 +65,7 @@ LEVELS = 127  # quantisation: weights become integers in [-LEVELS, LEVELS]
 PRUNE = 1  # quantised weights this small are dropped (they keep the file under 1 MB)
 MAX_BYTES = 950_000  # more pruning when the file would be larger
 SEED = 20240611
+INNER_FOLDS = 4  # out-of-writer predictions: folds of whole writers
 
 
 def is_validation(text: str, name: str = "corpus.jsonl") -> bool:
@@ -129,7 +131,9 @@ def out_of_fold(
     (out-of-writer predictions: what a new writer's messages look like to the model);
     otherwise by 5 stratified folds."""
     if writers is not None and len(set(writers)) >= 3:
-        splits = LeaveOneGroupOut().split(x, y, writers)
+        # at most INNER_FOLDS fits: writers are grouped, none split between folds
+        n = min(INNER_FOLDS, len(set(writers)))
+        splits = GroupKFold(n_splits=n).split(x, y, writers)
     else:
         splits = StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED).split(x, y)
     p = np.zeros(len(y))
@@ -214,10 +218,11 @@ def choose_thresholds(
     normal = ~flagged
     n_urgent = max(int(y.sum()), 1)
     best_u: tuple[tuple[float, float], tuple[float, float, float]] | None = None
-    grid = np.round(np.arange(0.40, 0.99, 0.03), 2)
+    # 2.0: the model makes no message of that group URGENT (where it does not pay)
+    grid = (*np.round(np.arange(0.40, 0.99, 0.03), 2), 2.0)
     for t_none in grid:
         for t_hint in grid:
-            for t_high in np.round(np.arange(0.30, 1.0, 0.05), 2):
+            for t_high in (*np.round(np.arange(0.30, 1.0, 0.05), 2), 2.0):
                 made, _ = _model_levels(
                     p_urgent,
                     p_flag,
@@ -416,6 +421,7 @@ def leave_one_writer_out(
     grid: Sequence[float] = C_GRID,
     by_writer: bool = True,
     show_misses: bool = False,
+    jobs: int = 1,
 ) -> str:
     """For each named writer: train the model (weights, C and thresholds) without that
     writer's messages (nor any message with the same text), then measure rules, model and
@@ -433,18 +439,14 @@ def leave_one_writer_out(
     held: list[dict[str, str]] = []
     pairs: dict[str, list[Pair]] = {"rules": [], "model": [], "shipped": []}
     lines = []
-    for name in names:
-        test = [row for row in rows if row["writer"] == name]
-        texts = {_key(row["text"]) for row in test}
-        train_rows = [r for r in rows if r["writer"] != name and _key(r["text"]) not in texts]
-        print(f"--- without {name}: {len(train_rows)} messages to train, {len(test)} to measure")
-        model = Model(fit(train_rows, grid, by_writer=by_writer))
+    work = [(name, rows, tuple(grid), by_writer) for name in names]
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs) as pool:
+            results = list(pool.map(_without_writer, work))
+    else:
+        results = [_without_writer(one) for one in work]
+    for name, (test, got) in zip(names, results, strict=True):
         expected = [Priority(row["priority"]) for row in test]
-        got = {
-            "rules": [assess(r["text"], second_opinion=False).priority for r in test],
-            "model": [model_priority(r["text"], model) for r in test],
-            "shipped": [assess(r["text"], model=model).priority for r in test],
-        }
         for variant, found in got.items():
             pairs[variant] += list(zip(expected, found, strict=True))
         held += test
@@ -469,6 +471,24 @@ def leave_one_writer_out(
     if show_misses:
         report += ["", misses(held, pairs)]
     return "\n".join(report)
+
+
+def _without_writer(
+    work: tuple[str, list[dict[str, str]], tuple[float, ...], bool],
+) -> tuple[list[dict[str, str]], dict[str, list[Priority]]]:
+    """One round of ``leave_one_writer_out``: that writer's rows and the three variants'
+    priorities for them, from a model that never saw the writer."""
+    name, rows, grid, by_writer = work
+    test = [row for row in rows if row["writer"] == name]
+    texts = {_key(row["text"]) for row in test}
+    train_rows = [r for r in rows if r["writer"] != name and _key(r["text"]) not in texts]
+    print(f"--- without {name}: {len(train_rows)} messages to train, {len(test)} to measure")
+    model = Model(fit(train_rows, grid, by_writer=by_writer))
+    return test, {
+        "rules": [assess(r["text"], second_opinion=False).priority for r in test],
+        "model": [model_priority(r["text"], model) for r in test],
+        "shipped": [assess(r["text"], model=model).priority for r in test],
+    }
 
 
 def _summary(name: str, pairs: Sequence[tuple[Priority, Priority]], figures: object) -> str:
@@ -508,6 +528,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--misses", action="store_true", help="with --leave-one-writer-out")
     parser.add_argument(
+        "--jobs", type=int, default=1, help="writers measured in parallel (processes)"
+    )
+    parser.add_argument(
         "--c",
         type=float,
         nargs="+",
@@ -518,7 +541,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.leave_one_writer_out:
         print(
             leave_one_writer_out(
-                args.paths or None, args.c, by_writer=not args.stratified, show_misses=args.misses
+                args.paths or None,
+                args.c,
+                by_writer=not args.stratified,
+                show_misses=args.misses,
+                jobs=args.jobs,
             )
         )
         return

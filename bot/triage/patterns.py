@@ -172,8 +172,12 @@ def idiom(label: str, pattern: str, **options: Any) -> Rule:
 
 
 def context(name: str, pattern: str, **options: Any) -> Rule:
-    """A marker that changes how nearby signals are read (game, study, song, now, school)."""
-    return Rule(name, compile_slots(pattern), Kind.CONTEXT, context=name, **options)
+    """A marker that changes how nearby signals are read (game, study, song, now, school).
+
+    Never matched one letter away: a context changes how every signal near it is read, and
+    its short words sit one letter from everyday ones ("ертең" tomorrow / "ештеңе" nothing,
+    "күлүп" laughing / "келип" coming)."""
+    return Rule(name, compile_slots(pattern, fuzzy=False), Kind.CONTEXT, context=name, **options)
 
 
 class Matcher:
