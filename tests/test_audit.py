@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from sqlalchemy import (
     update,
 )
 
+from bot.config import Settings
 from bot.db.base import UTCDateTime
 from bot.db.migrate import downgrade, upgrade
 from bot.db.models import AuditEntry, AuditHead
@@ -226,3 +228,16 @@ def _old_head_columns() -> list[Column[Any]]:
         Column("last_hash", String(64)),
         Column("count", Integer),
     ]
+
+
+def test_processes_starting_together_share_one_audit_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first start makes the key file; several starting at once must not each make
+    (and chain with) a key of their own."""
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(master_key="x" * 43 + "=", _env_file=None)
+    with ThreadPoolExecutor(8) as pool:
+        rings = list(pool.map(lambda _: audit_keys.load(settings), range(8)))
+    assert len({ring.current.key_id for ring in rings}) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["trustline-audit.key"]

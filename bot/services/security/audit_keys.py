@@ -106,7 +106,16 @@ def load(settings: Settings) -> AuditKeyring:
     if not path.exists():
         if settings.audit_key_file is not None:
             raise ConfigError(f"TRUSTLINE_AUDIT_KEY_FILE points to {path}, which does not exist.")
-        write_key_file(path, [AuditKey(os.urandom(KEY_BYTES))])
+        made = path.with_name(f"{path.name}.{os.urandom(6).hex()}.new")
+        write_key_file(made, [AuditKey(os.urandom(KEY_BYTES))])
+        try:
+            os.link(made, path)  # never over a key another process made meanwhile
+        except FileExistsError:
+            return read_key_file(path)
+        except OSError:  # a file system without hard links
+            os.replace(made, path)
+        finally:
+            made.unlink(missing_ok=True)
         log.warning(
             "audit_key_generated: a new audit key was written to %s (mode 0600). Back it up "
             "with the master key: rows chained with a lost key no longer verify.",
