@@ -69,6 +69,11 @@ class HeldCalls:
 _held_calls: ContextVar[HeldCalls | None] = ContextVar("trustline_held_calls", default=None)
 # For what is not a message (answerCallbackQuery, sendChatAction): made after commit.
 HELD_CALL_ATTEMPTS = 3
+# Handler data: a list a handler appends work to that must not hold the transaction (seconds
+# of CPU, such as rendering posters); each is awaited with the sessionmaker once the update
+# has committed and its replies are made, and opens its own transactions if it writes.
+AFTER_COMMIT = "after_commit"
+AfterCommit = Callable[[async_sessionmaker[AsyncSession]], Awaitable[None]]
 
 
 class HeldReply:
@@ -246,6 +251,7 @@ class TransactionMiddleware(BaseMiddleware):
         known = _known_type(event)
         held = HeldCalls(self.rt.now)
         calls: list[TelegramMethod[Any]] = []
+        later: list[AfterCommit] = []
         token = _held_calls.set(held)
         try:
             async with self.sessionmaker() as session:
@@ -260,6 +266,7 @@ class TransactionMiddleware(BaseMiddleware):
                         return None
                     data["session"] = session
                     data["rt"] = self.rt
+                    data[AFTER_COMMIT] = later
                     result = await handler(event, data)
                     # Still in the transaction: what the handler said is written with
                     # what it did, and delivered by the outbox sender like everything else.
@@ -268,6 +275,10 @@ class TransactionMiddleware(BaseMiddleware):
             _held_calls.reset(token)
         self.after_commit()
         await make_held_calls(data["bot"], calls)
+        for work in later:
+            await work(self.sessionmaker)
+        if later:
+            self.after_commit()  # what the work queued
         return result
 
     async def _first_time(self, session: AsyncSession, update_id: int) -> bool:

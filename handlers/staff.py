@@ -5,14 +5,15 @@ Staff never see a report, a case or a count of cases: only their posters.
 
 from __future__ import annotations
 
+import base64
 import io
 import logging
+from dataclasses import dataclass
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatAction
 from aiogram.filters import Command, CommandObject
 from aiogram.types import (
-    BufferedInputFile,
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -20,17 +21,20 @@ from aiogram.types import (
 )
 from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.callbacks import PosterLanguages, PosterOrder, PosterPaper
 from bot.db.models import Member, School
+from bot.delivery import notices, outbox
+from bot.delivery.notices import Media, Notice, tell
 from bot.domain import Language
+from bot.middlewares import AfterCommit
 from bot.services.posters import poster_check, posters
 from bot.services.posters.poster_check import CodeCheck, Verdict
 from bot.services.posters.poster_tokens import poster_code
 from bot.services.routing.queue import member_actor
 from bot.services.runtime import Runtime
-from handlers.answers import LANGUAGE_NAMES, setup_middlewares, stale_button
+from handlers.answers import LANGUAGE_NAMES, explain, setup_middlewares, stale_button
 from handlers.filters import is_staff, private_chat
 from qr_posters import ClassListProblem, PhotoProblem
 
@@ -171,6 +175,7 @@ async def posters_classes(
     member: Member,
     bot: Bot,
     order: PosterOrder | None,
+    after_commit: list[AfterCommit],
 ) -> None:
     try:
         if order is None:
@@ -191,24 +196,73 @@ async def posters_classes(
         return
     assert member.school_id is not None
     await bot.send_chat_action(message.chat.id, ChatAction.UPLOAD_DOCUMENT)
-    job = await posters.print_posters(
-        session, rt, member.school_id, classrooms, langs, paper, actor=member_actor(member)
-    )
+    printing = await posters.order_posters(session, rt, member.school_id, classrooms, langs, paper)
     member.step = ""
-    log.info("posters_printed member=%s count=%s", member.id, len(job.posters))
-    # Sent last: if anything before failed, nothing was sent and nothing was kept.
-    await message.answer_document(
-        BufferedInputFile(job.pdf, filename=f"posters-{paper}-{job.posters[0].code}.pdf"),
-        caption=_(
-            "{count} posters for {school} ({languages}, {paper}). Print at actual size, in "
-            "colour or black and white. Posters printed earlier keep working."
-        ).format(
-            count=len(job.posters),
-            school=job.school_name,
-            languages=_languages_label(job.languages),
-            paper=paper.upper(),
-        ),
+    caption = _(
+        "{count} posters for {school} ({languages}, {paper}). Print at actual size, in "
+        "colour or black and white. Posters printed earlier keep working."
+    ).format(
+        count=len(printing.posters),
+        school=printing.school_name,
+        languages=_languages_label(printing.languages),
+        paper=paper.upper(),
     )
+    # Rendering takes seconds: done once this update has committed, so the transaction
+    # (on SQLite the database's write lock) is not held meanwhile.
+    after_commit.append(
+        PosterDelivery(
+            rt,
+            member.id,
+            member_actor(member),
+            printing,
+            caption,
+            explain(posters.PrintFailed()),
+            PosterOrder(languages=",".join(langs), paper=paper),
+        ).run
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PosterDelivery:
+    """An ordered print, rendered after its update's commit. Its PDF is sent last, so a
+    failed render sends nothing and keeps nothing: the order's rows go again, the order is
+    open again (the list can simply be sent again) and the member is told."""
+
+    rt: Runtime
+    member_id: int
+    actor: str  # as the audit log names the member
+    printing: posters.PrintOrder
+    caption: str  # translated in the handler, where the member's language is known
+    failure: str
+    order: PosterOrder
+
+    async def run(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        printing = self.printing
+        try:
+            pdf = await posters.render_order(printing)
+        except posters.PrintFailed:
+            async with sessionmaker() as session, session.begin():
+                await posters.discard_order(session, printing)
+                member = await session.get(Member, self.member_id)
+                if member is not None and member.active:
+                    member.step = self.order.pack()
+                    tell(session, self.rt, member, self.failure)
+            log.info("posters_failed member=%s", self.member_id)
+            return
+        filename = f"posters-{printing.paper}-{printing.posters[0].code}.pdf"
+        document = {outbox.FILE: filename, "data": base64.b64encode(pdf).decode()}
+        async with sessionmaker() as session, session.begin():
+            member = await session.get(Member, self.member_id)
+            await posters.record_printed(session, self.rt, printing, actor=self.actor)
+            if member is not None and member.active:
+                notices.send(
+                    session,
+                    self.rt,
+                    Notice(
+                        member, self.caption, media=Media("sendDocument", {"document": document})
+                    ),
+                )
+        log.info("posters_printed member=%s count=%s", self.member_id, len(printing.posters))
 
 
 # --- /checkposter ---------------------------------------------------------------------

@@ -3,12 +3,16 @@ as a student would, photos of posters are checked, scans are counted and linked 
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from typing import Any
+
 import pytest
 import zxingcpp
 from sqlalchemy import inspect, select
 
 from bot.app import App
-from bot.db.models import AuditEntry, Case, Poster, PosterScan, Student
+from bot.db.models import AuditEntry, Case, Member, Poster, PosterScan, Student
 from bot.domain import Role
 from bot.services.casework import cases
 from bot.services.posters.poster_tokens import poster_code
@@ -337,3 +341,51 @@ async def test_a_failed_verification_tells_staff_and_keeps_nothing(
     assert not fake_api.calls_of("sendDocument")
     async with app.sessionmaker() as session:
         assert (await session.scalars(select(Poster))).all() == []
+        printed = select(AuditEntry).where(AuditEntry.event == "posters_printed")
+        assert (await session.scalars(printed)).all() == []
+    # The order is still open: the same list, sent again once printing works, is printed.
+    monkeypatch.undo()
+    start = len(fake_api.calls)
+    fake_api.text_message(STAFF, "5А, 5Б")
+    call, pdf = await _sent_document(fake_api, STAFF.id, start)
+    assert len(_page_links(pdf)) == 2
+    async with app.sessionmaker() as session:
+        rooms = (await session.scalars(select(Poster.classroom).order_by(Poster.id))).all()
+        assert rooms == ["5А", "5Б"]
+        assert len((await session.scalars(printed)).all()) == 1
+
+
+async def test_rendering_holds_no_transaction(
+    app: App, fake_api: FakeBotAPI, places: Places, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seconds of rendering happen after the update's commit: meanwhile the database (on
+    SQLite its one write lock) is free, here to lock the very member row the order wrote."""
+    from bot.services.posters import posters as poster_service
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow(sheet: Any) -> bytes:
+        started.set()
+        release.wait(60)
+        return render_posters(sheet)
+
+    member = await join(app, fake_api, STAFF, Role.STAFF, school=places.school)
+    monkeypatch.setattr(poster_service, "render_posters", slow)
+    start = len(fake_api.calls)
+    command(fake_api, STAFF, "/posters")
+    fake_api.callback_query(STAFF, "pst:p:ky,ru:a3")
+    await next_to(fake_api, STAFF.id, start, "5-11")
+    start = len(fake_api.calls)
+    fake_api.text_message(STAFF, "9В")
+    try:
+        assert await asyncio.to_thread(started.wait, 60)
+        async with app.sessionmaker() as session, session.begin():
+            row = await session.get(Member, member.id, with_for_update={"nowait": True})
+            assert row is not None and row.step == ""  # the order's update has committed
+            assert len((await session.scalars(select(Poster))).all()) == 1
+    finally:
+        release.set()
+    call, pdf = await _sent_document(fake_api, STAFF.id, start)
+    assert call.params["document"]["filename"].startswith("posters-a3-")
+    assert "A3" in (call.params.get("caption") or "")
+    assert len(_page_links(pdf)) == 1

@@ -14,7 +14,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -100,6 +100,18 @@ class PrintedPoster:
     poster_id: int
     code: str
     classroom: str
+
+
+@dataclass(frozen=True, slots=True)
+class PrintOrder:
+    """Poster rows made (flushed, so they have their ids) and the sheet their PDF renders."""
+
+    school_id: int
+    school_name: str
+    languages: tuple[str, ...]
+    paper: Paper
+    posters: tuple[PrintedPoster, ...]
+    sheet: PosterSheet
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,20 +224,18 @@ def poster_texts(rt: Runtime, languages: tuple[str, ...]) -> tuple[PosterText, .
     )
 
 
-async def print_posters(
+async def order_posters(
     session: AsyncSession,
     rt: Runtime,
     school_id: int,
     classrooms: tuple[str, ...],
     languages: tuple[str, ...] | None = None,
     paper: Paper = "a4",
-    *,
-    actor: str = "cli",
-) -> PrintJob:
-    """Make a new poster row per classroom and render them all into one PDF.
+) -> PrintOrder:
+    """Make a new poster row per classroom and gather everything their PDF needs, without
+    rendering it (`render_order`, seconds of CPU: the bot does it after its transaction).
 
-    Old posters of the same classrooms stay valid. If rendering or verification fails, the
-    exception reaches the caller and the transaction (rows included) must roll back.
+    Old posters of the same classrooms stay valid.
     """
     school = await session.get(School, school_id)
     if school is None:
@@ -258,27 +268,61 @@ async def print_posters(
             for p in printed
         ),
     )
+    return PrintOrder(school.id, school.name, langs, paper, printed, sheet)
+
+
+async def render_order(order: PrintOrder) -> bytes:
+    """The order's PDF, every QR code read back; PrintFailed if one does not decode."""
     from qr_posters.qr import QRVerificationError
 
     # Rendering and verifying a few hundred posters takes seconds: not on the event loop.
     try:
-        pdf = await asyncio.to_thread(render_posters, sheet)
+        return await asyncio.to_thread(render_posters, order.sheet)
     except QRVerificationError as exc:
-        # Raised out of the transaction, so the poster rows made above are rolled back.
         raise PrintFailed(str(exc)) from exc
+
+
+async def record_printed(
+    session: AsyncSession, rt: Runtime, order: PrintOrder, *, actor: str
+) -> None:
     await audit.record(
         session,
         actor=actor,
         event="posters_printed",
-        now=now,
+        now=rt.now(),
         detail={
-            "school": school.id,
-            "count": len(rows),
-            "first": rows[0].id,
-            "last": rows[-1].id,
+            "school": order.school_id,
+            "count": len(order.posters),
+            "first": order.posters[0].poster_id,
+            "last": order.posters[-1].poster_id,
         },
     )
-    return PrintJob(school.name, langs, paper, printed, pdf)
+
+
+async def discard_order(session: AsyncSession, order: PrintOrder) -> None:
+    """Remove the rows of an order whose PDF could not be made after they were committed:
+    nobody has seen, printed or scanned them, and /scans must not miss them."""
+    ids = [p.poster_id for p in order.posters]
+    await session.execute(delete(Poster).where(Poster.id.in_(ids)))
+
+
+async def print_posters(
+    session: AsyncSession,
+    rt: Runtime,
+    school_id: int,
+    classrooms: tuple[str, ...],
+    languages: tuple[str, ...] | None = None,
+    paper: Paper = "a4",
+    *,
+    actor: str = "cli",
+) -> PrintJob:
+    """Order and render in one transaction (the CLI, the demo). If rendering or verification
+    fails, the exception reaches the caller and the transaction (rows included) must roll
+    back."""
+    order = await order_posters(session, rt, school_id, classrooms, languages, paper)
+    pdf = await render_order(order)
+    await record_printed(session, rt, order, actor=actor)
+    return PrintJob(order.school_name, order.languages, order.paper, order.posters, pdf)
 
 
 # --- retiring ---------------------------------------------------------------------------
