@@ -41,7 +41,7 @@ from handlers.incoming import parse_content
 
 log = logging.getLogger(__name__)
 
-router = setup_middlewares(Router(name=__name__))
+router = setup_middlewares(Router(name=__name__), refusals=False)  # no service refuses a student
 router.message.filter(private_chat, is_student)
 router.callback_query.filter(is_student)
 
