@@ -50,7 +50,7 @@ from bot.middlewares import (
 from bot.services import deadletters
 from bot.services.errors import ConfigError
 from bot.services.runtime import Runtime, utc_now
-from bot.services.security import audit, audit_keys, keys
+from bot.services.security import audit, keys
 from bot.services.security.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ async def create_core(
     if migrate:
         await upgrade_async(settings.database_url)
     engine = make_engine(settings.database_url)
-    audit.use_keys(engine, audit_keys.load(settings))  # rows chained outside the db
+    await audit.bind_keys(engine, settings)  # rows chained with a key kept outside the db
     sessionmaker = make_sessionmaker(engine)
     try:
         async with sessionmaker() as session, session.begin():

@@ -317,3 +317,24 @@ async def test_audit_key_file_readable_by_others_is_one_sentence(
     err = capsys.readouterr().err
     assert "can be read by group or others" in err and "chmod 600" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+async def test_a_missing_audit_key_file_is_not_silently_replaced(
+    settings: Settings, clock: FakeClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An instance started where the key file is not (another directory, the master key
+    in the environment) would chain with a key of its own: it refuses to start instead."""
+    await _write(settings, clock, 1)
+    path = audit_keys.key_file_path(settings)
+    kept = path.read_bytes()
+    path.unlink()
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["audit", "verify"]) == 2
+    err = capsys.readouterr().err
+    assert "did not exist, but the audit log holds rows chained with audit key" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not path.exists()
+    path.write_bytes(kept)
+    path.chmod(0o600)
+    code, lines = await _verify(capsys)
+    assert code == 0, lines

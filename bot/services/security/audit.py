@@ -23,7 +23,7 @@ one another (benchmarks/BENCHMARKS.md, "audit head"). Two things keep it so:
 Within a chain rows are inserted while its head is held, so ids grow along every chain and
 `verify` can walk all of them in id order. A row noted inside a savepoint that is rolled
 back is dropped with it; a transaction that rolls back writes none. The key costs one HMAC
-per row and no statement: it is bound to the database once, at start (`use_keys`).
+per row and no statement: it is bound to the database once, at start (`bind_keys`).
 """
 
 from __future__ import annotations
@@ -38,11 +38,14 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, event, func, select
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
+from bot.config import Settings
 from bot.db.models import AuditEntry, AuditHead
+from bot.services.errors import ConfigError
+from bot.services.security import audit_keys
 from bot.services.security.audit_keys import AuditKey, AuditKeyring
 
 if TYPE_CHECKING:
@@ -90,6 +93,36 @@ def use_keys(engine: AsyncEngine | Engine, keyring: AuditKeyring) -> None:
     """Chain the rows written to this engine's database with `keyring`'s current key (every
     engine on the same database, e.g. a second pool, uses it too)."""
     _KEYRINGS[engine.url] = keyring
+
+
+async def bind_keys(engine: AsyncEngine, settings: Settings) -> AuditKeyring:
+    """Load the audit keyring (its file made on the first start) and bind it to the engine.
+
+    A key file made now while the log already holds rows chained with a key it does not
+    have means this instance is not using the other instances' key (a new working
+    directory, the master key in the environment): refused before it writes a row, and the
+    new file removed, instead of a log that no longer verifies."""
+    path = audit_keys.key_file_path(settings)
+    made = not path.exists()
+    keyring = audit_keys.load(settings)
+    if made:
+        try:
+            async with engine.connect() as conn:
+                other = await conn.scalar(
+                    select(AuditEntry.key_id).where(AuditEntry.key_id.is_not(None)).limit(1)
+                )
+        except DBAPIError:  # not migrated yet: no row to protect
+            other = None
+        if other is not None and keyring.get(other) is None:
+            path.unlink(missing_ok=True)
+            await engine.dispose()
+            raise ConfigError(
+                f"The audit key file {path} did not exist, but the audit log holds rows "
+                f"chained with audit key {other}: copy the audit key file of the first "
+                "instance there, or point TRUSTLINE_AUDIT_KEY_FILE at it."
+            )
+    use_keys(engine, keyring)
+    return keyring
 
 
 def keys_for(bind: AsyncEngine | Engine | Connection) -> AuditKeyring | None:
