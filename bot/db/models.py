@@ -335,6 +335,11 @@ class OutboxMessage(Base):
     # Neither a case nor a member: a reply to whoever wrote, keyed by an HMAC of their chat
     # (bot.delivery.outbox.Chat) while it waits; erased once the row is final.
     chat_key: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+    # Telegram's id of the message once sent (in the target's chat), and, for a pool's card
+    # of a case, that case: its message is edited to "taken" once someone takes the case
+    # (bot.services.casework.notify.cards_taken), then the mark is cleared.
+    message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    card_case_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 
 
 class ProcessedUpdate(Base):
