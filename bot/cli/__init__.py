@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "bot.cli.demo",
     "bot.cli.doctor",
     "bot.cli.deadletters",
+    "bot.cli.backup",
 )
 
 
