@@ -38,7 +38,15 @@ PAGE_STRINGS: dict[str, str] = {
         "This file is larger than 10 MB, the most the demo takes (Telegram's limit for "
         "photos). Choose a smaller one."
     ),
-    "too_long": N_("A message can be at most 4096 characters long."),
+    "too_long": N_(
+        "This text would take more than 10 Telegram messages, more than the demo sends at "
+        "once. Shorten it or send it in pieces."
+    ),
+    "empty_message": N_("Nothing to send: the message is empty. Write something first."),
+    "will_split": N_(
+        "Longer than one Telegram message ({limit} characters): it will be sent as {parts} "
+        "messages, one after another."
+    ),
     "empty_file": N_("This file is empty."),
     "not_sent": N_("Not sent: the demo did not accept this. Try again."),
     "offline": N_("The demo is not running. Start it again with: trustline demo"),

@@ -3,11 +3,18 @@ the bot's calls left them, and the short notices that pressing a button brings u
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from demo.world import DemoWorld, Phone
+from bot.domain import Country
+from bot.services.organisation import org
+from demo.world import ORG_CSV, DemoWorld, Phone
 
 JSON = dict[str, Any]
+# One clock for the whole demo: the server's, in the demo region's time zone, the one the
+# organisation import gives the region and case transcripts use (never the browser's).
+REGION_ZONE = ZoneInfo(org.TIMEZONES[Country(org.parse_csv(ORG_CSV)[0].country)])
 # Message fields that carry a file, and how the page labels ones it cannot show inline.
 MEDIA_KINDS = (
     "photo",
@@ -68,6 +75,13 @@ def _quote(message: JSON) -> JSON:
     }
 
 
+def clock(date: Any, zone: ZoneInfo = REGION_ZONE) -> str:
+    """A message's Telegram date (Unix seconds) as the region's wall clock shows it."""
+    if not isinstance(date, int) or isinstance(date, bool):
+        return ""
+    return datetime.fromtimestamp(date, zone).strftime("%H:%M")
+
+
 def message_view(phone: Phone, message: JSON) -> JSON:
     sender = message.get("from") or {}
     out = sender.get("id") == phone.user_id
@@ -78,9 +92,12 @@ def message_view(phone: Phone, message: JSON) -> JSON:
         "id": message["message_id"],
         "out": out,
         "date": message.get("date"),
+        "time": clock(message.get("date")),
         "edited": "edit_date" in message,
         "text": text,
         "media": _media(message),
+        # Telegram draws a caption under its file unless the sender asked for it above.
+        "caption_above": bool(message.get("show_caption_above_media")),
         "buttons": _buttons(message),
         "reply_to": None,
     }

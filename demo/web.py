@@ -3,6 +3,7 @@ which the page acts as two Telegram users and reads what the bot did. Loopback o
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import logging
@@ -12,12 +13,15 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from bot.callbacks import StudentLanguage
+from bot.delivery import text_parts
 from bot.domain import Language
 from bot.i18n import Translate
 from bot.services.errors import ConfigError
 from demo import view
 from demo.strings import page_strings
 from demo.world import ATTACHMENT_LIMIT, PSYCHOLOGIST, STUDENT, DemoWorld, Refused
+from fake_telegram.objects import Call
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +31,11 @@ HOST = "127.0.0.1"
 LONG_POLL_SECONDS = 25.0
 PHONES = (STUDENT, PSYCHOLOGIST)
 LANGUAGES = frozenset(lang.value for lang in Language)
+# How long the bot may take to answer the /lang that a language button sends for the student.
+LANGUAGE_SWITCH_SECONDS = 20.0
+# A text longer than one Telegram message goes as several, as Telegram's apps send it; the
+# demo sends at most this many at once (strings.py's "too_long" says so).
+MAX_PARTS = 10
 # Never more than this is read of an upload; what is above the attachment limit is drained
 # only up to here, so the browser gets its answer instead of a reset connection.
 UPLOAD_READ_LIMIT = 4 * ATTACHMENT_LIMIT
@@ -69,6 +78,7 @@ class DemoPage:
         self.world: DemoWorld | None = None
         self.port = 0
         self._runner: web.AppRunner | None = None
+        self._switching = asyncio.Lock()  # one language switch at a time
 
     @property
     def address(self) -> str:
@@ -86,6 +96,7 @@ class DemoPage:
         app.router.add_post("/api/lang", self._set_lang)
         app.router.add_post("/api/scan", self._scan)
         app.router.add_post("/api/send", self._send)
+        app.router.add_post("/api/measure", self._measure)
         app.router.add_post("/api/press", self._press)
         app.router.add_post("/api/upload", self._upload)
         app.router.add_get("/files/{file_id}", self._file)
@@ -159,6 +170,7 @@ class DemoPage:
             "strings": page_strings(self.tr, self.lang),
             "bot": {"username": world.api.username, "name": world.api.first_name},
             "phones": {role: view.phone_view(world, role) for role in PHONES},
+            "text_limit": text_parts.TEXT_LIMIT,
             "notices": view.notices(world),
             "posters": [
                 {
@@ -211,11 +223,18 @@ class DemoPage:
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     async def _set_lang(self, request: web.Request) -> web.Response:
+        """The page's language buttons: the student's phone language and, once the bot knows
+        the student, the bot's own /lang flow, so the saved choice follows the page."""
         world = self._world()
         lang = (await self._json(request)).get("lang")
         if lang not in LANGUAGES:
             raise web.HTTPBadRequest()
-        self.lang = world.phones[STUDENT].language_code = str(lang)
+        async with self._switching:
+            try:
+                await switch_language(world, str(lang))
+            except (AssertionError, Refused):  # the bot did not answer as it should
+                return self._refused("not_sent", 504)
+            self.lang = str(lang)
         return self._done()
 
     async def _scan(self, request: web.Request) -> web.Response:
@@ -223,16 +242,39 @@ class DemoPage:
         return self._done()
 
     async def _send(self, request: web.Request) -> web.Response:
+        """A text, as Telegram's apps send it: blank is refused with a note, and a text
+        longer than one message goes as several, cut where text_parts cuts."""
         world = self._world()
         body = await self._json(request)
         text = body.get("text")
         if not isinstance(text, str):
             raise web.HTTPBadRequest()
+        role = self._phone(body)
+        if not text.strip():
+            return self._refused("empty_message")
+        parts = message_parts(text)
+        if len(parts) > MAX_PARTS:
+            return self._refused("too_long")
+        reply_to = self._message_id(body.get("reply_to"))
         try:
-            world.write(self._phone(body), text, self._message_id(body.get("reply_to")))
+            for number, part in enumerate(parts):
+                world.write(role, part, reply_to if number == 0 else None)
         except Refused as refused:
             return self._refused(refused.key)
         return self._done()
+
+    async def _measure(self, request: web.Request) -> web.Response:
+        """The length of a draft as Telegram counts it, and how many messages it makes."""
+        text = (await self._json(request)).get("text")
+        if not isinstance(text, str):
+            raise web.HTTPBadRequest()
+        return web.json_response(
+            {
+                "units": text_parts.utf16_len(text),
+                "parts": len(message_parts(text)),
+                "max_parts": MAX_PARTS,
+            }
+        )
 
     async def _press(self, request: web.Request) -> web.Response:
         world = self._world()
@@ -240,10 +282,15 @@ class DemoPage:
         message_id, data = self._message_id(body.get("message_id")), body.get("data")
         if message_id is None or not isinstance(data, str):
             raise web.HTTPBadRequest()
+        role = self._phone(body)
         try:
-            world.press(self._phone(body), message_id, data)
+            world.press(role, message_id, data)
         except Refused as refused:
             return self._refused(refused.key)
+        chosen = chosen_language(data)
+        if role == STUDENT and chosen is not None:
+            # The student chose in the chat: the page's buttons show what the bot now uses.
+            self.lang = world.phones[STUDENT].language_code = chosen
         return self._done()
 
     async def _upload(self, request: web.Request) -> web.Response:
@@ -298,6 +345,65 @@ class DemoPage:
             raise web.HTTPNotFound()
         poster = self._world().poster_for(lang)
         return web.Response(body=poster.pdf, content_type="application/pdf")
+
+
+def message_parts(text: str) -> list[str]:
+    """The messages a text goes as: itself when it fits one, else its parts."""
+    if text_parts.utf16_len(text) <= text_parts.TEXT_LIMIT:
+        return [text]
+    return text_parts.split(text)
+
+
+def chosen_language(data: str) -> str | None:
+    """The language a student's language button chooses, if `data` is one."""
+    try:
+        return StudentLanguage.unpack(data).language.value
+    except (TypeError, ValueError):
+        return None
+
+
+async def switch_language(world: DemoWorld, lang: str) -> None:
+    """The student's phone now speaks `lang`. A bot that has not met the student yet reads
+    it from the phone (Telegram's language_code, at /start); one that has keeps the saved
+    choice, so the student changes it as anyone would: /lang, then the language's button."""
+    student = world.phones[STUDENT]
+    previous = student.language_code
+    if previous == lang:
+        return
+    student.language_code = lang
+    if not world.api.chat_messages(student.user_id):
+        return
+    try:
+        await _through_lang_command(world, lang)
+    except BaseException:
+        student.language_code = previous  # not switched: the page shows what the bot uses
+        raise
+
+
+async def _through_lang_command(world: DemoWorld, lang: str) -> None:
+    student = world.phones[STUDENT]
+    wanted = StudentLanguage(language=Language(lang)).pack()
+    start = len(world.api.calls)
+    world.write(STUDENT, "/lang")
+
+    def offers_it(call: Call) -> bool:
+        keyboard = ((call.message or {}).get("reply_markup") or {}).get("inline_keyboard", [])
+        return (
+            call.is_send
+            and call.chat_id == student.user_id
+            and any(button.get("callback_data") == wanted for row in keyboard for button in row)
+        )
+
+    offer = await world.api.wait_for(offers_it, LANGUAGE_SWITCH_SECONDS, start=start)
+    assert offer.message is not None
+    start = len(world.api.calls)
+    world.press(STUDENT, int(offer.message["message_id"]), wanted)
+    # The bot has taken the choice once it greets the student in the new language.
+    await world.api.wait_for(
+        lambda call: call.is_send and call.chat_id == student.user_id,
+        LANGUAGE_SWITCH_SECONDS,
+        start=start,
+    )
 
 
 async def _read_up_to(part: BodyPartReader, limit: int) -> tuple[bytes, bool]:

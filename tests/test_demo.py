@@ -18,9 +18,11 @@ import pytest
 from PIL import Image
 
 from bot.cli import main
+from bot.delivery.text_parts import TEXT_LIMIT
 from bot.i18n import Translator, make_i18n
 from demo import run_demo
 from demo.strings import PAGE_STRINGS
+from demo.web import MAX_PARTS
 
 CHROMIUM = Path("/usr/bin/chromium")
 HAVE_CHROMIUM = CHROMIUM.exists()
@@ -310,8 +312,11 @@ async def test_the_api_refuses_what_telegram_would_not_take_and_other_sites(
                 is_json = response.content_type == "application/json"
                 return response.status, await response.json() if is_json else None
 
-        status, body = await post("api/send", {"phone": "student", "text": "а" * 4097})
+        huge = "а" * (TEXT_LIMIT * MAX_PARTS + 1)  # more messages than the demo sends at once
+        status, body = await post("api/send", {"phone": "student", "text": huge})
         assert (status, body["error"]) == (400, tr("ru", PAGE_STRINGS["too_long"]))
+        status, body = await post("api/send", {"phone": "student", "text": "  \n"})
+        assert (status, body["error"]) == (400, tr("ru", PAGE_STRINGS["empty_message"]))
         status, body = await post(
             "api/press", {"phone": "student", "message_id": 1, "data": "take:AAAAAAAA"}
         )

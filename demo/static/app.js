@@ -26,6 +26,16 @@ let seenNotice = null;
 let posterShown = null;
 const replyTo = { student: null, psychologist: null };
 const drawn = { student: "", psychologist: "" };
+// Whether each chat is scrolled to its newest message (then it stays there as more comes).
+const stuck = { student: true, psychologist: true };
+// Where the page itself last scrolled each chat: a scroll above it is the person reading back.
+const autoTop = { student: 0, psychologist: 0 };
+// Each chat's drawn messages by id, with what they were drawn from: an unchanged message
+// keeps its node (a picture is not loaded again, and the chat does not jump).
+const drawnMessages = { student: new Map(), psychologist: new Map() };
+const seenCount = { student: 0, psychologist: 0 };
+const measuring = { student: null, psychologist: null };
+let shownPhone = "student"; // on a narrow screen only one phone shows at a time
 const ui = {};
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -39,6 +49,11 @@ function el(tag, className, text) {
 
 function s(key) {
   return (state && state.strings[key]) || "";
+}
+
+// A page string with its {placeholders} filled in.
+function format(key, values) {
+  return s(key).replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
 }
 
 // --- talking to the demo ------------------------------------------------------------
@@ -137,9 +152,18 @@ function buildPhone(phone) {
     send: column.querySelector(".send"),
     cancel: column.querySelector(".replybar-cancel"),
   };
+  parts.note = column.querySelector(".draft-note");
+  parts.counter = column.querySelector(".counter");
   parts.messages.dataset.testid = `messages-${phone}`;
   parts.input.dataset.testid = `input-${phone}`;
   parts.file.dataset.testid = `file-${phone}`;
+  parts.note.dataset.testid = `note-${phone}`;
+  parts.counter.dataset.testid = `counter-${phone}`;
+  parts.messages.addEventListener("scroll", () => {
+    const box = parts.messages;
+    const nearEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+    stuck[phone] = nearEnd || box.scrollTop >= autoTop[phone] - 1;
+  });
   parts.form.addEventListener("submit", (event) => {
     event.preventDefault();
     send(phone);
@@ -150,7 +174,10 @@ function buildPhone(phone) {
       send(phone);
     }
   });
-  parts.input.addEventListener("input", () => grow(parts.input));
+  parts.input.addEventListener("input", () => {
+    grow(parts.input);
+    measure(phone);
+  });
   parts.attach.addEventListener("click", () => parts.file.click());
   parts.file.addEventListener("change", () => upload(phone));
   parts.cancel.addEventListener("click", () => setReply(phone, null));
@@ -169,7 +196,7 @@ function buildStudentTools(tools) {
     button.type = "button";
     button.dataset.lang = code;
     button.dataset.testid = `lang-${code}`;
-    button.addEventListener("click", () => post("/api/lang", { lang: code }, "student"));
+    button.addEventListener("click", () => chooseLanguage(code));
     langs.append(button);
   }
   const scan = el("button", "scan");
@@ -215,20 +242,35 @@ function renderPhone(phone) {
   for (const button of parts.tools.querySelectorAll(".lang")) {
     button.setAttribute("aria-checked", String(button.dataset.lang === data.language));
   }
+  if (parts.input.value) showDraft(phone);
   const snapshot = JSON.stringify([data.messages, state.lang]);
   if (snapshot === drawn[phone]) return;
+  const before = drawn[phone] ? JSON.parse(drawn[phone])[0] : [];
   drawn[phone] = snapshot;
   const box = parts.messages;
-  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
-  box.replaceChildren();
-  if (!data.messages.length) {
-    box.append(el("div", "empty", s(`${phone}_empty`)));
+  const next = new Map();
+  const nodes = [];
+  for (const message of data.messages) {
+    const key = JSON.stringify([message, state.lang]);
+    const old = drawnMessages[phone].get(message.id);
+    const node = old && old.key === key ? old.node : drawMessage(phone, message);
+    next.set(message.id, { key, node });
+    nodes.push(node);
   }
-  for (const message of data.messages) box.append(drawMessage(phone, message));
-  if (atBottom || !box.dataset.scrolled) {
-    box.scrollTop = box.scrollHeight;
-    box.dataset.scrolled = "1";
+  drawnMessages[phone] = next;
+  if (!nodes.length) nodes.push(el("div", "empty", s(`${phone}_empty`)));
+  const current = [...box.children];
+  if (current.every((node, index) => node === nodes[index])) {
+    box.append(...nodes.slice(current.length)); // only new messages: the rest stays put
+  } else {
+    box.replaceChildren(...nodes);
   }
+  // Like Telegram: a chat at its newest message follows what comes, and what this phone
+  // sends itself always brings its chat down to it.
+  const known = new Set(before.map((m) => m.id));
+  const sentHere = data.messages.some((m) => m.out && !known.has(m.id));
+  if (stuck[phone] || sentHere) toBottom(phone);
+  markUnseen(phone);
   if (replyTo[phone] && !data.messages.some((m) => m.id === replyTo[phone].id)) {
     setReply(phone, null);
   }
@@ -240,16 +282,26 @@ function formatSize(bytes) {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
-function drawMedia(media) {
+function toBottom(phone) {
+  const box = ui[phone].messages;
+  box.scrollTop = box.scrollHeight;
+  autoTop[phone] = box.scrollTop;
+  stuck[phone] = true;
+}
+
+function drawMedia(phone, media) {
   if (media.kind === "photo") {
     const link = el("a", "photo");
     link.href = media.url;
     link.target = "_blank";
     link.rel = "noopener";
     const image = el("img");
-    image.src = media.url;
     image.alt = "";
-    image.loading = "lazy";
+    // A picture takes its height only once loaded: a chat at its newest message stays there.
+    image.addEventListener("load", () => {
+      if (stuck[phone]) toBottom(phone);
+    });
+    image.src = media.url;
     link.append(image);
     return link;
   }
@@ -276,10 +328,16 @@ function drawMessage(phone, message) {
     quote.append(el("span", null, message.reply_to.text || `[${message.reply_to.kind || "…"}]`));
     bubble.append(quote);
   }
-  if (message.media) bubble.append(drawMedia(message.media));
-  if (message.text) bubble.append(el("div", "text", message.text));
-  const time = message.date ? new Date(message.date * 1000) : null;
-  const meta = el("span", "meta", time ? time.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }) : "");
+  // A caption goes under its file, as Telegram draws it, unless it was sent to go above.
+  const text = message.text ? el("div", "text", message.text) : null;
+  if (text && message.media && message.caption_above) {
+    text.classList.add("caption-above");
+    bubble.append(text);
+  }
+  if (message.media) bubble.append(drawMedia(phone, message.media));
+  if (text && !(message.media && message.caption_above)) bubble.append(text);
+  // The server's clock in the region's time zone, as in case transcripts: one clock.
+  const meta = el("span", "meta", message.time || "");
   if (message.edited) meta.prepend(el("i", null, "✎ "));
   bubble.append(meta);
   const line = el("div", "line");
@@ -325,20 +383,110 @@ function grow(input) {
   input.style.height = `${Math.min(input.scrollHeight, 120)}px`;
 }
 
+// --- the draft: its length as Telegram counts it, and notes about it ---------------------
+
+function note(phone, text, warn) {
+  const box = ui[phone].note;
+  box.textContent = text || "";
+  box.hidden = !text;
+  box.classList.toggle("warn", Boolean(warn));
+}
+
+// The counter and the note for the draft as it stands. A JavaScript string's length is in
+// UTF-16 code units, exactly what Telegram's 4,096 counts; how a longer text is cut into
+// messages the server says (bot/delivery/text_parts.py).
+function showDraft(phone, parts) {
+  const view = ui[phone];
+  const units = view.input.value.length;
+  const limit = state.text_limit;
+  view.counter.hidden = units === 0;
+  view.counter.textContent = `${units} / ${limit}`;
+  view.counter.classList.toggle("over", units > limit);
+  if (units <= limit) {
+    note(phone, "");
+  } else if (parts && parts.units === units) {
+    if (parts.parts > parts.max_parts) note(phone, s("too_long"), true);
+    else note(phone, format("will_split", { limit, parts: parts.parts }), false);
+  }
+}
+
+async function measure(phone) {
+  showDraft(phone);
+  const text = ui[phone].input.value;
+  if (text.length <= state.text_limit) return;
+  clearTimeout(measuring[phone]);
+  measuring[phone] = setTimeout(async () => {
+    try {
+      const response = await fetch("/api/measure", {
+        method: "POST",
+        cache: "no-store",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ text }),
+      });
+      if (response.ok && ui[phone].input.value === text) showDraft(phone, await response.json());
+    } catch (error) {
+      // the offline banner says it; the counter still counts
+    }
+  }, 150);
+}
+
 async function send(phone) {
   const parts = ui[phone];
   const text = parts.input.value;
-  if (!text.trim()) return;
+  if (!text.trim()) {
+    note(phone, s("empty_message"), true);
+    parts.input.focus();
+    return;
+  }
   const body = { phone, text };
   if (replyTo[phone]) body.reply_to = replyTo[phone].id;
   parts.input.value = "";
   grow(parts.input);
+  showDraft(phone);
   if (await post("/api/send", body, phone)) {
     setReply(phone, null);
   } else {
     parts.input.value = text;
     grow(parts.input);
+    measure(phone);
   }
+}
+
+// The page's language buttons: the server changes the phone's language and, once the bot
+// knows the student, goes through the bot's own /lang, which takes a moment.
+async function chooseLanguage(code) {
+  const langs = ui.student.tools.querySelector(".langs");
+  if (langs.getAttribute("aria-busy") === "true") return;
+  langs.setAttribute("aria-busy", "true");
+  try {
+    await post("/api/lang", { lang: code }, "student");
+  } finally {
+    langs.setAttribute("aria-busy", "false");
+  }
+}
+
+// --- narrow screens: one phone at a time ----------------------------------------------------
+
+function showPhone(phone) {
+  shownPhone = phone;
+  document.getElementById("tab-chat").dataset.show = phone;
+  for (const button of document.querySelectorAll(".phone-switch button")) {
+    button.setAttribute("aria-pressed", String(button.dataset.show === phone));
+  }
+  markUnseen(phone);
+  toBottom(phone);
+}
+
+function narrow() {
+  return getComputedStyle(document.querySelector(".phone-switch")).display !== "none";
+}
+
+// A dot on the switch of a phone out of sight that got new messages.
+function markUnseen(phone) {
+  const count = state.phones[phone].messages.length;
+  if (phone === shownPhone || !narrow()) seenCount[phone] = count;
+  const dot = document.querySelector(`.phone-switch [data-show="${phone}"] .dot`);
+  dot.hidden = count <= seenCount[phone];
 }
 
 async function upload(phone) {
@@ -418,6 +566,9 @@ function showTab(name) {
 document.addEventListener("DOMContentLoaded", () => {
   for (const tab of document.querySelectorAll("[role=tab]")) {
     tab.addEventListener("click", () => showTab(tab.dataset.tab));
+  }
+  for (const button of document.querySelectorAll(".phone-switch button")) {
+    button.addEventListener("click", () => showPhone(button.dataset.show));
   }
   follow();
 });
