@@ -175,6 +175,11 @@ class FakeBotAPI(UpdateBuilders, CallRecorder):
         applied."""
         return self._store.in_chat(chat_id)
 
+    def delete_in_chat(self, chat_id: int, message_id: int) -> bool:
+        """The user deletes a message from their private chat (the bot's ones too, as
+        Telegram allows): the bot can no longer edit, copy or reply to it."""
+        return self._store.pop(chat_id, message_id) is not None
+
     def file(self, file_id: str) -> StoredFile | None:
         return self._files.by_id.get(file_id)
 

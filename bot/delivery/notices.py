@@ -144,7 +144,10 @@ class Notice:
 
     `header` starts every part of a long text (numbered "(2/3)" when there are several);
     `relay_case_id` makes a reply to the message reach that case; `lang` is needed only for
-    a `Chat` (a case or a member has its own language).
+    a `Chat` (a case or a member has its own language). `card_case_id` marks a pool's card
+    of that case (edited to "taken" once someone takes it, bot.services.casework.notify);
+    `edits` is the id of a message in the recipient's chat whose text this notice replaces
+    (one editMessageText: a short text, no file, no header).
     """
 
     to: Recipient
@@ -157,6 +160,8 @@ class Notice:
     lang: str | None = None
     protect_content: bool = False
     parse_mode: str | None = None
+    card_case_id: int | None = None
+    edits: int | None = None
 
 
 def render(rt: Runtime, lang: str, phrase: Phrase) -> str:
@@ -213,10 +218,22 @@ def calls(rt: Runtime, notice: Notice) -> list[text_parts.Call]:
     The buttons go with the last call, under the end of the text."""
     lang = language_of(notice)
     header = render(rt, lang, notice.header)
+    result: list[text_parts.Call]
+    if notice.edits is not None:
+        if isinstance(notice.text, Entries) or notice.media is not None or header:
+            raise ValueError("an edit replaces a short text: no pages, file or header")
+        # editMessageText takes no protect_content: the message keeps the one it was sent with.
+        edit = {"message_id": notice.edits, "text": render(rt, lang, notice.text)}
+        if notice.parse_mode is not None:
+            edit["parse_mode"] = notice.parse_mode
+        markup = reply_markup(rt, lang, notice)
+        if markup is not None:  # without one, Telegram removes the message's buttons
+            edit["reply_markup"] = markup
+        return [("editMessageText", edit)]
     if isinstance(notice.text, Entries):
         lines = [render(rt, lang, line) for line in notice.text.lines]
         pages = text_parts.pack(lines, header=header)
-        result: list[text_parts.Call] = [("sendMessage", {"text": page}) for page in pages]
+        result = [("sendMessage", {"text": page}) for page in pages]
     else:
         media = None
         if notice.media is not None:
@@ -267,6 +284,7 @@ def send(
                     params,
                     now=at,
                     relay_case_id=notice.relay_case_id,
+                    card_case_id=notice.card_case_id,
                 )
             )
     return rows

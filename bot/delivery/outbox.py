@@ -149,6 +149,7 @@ def enqueue(
     *,
     now: datetime,
     relay_case_id: int | None = None,
+    card_case_id: int | None = None,
     not_before: datetime | None = None,
     row_id: uuid.UUID | None = None,
 ) -> OutboxMessage:
@@ -163,6 +164,7 @@ def enqueue(
         method=method,
         attempts=0,
         relay_case_id=relay_case_id,
+        card_case_id=card_case_id,
     )
     payload: dict[str, Any] = {"method": method, "params": params}
     if isinstance(target, Case):
