@@ -369,6 +369,7 @@ class OutboxSender:
                             lease_until=None,
                             error=None,
                             chat_key=None,
+                            message_id=note.message_id,
                         )
                         .execution_options(synchronize_session=False)
                     )
@@ -683,7 +684,11 @@ class OutboxSender:
                     )
                 else:  # final: nothing that could name the chat stays behind
                     values.update(
-                        status=outcome.status, sent_at=now, payload_enc=b"", chat_key=None
+                        status=outcome.status,
+                        sent_at=now,
+                        payload_enc=b"",
+                        chat_key=None,
+                        message_id=outcome.message_id,  # a card is edited by it (notify)
                     )
                 result = await session.execute(
                     update(OutboxMessage)
