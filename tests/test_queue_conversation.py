@@ -46,12 +46,16 @@ async def test_take_answer_and_hear_back(app: App, fake_api: FakeBotAPI) -> None
         app, fake_api, student, "Меня обижают в классе", district=places.lenin
     )
     card = await card_for(fake_api, psy.id, case.code, start)
-    assert "Меня обижают в классе" in (card.text or "")  # the preview
+    # The card says what the case is, never what the student wrote (issue 15): the words
+    # come with the take, to the one who takes it.
+    assert codes.display(case.code) in (card.text or "")
+    assert "Меня обижают в классе" not in (card.text or "")
 
     start = len(fake_api.calls)
     fake_api.callback_query(psy, f"take:{case.code}", message=card.message)
     history = await next_to(fake_api, psy.id, start, "Меня обижают в классе")
     assert codes.display(case.code) in (history.text or "")
+    assert history.params.get("protect_content") is True
     await next_to(fake_api, student.id, start)  # "a psychologist has taken ..."
 
     start = len(fake_api.calls)

@@ -154,9 +154,7 @@ async def student_placed(session: AsyncSession, rt: Runtime, student: Student) -
         detail={"to": place.level},
     )
     if moved:
-        await notify.notify_pool(
-            session, rt, case, None, headline=Text("A case moved to your pool")
-        )
+        await notify.notify_pool(session, rt, case, headline=Text("A case moved to your pool"))
     return case
 
 
@@ -289,18 +287,17 @@ async def after_student_message(
                 alerted = [member]
     elif opened:
         alerted = await notify.notify_pool(
-            session, rt, case, content, headline=Text("New case in your pool")
+            session, rt, case, headline=Text("New case in your pool")
         )
     elif became_urgent:
         alerted = await notify.notify_pool(
-            session, rt, case, content, headline=Text("A waiting case became urgent")
+            session, rt, case, headline=Text("A waiting case became urgent")
         )
     elif followup:
         alerted = await notify.notify_pool(
             session,
             rt,
             case,
-            content,
             headline=Text("🔴 Another urgent message in a waiting case"),
         )
     urgent = case.priority == Priority.URGENT and (opened or became_urgent or followup)

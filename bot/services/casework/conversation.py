@@ -218,17 +218,28 @@ async def show_history(session: AsyncSession, rt: Runtime, member: Member, case:
             )
             attached = Media.stored(message.kind, file_id)
             caption = Joined((code, when, author), " · ") if attached.captioned else ""
-            media.append(Notice(member, caption, media=attached, relay_case_id=case.id))
+            media.append(
+                Notice(
+                    member, caption, media=attached, relay_case_id=case.id, protect_content=True
+                )
+            )
     except CaseShredded as exc:
         raise ContentGone(case.code) from exc
     # Every word, in pages numbered under the case code: whole entries per page, an entry
     # longer than a page split at paragraphs, sentences or words, never cut off. Then the
-    # last files, each under a caption naming its case, time and author.
+    # last files, each under a caption naming its case, time and author. All of it with
+    # protect_content: the words stay in this chat (no forwarding, no saving).
     notices.send(
         session,
         rt,
         [
-            Notice(member, Entries(tuple(lines)), header=code, relay_case_id=case.id),
+            Notice(
+                member,
+                Entries(tuple(lines)),
+                header=code,
+                relay_case_id=case.id,
+                protect_content=True,
+            ),
             *media,
         ],
     )

@@ -51,9 +51,10 @@ REALERT_EVERY = timedelta(minutes=1)  # the button, pressed again
 REPLY_EVERY = timedelta(minutes=10)  # the urgent reply to further urgent messages
 ASK_EVERY = timedelta(days=1)  # "are you in danger right now?"
 
-# Signals on the case (lexicon-like labels, never the student's words).
-SIGNAL_SOS = "student pressed 🆘"
-SIGNAL_DANGER = "student answered: in danger now"
+# Signals on the case (lexicon-like labels, never the student's words), shown translated
+# on the pool's cards (bot.services.casework.notify).
+SIGNAL_SOS = notify.SIGNAL_SOS
+SIGNAL_DANGER = notify.SIGNAL_DANGER
 
 SOURCES = ("button", "command", "answer")
 
@@ -111,7 +112,8 @@ def _psychologists(members: list[Member]) -> bool:
 async def alert(
     session: AsyncSession, rt: Runtime, case: Case, *, holder_text: Text, pool_headline: Text
 ) -> bool:
-    """Tell the holder now (even of a muted case: this is not a relay), else the pool.
+    """Tell the holder now (even of a muted case: this is not a relay), else the pool (its
+    card: the case and its signals, never the student's words).
 
     True when a psychologist was told; supervisors alone (no psychologist anywhere) are not.
     """
@@ -120,7 +122,7 @@ async def alert(
     if holder is not None:
         notify.alert_holder(session, rt, case, holder, holder_text)
         return True
-    members = await notify.notify_pool(session, rt, case, None, headline=pool_headline)
+    members = await notify.notify_pool(session, rt, case, headline=pool_headline)
     return _psychologists(members)
 
 

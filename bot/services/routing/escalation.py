@@ -13,8 +13,10 @@ The pool and the case's supervisors (its region's and district's, else its count
 all) come from bot.services.routing.pool_policy, the one definition of a case's pool.
 
 Supervisors may not read content: what they get is the case card (code, priority, category,
-district, school, waiting time) under a headline saying why, never a preview. Psychologists
-get no preview either: the worker has no reason to open a case's content.
+district, school, waiting time) under a headline saying why. Psychologists get the same card
+with the lexicon's signals, never what the student wrote (bot.services.casework.notify): the
+words go only to whoever takes the case. A re-alert of an open case is a card like the
+pool's first one, edited to "taken" once someone takes it.
 
 Every step counts a deadline breach; steps that reach beyond the psychologist (the pool's
 re-alert, supervisors) also count an escalation. Each step is audited and its messages are
@@ -39,7 +41,7 @@ from bot.delivery import notices
 from bot.delivery.notices import Joined, Notice, Text
 from bot.domain import CaseStatus, Priority, Role
 from bot.services.casework import deadlines
-from bot.services.casework.notify import case_card, take_buttons, waiting
+from bot.services.casework.notify import case_card, signals, take_buttons, waiting
 from bot.services.routing import pool_policy
 from bot.services.runtime import Runtime
 from bot.services.security import audit
@@ -85,19 +87,33 @@ async def _send_cards(
     waited: timedelta,
     now: datetime,
 ) -> None:
-    """The card under a headline saying why. Psychologists may reply to it (relay routing)
-    and, while the case is open, take it; supervisors get the bare card."""
+    """The card under a headline saying why (never the student's words). Psychologists see
+    the signals, may reply to it (relay routing) and, while the case is open, take it;
+    supervisors get the bare card. While the case is open the cards are marked, to be
+    edited to "taken" (bot.services.casework.notify.cards_taken)."""
     if not members:
         return
-    card = Joined((_headline(event, waited), await case_card(session, case, now)))  # no content
-    takeable = take_buttons(case.code) if case.status == CaseStatus.OPEN else ()
+    headline = _headline(event, waited)
+    bare = Joined((headline, await case_card(session, case, now)))
+    found = signals(rt, case)
+    with_signals = Joined((headline, await case_card(session, case, now, found=found)))
+    is_open = case.status == CaseStatus.OPEN
+    takeable = take_buttons(case.code) if is_open else ()
+    card_case_id = case.id if is_open else None
     notices.send(
         session,
         rt,
         [
-            Notice(member, card, buttons=takeable, relay_case_id=case.id)
+            Notice(
+                member,
+                with_signals,
+                buttons=takeable,
+                relay_case_id=case.id,
+                protect_content=True,
+                card_case_id=card_case_id,
+            )
             if member.role == Role.PSYCHOLOGIST
-            else Notice(member, card)
+            else Notice(member, bare, protect_content=True, card_case_id=card_case_id)
             for member in members
         ],
         now=now,

@@ -111,7 +111,9 @@ async def _reload(session: AsyncSession, case_id: int) -> Case:
 
 async def claim(session: AsyncSession, rt: Runtime, member: Member, code_text: str) -> Claimed:
     """Take a case. Exactly one of any number of concurrent claims wins; the others get
-    AlreadyTaken and learn nothing about who won."""
+    AlreadyTaken and learn nothing about who won. The winner's copy of the conversation is
+    the history the handler shows next (bot.services.casework.conversation.show_history);
+    the other members' cards of the case are edited to "taken" (notify.cards_taken)."""
     _require_psychologist(member)
     case = await find_case(session, code_text)
     if case.psychologist_id == member.id and case.status == CaseStatus.CLAIMED:
@@ -147,6 +149,7 @@ async def claim(session: AsyncSession, rt: Runtime, member: Member, code_text: s
     )
     taken = Text("A psychologist has taken your conversation and will answer you here soon.")
     notices.send(session, rt, Notice(case, taken), now=now)
+    await notify.cards_taken(session, rt, case, member)
     return Claimed(case)
 
 
@@ -211,7 +214,7 @@ async def _back_to_pool(
     deadlines.schedule(case, rt.settings, now)
     await audit.record(session, actor=actor, event=event, now=now, case_code=case.code)
     await notify.notify_pool(
-        session, rt, case, None, headline=Text("A case came back to the pool"), exclude=exclude
+        session, rt, case, headline=Text("A case came back to the pool"), exclude=exclude
     )
 
 
@@ -308,12 +311,14 @@ async def transfer(
     handed = Joined(
         (
             Text("A case was handed over to you."),
-            await notify.case_card(session, case, now),
+            await notify.case_card(session, case, now, found=notify.signals(rt, case)),
             "",
             Text("/case {code} shows the conversation.", code=codes.display(case.code)),
         )
     )
-    notices.send(session, rt, Notice(target, handed, relay_case_id=case.id), now=now)
+    notices.send(
+        session, rt, Notice(target, handed, relay_case_id=case.id, protect_content=True), now=now
+    )
     return target
 
 
