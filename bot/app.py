@@ -33,9 +33,8 @@ from bot.aiogram_adapter import GetRawUpdates, KeepResponseModels, run_filters_i
 from bot.config import DEFAULT_DATABASE_URL, Settings
 from bot.db.migrate import upgrade_async
 from bot.db.session import is_sqlite, make_engine, make_sessionmaker
+from bot.delivery.sender import STOP_SECONDS as SENDER_STOP_SECONDS
 from bot.delivery.sender import (
-    RELEASE_SECONDS,
-    STOP_GRACE_SECONDS,
     OutboxSender,
     is_transient_db_error,
     missing_master_key,
@@ -52,9 +51,15 @@ from bot.services.errors import ConfigError
 from bot.services.runtime import Runtime, utc_now
 from bot.services.security import audit, keys
 from bot.services.security.vault import Vault
+from bot.stopping import run_bounded, wait_bounded
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# App.close: the workers' passes are short transactions; closing the Bot API session and
+# the database's pool takes a moment. What outlasts these is logged and left.
+WORKERS_STOP_SECONDS = 2.0
+CLOSE_SECONDS = 5.0
 
 
 @dataclass
@@ -151,20 +156,27 @@ class App:
         from bot.workers import background_tasks  # workers are optional extensions
 
         for coro in background_tasks(self):
-            self.background.append(asyncio.create_task(coro))
+            # Named after their module and function: App.close logs a worker by its name.
+            module = coro.cr_frame.f_globals.get("__name__", "") if coro.cr_frame else ""
+            name = f"{module.rsplit('.', 1)[-1]}.{coro.__name__}"
+            self.background.append(asyncio.create_task(coro, name=name))
 
     async def close(self) -> None:
-        """Stop: sends in flight finish or go back to pending (OutboxSender.run), then
-        the other background work is cancelled and the connections closed."""
-        self.sender.stop()
+        """Stop, every wait bounded and logged by step when it runs out, no task cancelled
+        twice (bot/stopping.py): the workers are cancelled once (a pass is short
+        transactions; one cut off rolls back and is done again by the next start), then
+        the outbox sender is asked to stop (sends in flight finish or go back to
+        pending, within its STOP_SECONDS; it is never cancelled), then the Bot API
+        session and the database close."""
+        workers = [t for t in self.background if t.get_name() != "outbox"]
         sending = [t for t in self.background if t.get_name() == "outbox"]
-        if sending:
-            await asyncio.wait(sending, timeout=STOP_GRACE_SECONDS + RELEASE_SECONDS + 1.0)
-        for task in self.background:
+        for task in workers:
             task.cancel()
-        await asyncio.gather(*self.background, return_exceptions=True)
-        await self.bot.session.close()
-        await self.core.close()
+        await wait_bounded("app_close_workers", workers, WORKERS_STOP_SECONDS)
+        self.sender.stop()
+        await wait_bounded("app_close_outbox", sending, SENDER_STOP_SECONDS + 1.0)
+        await run_bounded("app_close_bot_session", self.bot.session.close(), CLOSE_SECONDS)
+        await run_bounded("app_close_database", self.core.close(), CLOSE_SECONDS)
 
     async def feed_update(self, update: Update) -> Any:
         return await self.dispatcher.feed_update(self.bot, update)

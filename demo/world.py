@@ -29,6 +29,7 @@ from bot.services.organisation import invites, members, org
 from bot.services.posters import posters
 from bot.services.posters.poster_tokens import make_poster_token
 from bot.services.runtime import Runtime
+from bot.stopping import wait_bounded
 from fake_telegram import FakeBotAPI, TgUser
 from fake_telegram.methods import PHOTO_UPLOAD_LIMIT
 
@@ -44,6 +45,7 @@ ORG_CSV = (
 POSTER_PRINTS = ((("kk", "ru"), "7А"), (("ky", "ru"), "7Б"))
 STUDENT, PSYCHOLOGIST, SUPERVISOR = "student", "psychologist", "supervisor"
 JOIN_TIMEOUT = 30.0
+DEMO_STOP_SECONDS = 20.0  # the bot's own stop is bounded well inside this
 TEXT_LIMIT = 4096  # Telegram's longest message
 # The demo takes attachments up to Telegram's limit for photos; bigger ones are refused
 # before they reach the stand-in.
@@ -263,5 +265,5 @@ async def running_world(
                 await _unless_it_stops(bot, joins)
                 yield DemoWorld(api, settings, phones, printed, bot)
             finally:
-                bot.cancel()
-                await asyncio.gather(bot, return_exceptions=True)
+                bot.cancel()  # once: `trustline run` then stops in bounded steps
+                await wait_bounded("demo_bot", [bot], DEMO_STOP_SECONDS)

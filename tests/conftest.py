@@ -20,10 +20,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.app import App, create_app, poll
 from bot.config import Settings
 from bot.db.migrate import upgrade
+from bot.stopping import wait_bounded
 from fake_telegram import FakeBotAPI
 
 PG_URL = os.environ.get("TRUSTLINE_TEST_DATABASE_URL")
 TEST_TOKEN = "123456789:AAHfakeTokenForTestsOnly_abcdefghijk"
+# An update being handled when a test ends rolls back within this (logged if not).
+POLLING_STOP_SECONDS = 10.0
 # One template per pytest process, so parallel runs never drop each other's template.
 TEMPLATE_DB = f"trustline_test_template_{os.getpid()}"
 
@@ -165,8 +168,8 @@ async def running_app(settings: Settings, clock: FakeClock) -> AsyncIterator[App
     try:
         yield application
     finally:
-        polling.cancel()
-        await asyncio.gather(polling, return_exceptions=True)
+        polling.cancel()  # once: see bot/stopping.py
+        await wait_bounded("test_polling", [polling], POLLING_STOP_SECONDS)
         await application.close()
 
 

@@ -13,6 +13,7 @@ from bot.app import create_app, poll, resolve_bot_username
 from bot.cli.common import load_settings
 from bot.config import Settings
 from bot.services.routing import pool_policy
+from bot.stopping import wait_bounded
 from bot.webhook import run_webhook
 
 log = logging.getLogger(__name__)
@@ -101,8 +102,8 @@ async def _serve_until(
             app.sender.stop()
             await asyncio.wait({intake}, timeout=INTAKE_GRACE_SECONDS)
         if not intake.done():
-            intake.cancel()
-            await asyncio.gather(intake, return_exceptions=True)
+            intake.cancel()  # once, and waited for with a limit: bot/stopping.py
+            await wait_bounded("run_intake", [intake], INTAKE_GRACE_SECONDS)
         else:
             intake.result()  # an intake that ended on its own by failing says why
     finally:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import logging
 import random
@@ -78,6 +79,7 @@ from bot.delivery.ratelimit import RateLimiter
 from bot.delivery.sentlog import SentLog, SentNote
 from bot.services.runtime import Runtime
 from bot.services.security.vault import CaseShredded
+from bot.stopping import wait_bounded
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +93,14 @@ SEND_TIMEOUT = 7
 LEASE = timedelta(seconds=SEND_TIMEOUT + 3)
 RENEW_AFTER_SECONDS = LEASE.total_seconds() - SEND_TIMEOUT - 1.0
 KEEP_LEASES_SECONDS = LEASE.total_seconds() / 4
-# On stop, sends in flight get this long to finish; what is left is released (back to
-# pending), so the next start sends it at once instead of after a lease.
+# On stop, sends in flight get this long to finish; what is left is cut (cancelled, once)
+# and released (back to pending), so the next start sends it at once instead of after a
+# lease. Each step is bounded (bot/stopping.py); STOP_SECONDS is the whole stop.
 STOP_GRACE_SECONDS = 4.0
+CUT_SECONDS = 1.0
+KEEPER_STOP_SECONDS = 1.0
 RELEASE_SECONDS = 2.0
+STOP_SECONDS = STOP_GRACE_SECONDS + CUT_SECONDS + KEEPER_STOP_SECONDS + RELEASE_SECONDS
 # Heads claimed per look at the table, and chats worked at once by one instance.
 BATCH = 100
 CLAIM_BATCH = 25
@@ -214,6 +220,7 @@ class OutboxSender:
         self.sent_log = SentLog(Path.cwd())
         self.wakeup = asyncio.Event()
         self._stopping = False
+        self._keeper_stop = asyncio.Event()
         self._active: dict[Queue, asyncio.Task[int]] = {}
         # Rows dropped unsent and rows Telegram refused for good, per reason (_count).
         self.dropped: Counter[str] = Counter()
@@ -254,29 +261,31 @@ class OutboxSender:
                         log.exception("outbox_claim_failed")
                     started = 0
                 if started == 0:
-                    try:
-                        await asyncio.wait_for(self.wakeup.wait(), timeout=IDLE_SECONDS)
-                    except TimeoutError:
-                        pass
+                    await _woken(self.wakeup, IDLE_SECONDS)
                     self.wakeup.clear()
         finally:
-            # Let sends already in flight record their outcome; the rows of those cut off
-            # go back to pending (a killed process leaves them to its leases instead).
-            self._stopping = True
-            if self._active:
-                await asyncio.wait(list(self._active.values()), timeout=STOP_GRACE_SECONDS)
+            await self._wind_down(keeper)
+
+    async def _wind_down(self, keeper: asyncio.Task[None]) -> None:
+        """Let sends already in flight record their outcome; the rows of those cut off go
+        back to pending (a killed process leaves them to its leases instead). Stopped by
+        `stop()`, not by cancelling `run`: every wait here is bounded (STOP_SECONDS in
+        all) and each task is cancelled at most once (bot/stopping.py says why)."""
+        self._stopping = True
+        try:
+            await wait_bounded("outbox_grace", self._active.values(), STOP_GRACE_SECONDS)
             cut = list(self._active.values())
             for task in cut:
                 task.cancel()
-            if cut:
-                await asyncio.wait(cut, timeout=1.0)
-            keeper.cancel()
-            await asyncio.gather(keeper, return_exceptions=True)
+            await wait_bounded("outbox_cut", cut, CUT_SECONDS)
+        finally:
+            self._keeper_stop.set()  # between two renewals: no transaction is cut
+            await wait_bounded("outbox_leases", [keeper], KEEPER_STOP_SECONDS)
             await self._release_held()
             self.sent_log.close()
 
     async def _keep_leases(self) -> None:
-        """Renew the leases of the claims this sender holds, until cancelled, over a
+        """Renew the leases of the claims this sender holds, until the sender stops, over a
         connection of its own: with every pooled connection busy sending, a renewal
         queued behind them could come after the leases ran out."""
         engine = None
@@ -288,8 +297,7 @@ class OutboxSender:
             )
             own = make_sessionmaker(engine)
         try:
-            while True:
-                await asyncio.sleep(KEEP_LEASES_SECONDS)
+            while not await _woken(self._keeper_stop, KEEP_LEASES_SECONDS):
                 try:
                     await self.renew_held(own)
                 except Exception as exc:  # the leases may run out: at-least-once covers it
@@ -767,6 +775,15 @@ class OutboxSender:
         if told is not None:
             log.info("outbox_undelivered_told to=%s reason=%s", told, outcome.reason)
             self.poke()
+
+
+async def _woken(event: asyncio.Event, seconds: float) -> bool:
+    """Wait up to `seconds` for the event; whether it is set. (asyncio.timeout, not
+    wait_for: Python 3.11's wait_for can swallow a cancel that meets the event.)"""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    return event.is_set()
 
 
 def _refusal(exc: AiogramError) -> str:

@@ -1,0 +1,55 @@
+"""App.close is bounded: with every background task stuck behind SQLite's write lock (held
+here by another connection, as a long transaction would), close still returns, names the
+steps it could not wait for, and cancels nothing twice, so the tasks it left end by
+themselves once the lock is free (bot/stopping.py explains the close that never ends)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+
+import pytest
+from sqlalchemy.util import greenlet_spawn
+
+from bot.app import create_app
+from bot.config import Settings
+from bot.db.session import is_sqlite
+from tests.conftest import FakeClock
+
+
+async def _until(condition: object, limit: float = 30.0) -> None:
+    for _ in range(int(limit / 0.02)):
+        if condition():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the background tasks never reached the database")
+
+
+async def test_close_returns_while_the_database_is_locked(
+    settings: Settings, database_url: str, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    if not is_sqlite(database_url):
+        pytest.skip("SQLite's single writer lock; PostgreSQL locks rows")
+    app = await create_app(settings, clock=clock, migrate=False)
+    holder = sqlite3.connect(database_url.split("///", 1)[1], isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        await app.start_background()
+        # The workers' first passes and the sender's first claim each took a connection
+        # and now wait in SQLite's busy handler for the lock.
+        await _until(lambda: app.engine.pool.checkedout() >= 4)  # type: ignore[attr-defined]
+        pool = app.engine.pool  # close disposes it and makes a new one
+        with caplog.at_level(logging.WARNING, logger="bot.stopping"):
+            await app.close()
+        # The sender's claim cannot be cut short: its step is named, and it was left.
+        assert "stop_wait_timeout step=app_close_outbox pending=outbox" in caplog.text
+        assert not all(task.done() for task in app.background)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    _done, pending = await asyncio.wait(app.background, timeout=60)
+    assert not pending, [task.get_name() for task in pending]
+    # A task left running past close returns its connection to the pool close disposed:
+    # closed here, as a process that goes on would have to (the price of a bounded close).
+    await greenlet_spawn(pool.dispose)
