@@ -223,6 +223,30 @@ def test_the_model_decides_with_the_thresholds_of_what_the_rules_found() -> None
     assert raised > 0
 
 
+def test_the_now_head_decides_for_what_the_rules_made_high() -> None:
+    """A message the rules made HIGH is URGENT exactly when the now head (trained on urgent
+    and high messages only: happening now, or real but not this minute?) passes
+    ``flagged_threshold``; the urgent head is not read for it."""
+    model = load_model()
+    assert model is not None
+    assert "now" in model.head_names
+    rows = [r for p in sorted(CORPUS_DIR.glob("corpus*.jsonl")) for r in _load(p)]
+    raised = kept = 0
+    for row in rows:
+        rules_found, tokens, cancelled = rules_reading(row["text"])
+        if cancelled or not tokens or rules_found.priority is not Priority.HIGH:
+            continue
+        heads = model.head_probabilities(tokens)
+        shipped = assess(row["text"]).priority
+        if model.urgent_allowed and heads["now"] >= model.flagged_threshold:
+            raised += 1
+            assert shipped is Priority.URGENT, row["text"]
+        else:
+            kept += 1
+            assert shipped is Priority.HIGH, row["text"]
+    assert raised > 0 and kept > 0
+
+
 EVERYDAY = [
     "сообщение 1", "второе сообщение", "помогите с домашкой", "математикадан жардам бергилечи",
     "сабаққа көмектесіңдерші", "привет", "салам", "сәлем", "как дела", "тест",

@@ -530,3 +530,17 @@ def test_a_word_one_letter_from_a_time_marker_is_not_one(text: str) -> None:
     # "ештеңе" (nothing) is one letter from "ертең" (tomorrow): a beating told is HIGH home
     # abuse, not one planned for tomorrow
     check(text, H)
+
+
+@pytest.mark.parametrize(
+    ("text", "priority"),
+    [
+        ("кичинемде атам мени ургулачу, азыр андай эмес", H),
+        ("кішкентайымда әкем мені ұратын, қазір ұрмайды", H),
+        ("в детстве отчим меня бил, сейчас нет", H),
+        ("азыр атам мени уруп жатат", U), ("қазір әкем мені ұрып жатыр", U),
+        ("отчим сейчас меня бьёт", U),
+    ],
+)  # fmt: skip
+def test_childhood_told_from_now_is_the_past(text: str, priority: Priority) -> None:
+    check(text, priority)

@@ -56,10 +56,11 @@ from bot.triage.normalize import QUOTE, tokenize
 from bot.triage.scoring import assess, model_priority, rules_reading
 
 C_GRID = (30.0, 100.0)
-# Out-of-fold targets for the thresholds (``choose_thresholds``): above the issue's targets
-# (urgent precision 0.85, urgent-or-high recall 0.97) because the rules were tuned on many
-# of these messages and look better here than on new text.
-SHIPPED_TARGET = 0.92
+# Targets for the thresholds on out-of-writer predictions (``choose_thresholds``): a little
+# above the issue's (urgent precision 0.85, urgent-or-high recall 0.97), because the rules
+# were written with these writers' messages in view. Chosen by leave-one-writer-out
+# (third round of issue 13): 0.86 to 0.92 tried; 0.88 kept pooled precision above 0.85.
+SHIPPED_TARGET = 0.88
 FLAG_RECALL = 0.985
 LEVELS = 127  # quantisation: weights become integers in [-LEVELS, LEVELS]
 PRUNE = 1  # quantised weights this small are dropped (they keep the file under 1 MB)
@@ -322,8 +323,10 @@ def fit(
 
     c_urgent, p_urgent = best_c(x, y, "urgent", grid=grid, writers=writers)
     c_flag, p_flag = best_c(x, flagged, "flag", grid=grid, writers=writers)
+    # the now head (urgent among urgent and high) is what scoring reads for rules' HIGH
+    c_now, p_now = best_c(x, y, "now", only=flagged, grid=grid, writers=writers)
     chosen = choose_thresholds(
-        p_urgent,
+        np.where(groups == 2, p_now, p_urgent),
         p_flag,
         y,
         flagged,
@@ -335,21 +338,22 @@ def fit(
         flag_recall=flag_recall,
     )
     print(
-        f"urgent: C={c_urgent}, flag: C={c_flag}; thresholds and "
+        f"urgent: C={c_urgent}, flag: C={c_flag}, now: C={c_now}; thresholds and "
         f"{'out-of-writer' if by_writer else 'out-of-fold'} figures with the rules: {chosen}"
     )
 
     urgent = _fit(c_urgent).fit(x, y)
     flag = _fit(c_flag).fit(x, flagged)
     flagged_rows = np.flatnonzero(flagged)
+    now = _fit(c_now).fit(x[flagged_rows], y[flagged_rows])
     categories = sorted({rows[i]["category"] for i in flagged_rows})
     category = LogisticRegression(C=c_urgent, max_iter=5000).fit(
         x[flagged_rows], [rows[i]["category"] for i in flagged_rows]
     )
     assert list(category.classes_) == categories
 
-    # (used buckets, urgent + flag + categories)
-    coef = np.vstack([urgent.coef_[0], flag.coef_[0], category.coef_]).T
+    # (used buckets, urgent + flag + now + categories)
+    coef = np.vstack([urgent.coef_[0], flag.coef_[0], now.coef_[0], category.coef_]).T
     scale, q = _quantise(coef)
     prune = PRUNE
     while True:  # the smallest pruning that keeps model.json under MAX_BYTES
@@ -372,14 +376,18 @@ def fit(
         "validation_excluded": exclude_validation,
         "thresholds_from": "out-of-writer" if by_writer else "out-of-fold",
         "targets": {"urgent_precision": precision_target, "urgent_or_high_recall": flag_recall},
-        "heads": ["urgent", "flag"],
-        "C": [c_urgent, c_flag],
+        "heads": ["urgent", "flag", "now"],
+        "C": [c_urgent, c_flag, c_now],
         "pruned_at": prune,
         **chosen,
         "categories": categories,
         "scale": scale,
         "bias": float(urgent.intercept_[0]),
-        "head_bias": [float(urgent.intercept_[0]), float(flag.intercept_[0])],
+        "head_bias": [
+            float(urgent.intercept_[0]),
+            float(flag.intercept_[0]),
+            float(now.intercept_[0]),
+        ],
         "category_bias": [float(b) for b in category.intercept_],
         "buckets": deltas,
         "weights": q[keep].ravel().tolist(),

@@ -10,10 +10,12 @@ into 2**18 buckets. A message's features are its n-gram counts divided by the sq
 n-gram total (a word-additive stand-in for L2 normalisation), so each word's contribution
 can be cached: scoring is a dict lookup per word, a sum and a sigmoid.
 
-Three heads share the features: ``urgent`` (is the message urgent?), ``flag`` (is it urgent
-or high: should someone read it within the hour?) and ``category`` (which urgent category, for
-when the rules name none). Weights and thresholds come from ``tools/train_triage_model.py`` (scikit-learn,
-development only, thresholds chosen by cross-validation) and live quantised in ``model.json``
+Four heads share the features: ``urgent`` (is the message urgent?), ``flag`` (is it urgent
+or high: should someone read it within the hour?), ``now`` (trained only on urgent and high
+messages: is this risk happening now, or real but not this minute? read for messages the
+rules made HIGH) and ``category`` (which urgent category, for when the rules name none).
+Weights and thresholds come from ``tools/train_triage_model`` (scikit-learn, development
+only, thresholds chosen on out-of-writer predictions) and live quantised in ``model.json``
 beside this module. What the bot lets the model decide is the policy in ``__init__``.
 Feature extraction here is the single definition used by both training and scoring.
 """

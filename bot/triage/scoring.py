@@ -171,10 +171,11 @@ def _model_decision(
 ) -> tuple[Priority, str]:
     """What the model makes of a message the rules put at ``rules`` (below URGENT).
 
-    The thresholds depend on what the rules found, each chosen on out-of-fold predictions
-    (the trainer): HIGH by the rules (``flagged_threshold``: may the urgent head make it
-    URGENT?), NORMAL with weak hints (``hinted``: the ``hinted_*`` thresholds), or nothing at
-    all (``threshold`` and ``flag_threshold``). URGENT when the urgent head passes its
+    The thresholds depend on what the rules found, each chosen on out-of-writer predictions
+    (the trainer): HIGH by the rules (``flagged_threshold``: may the ``now`` head, trained to
+    tell urgent from high among messages that are one or the other, make it URGENT?),
+    NORMAL with weak hints (``hinted``: the ``hinted_*`` thresholds), or nothing at all
+    (``threshold`` and ``flag_threshold``). URGENT when the urgent head passes its
     threshold and cross-validation allowed it to decide (``urgent_allowed``, else HIGH);
     HIGH when the flag head (urgent or high) passes its threshold. A message shorter than
     ``min_words`` words carries too little for the weaker calls: with no rule signal the
@@ -190,7 +191,8 @@ def _model_decision(
         urgent_threshold = model.threshold
         flag_threshold = 2.0 if short else model.flag_threshold
     heads = model.head_probabilities(tokens)
-    p_urgent = heads["urgent"]
+    # Among risks the rules found, the question is "now or this hour": the now head's.
+    p_urgent = heads.get("now", heads["urgent"]) if rules is Priority.HIGH else heads["urgent"]
     if p_urgent >= urgent_threshold:
         if model.urgent_allowed and not (hinted and short):
             return Priority.URGENT, f"model: urgent wording (p={p_urgent:.2f})"
@@ -266,7 +268,13 @@ def _happening(hit: Hit, contexts: dict[str, list[int]]) -> bool:
     past = _distance(contexts.get("past"), hit)
     now = _distance(contexts.get("now"), hit)
     if now is not None and now <= _NOW_REACH and (past is None or now < past):
-        return True
+        # "кішкентайымда әкем ұратын, қазір ұрмайды", "в детстве бил, сейчас нет": a past
+        # marker before the beating and "now" only after it is then and now, not now.
+        past_before = _near(
+            contexts.get("past"), Hit(hit.rule, hit.start - _NOW_REACH, hit.start - 1), 0
+        )
+        now_before = _near(contexts.get("now"), Hit(hit.rule, hit.start - _NOW_REACH, hit.end), 0)
+        return now_before or not past_before
     if _near(contexts.get("soon"), hit, _NOW_REACH):
         return past is None or past > _NOW_REACH
     return False
