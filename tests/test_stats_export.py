@@ -1,5 +1,7 @@
-"""The CSV for open reporting: UTF-8 with BOM, one row per school and month, and no cell
-ever holds a count from 1 to 4 (suppression holds for every cell, whatever the data)."""
+"""The CSV for open reporting: UTF-8 with BOM, one row per school and month with district and
+scope totals, no cell ever holds a count from 1 to 4, and no hidden count can be recovered
+from the others (complementary suppression; tests/test_stats_export_suppression.py has the
+search that tries)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ import io
 import random
 import uuid
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.app import App
@@ -17,10 +20,13 @@ from bot.db.models import Case, District, Poster, PosterScan, Region, School
 from bot.domain import PRIORITY_RANK, CaseStatus, Category, Country, Outcome, Priority
 from bot.services.posters.posters import iso_week
 from bot.services.reporting import stats, stats_export
-from bot.services.reporting.periods import PeriodKind, period_containing
+from bot.services.reporting.periods import PeriodKind, months_of, period_containing
+from bot.services.reporting.suppression import Line
 from tests.stats_seed import local, seed
+from tests.test_stats_export_suppression import recoverable
 
 SCHOOL_YEAR = period_containing(PeriodKind.YEAR, date(2026, 11, 15), Country.KZ)
+SCOPE = stats.Scope(1, "Жамбыл облысы", "KZ", ZoneInfo("Asia/Almaty"))
 
 
 def parse(data: bytes) -> list[list[str]]:
@@ -31,7 +37,8 @@ def parse(data: bytes) -> list[list[str]]:
 
 def assert_suppressed(rows: list[list[str]]) -> None:
     for row in rows[1:]:
-        for cell in row:
+        for cell in row[3:]:
+            assert cell.isdigit() or cell in ("x", "") or ":" in cell, row
             if cell.isdigit():
                 assert not 1 <= int(cell) <= 4, f"small count published: {row}"
 
@@ -56,22 +63,31 @@ async def test_export_of_the_seeded_region(app: App) -> None:
     # district but no school and one for cases with no district, when there were any.
     months = [row[0] for row in body]
     assert sorted(set(months)) == ["2026-09", "2026-10", "2026-11"]
-    november = {row[2]: row for row in body if row[0] == "2026-11"}
-    assert set(november) == {
-        "№5 мектеп-гимназия",
-        "Абай атындағы №12 мектеп",
-        "Сарыкемер орта мектебі",
-        "(школа не указана)",
-    }
+    november = {(row[1], row[2]): row for row in body if row[0] == "2026-11"}
+    assert list(november) == [
+        ("Байзақ ауданы", "Сарыкемер орта мектебі"),
+        ("Байзақ ауданы", "(все школы)"),
+        ("Тараз қаласы", "Абай атындағы №12 мектеп"),
+        ("Тараз қаласы", "№5 мектеп-гимназия"),
+        ("Тараз қаласы", "(школа не указана)"),
+        ("Тараз қаласы", "(все школы)"),
+        ("(район не указан)", "(школа не указана)"),
+        ("(все районы)", "(все школы)"),
+    ]
+    november = {row[2]: row for row in body if row[0] == "2026-11" and row[1] != "(все районы)"}
     s1 = november["№5 мектеп-гимназия"]
     assert s1[1] == "Тараз қаласы"
-    assert s1[3] == "<5"  # four cases
+    assert s1[3] == "x"  # four cases
     assert s1[header.index("Медиана времени до первого ответа (ч:мм)")] == ""  # < 5 answered
-    assert s1[header.index("Сканирования плакатов")] == "7"
+    # 7 scans, hidden: the district's 9 minus 7 would give the other school's 2.
+    scans = header.index("Сканирования плакатов")
+    assert s1[scans] == "x"
+    assert november["(все школы)"][scans] == "9"
+    assert november["Абай атындағы №12 мектеп"][scans] == "x"
     assert november["Сарыкемер орта мектебі"][3] == "0"
     assert_suppressed(rows)
     october = {row[2]: row for row in body if row[0] == "2026-10"}
-    assert october["№5 мектеп-гимназия"][3] == "<5"  # c9, late on 31 October in Almaty
+    assert october["№5 мектеп-гимназия"][3] == "x"  # c9, late on 31 October in Almaty
     assert october["№5 мектеп-гимназия"][header.index("Сканирования плакатов")] == "10"
     flat = "\n".join(";".join(row) for row in rows)
     for case in s.cases.values():
@@ -79,8 +95,8 @@ async def test_export_of_the_seeded_region(app: App) -> None:
 
 
 async def test_large_counts_are_exact_and_small_ones_hidden(app: App) -> None:
-    """Random cases over many schools: each published number equals the true count when
-    it is 0 or 5 and more; every 1–4 is `<5`. Several seeds, every cell checked."""
+    """Random cases over many schools: each published number of cases is the true count,
+    never 1 to 4; every 1–4 is `x`, and some larger ones beside them."""
     async with app.sessionmaker() as session, session.begin():
         region = Region(country="KZ", name="Түркістан облысы", timezone="Asia/Almaty")
         session.add(region)
@@ -144,41 +160,155 @@ async def test_large_counts_are_exact_and_small_ones_hidden(app: App) -> None:
     rows = await _export(app, region.id, lang="kk")
     assert_suppressed(rows)
     cases_col = 3
+    shown = {"small": 0, "beside": 0, "exact": 0}
     for row in rows[1:]:
-        n = truth[(row[2], row[0])]
-        assert row[cases_col] == ("<5" if 1 <= n <= 4 else str(n)), row
-    assert any(row[cases_col] == "<5" for row in rows[1:])
-    assert any(row[cases_col].isdigit() and int(row[cases_col]) >= 5 for row in rows[1:])
+        if row[2] == "(барлық мектептер)":
+            n = sum(v for (_, month), v in truth.items() if month == row[0])
+        else:
+            n = truth[(row[2], row[0])]
+        if 1 <= n <= 4:
+            assert row[cases_col] == "x", row
+            shown["small"] += 1
+        elif row[cases_col] == "x":  # hidden beside a small one
+            shown["beside"] += 1
+        else:
+            assert row[cases_col] == str(n), row
+            shown["exact"] += 1
+    assert shown["small"] and shown["exact"], shown
 
 
-@given(
-    counts=st.lists(st.integers(min_value=0, max_value=40), min_size=30, max_size=30),
-    seconds=st.lists(st.floats(min_value=0, max_value=10 * 24 * 3600), max_size=12),
+# --- every hidden count, every derivation: generated months through month_rows ----------
+
+STATES = ("open, unanswered", "open, answered", "closed, answered", "closed, unanswered")
+CASES_COL, OPEN_COL, UNANSWERED_COL, ANSWERED_COL = 3, 16, 17, 18
+PRIORITY_COLS = range(4, 4 + len(Priority))
+CATEGORY_COLS = range(7, 7 + len(Category))
+OUTCOME_COLS = range(23, 23 + len(Outcome))
+COUNT_COLS = [*range(3, 19), *range(21, 30)]  # 19 and 20 are times
+UNPUBLISHED = ("closed", "open answered", "closed answered", "closed unanswered")
+
+case_draws = st.tuples(
+    st.sampled_from(list(Priority)),
+    st.sampled_from([Category.SUICIDE_SELF_HARM, Category.BULLYING, Category.DISTRESS]),
+    st.sampled_from(STATES),
+    st.sampled_from([Outcome.RESOLVED, Outcome.REFERRED_111]),
+    st.integers(0, 2),  # deadline breaches
 )
-def test_every_cell_of_a_row_is_suppressed(counts: list[int], seconds: list[float]) -> None:
-    it = iter(counts)
-    figures = stats.Figures(
-        cases=next(it),
-        open=next(it),
-        unanswered=next(it),
-        breaches=next(it),
-        escalations=next(it),
-        scans=next(it),
-        posters=next(it),
-        answer_seconds=seconds,
-    )
-    for category in Category:
-        figures.by_category[category] = next(it)
-    for priority in Priority:
-        figures.by_priority[priority] = next(it)
-    for outcome in Outcome:
-        figures.outcomes[outcome] = next(it)
-    row = stats_export.row("2026-11", "Тараз", "№5", figures)
-    for cell in row:
-        assert not (cell.isdigit() and 1 <= int(cell) <= 4)
-        assert cell != "" or len(seconds) < stats_export.MIN_CASES_FOR_TIMES
-    published = [c for c in row[3:] if c.isdigit() or c == "<5"]
-    assert len(published) == len(row) - 3 - 2  # every count, not the two times
+schools_of_cases = st.lists(st.lists(case_draws, max_size=6), min_size=1, max_size=2)
+
+
+def figures_of(cases: list[tuple[Priority, Category, str, Outcome, int]]) -> stats.Figures:
+    f = stats.Figures()
+    for priority, category, state, outcome, breaches in cases:
+        f.cases += 1
+        f.by_priority[priority] += 1
+        f.by_category[category] += 1
+        f.breaches += breaches
+        if state.startswith("open"):
+            f.open += 1
+        else:
+            f.outcomes[outcome] += 1
+        if state == "open, unanswered":
+            f.unanswered += 1
+        if state.endswith(", answered"):
+            f.answer_seconds.append(600.0)
+    return f
+
+
+def truth(f: stats.Figures) -> dict[object, int]:
+    """Every count of a row by column, and the ones the file never shows."""
+    closed_answered = sum(1 for _ in f.answer_seconds) - (f.open - f.unanswered)
+    return {
+        CASES_COL: f.cases,
+        **{col: f.by_priority[p] for col, p in zip(PRIORITY_COLS, Priority, strict=True)},
+        **{col: f.by_category[c] for col, c in zip(CATEGORY_COLS, Category, strict=True)},
+        OPEN_COL: f.open,
+        UNANSWERED_COL: f.unanswered,
+        ANSWERED_COL: f.answered,
+        21: f.breaches,
+        22: f.escalations,
+        **{col: f.outcomes[o] for col, o in zip(OUTCOME_COLS, Outcome, strict=True)},
+        29: f.scans,
+        "closed": f.closed,
+        "open answered": f.open - f.unanswered,
+        "closed answered": closed_answered,
+        "closed unanswered": f.closed - closed_answered,
+    }
+
+
+def identities(row: int) -> list[Line]:
+    """What any reader knows adds up within a row of the file."""
+    return [
+        Line((row, CASES_COL), tuple((row, c) for c in PRIORITY_COLS)),
+        Line((row, CASES_COL), tuple((row, c) for c in CATEGORY_COLS)),
+        Line((row, CASES_COL), ((row, OPEN_COL), (row, "closed"))),
+        Line((row, "closed"), tuple((row, c) for c in OUTCOME_COLS)),
+        Line((row, OPEN_COL), ((row, UNANSWERED_COL), (row, "open answered"))),
+        Line((row, ANSWERED_COL), ((row, "open answered"), (row, "closed answered"))),
+        Line((row, "closed"), ((row, "closed answered"), (row, "closed unanswered"))),
+    ]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(schools_of_cases, min_size=1, max_size=2), st.booleans())
+def test_no_hidden_count_of_an_export_can_be_recovered(
+    districts: list[list[list[tuple[Priority, Category, str, Outcome, int]]]],
+    unplaced: bool,
+) -> None:
+    """Months of random cases through `month_rows`; then, from the published file alone and
+    the sums a reader knows (each row's categories, priorities and states add up to its
+    cases; each "(all schools)" row is its district's rows added up; "(all districts)" the
+    districts'), the exhaustive search of test_stats_export_suppression finds no hidden
+    count with a single possible value."""
+    named = [
+        stats.DistrictFigures(
+            d,
+            f"D{d}",
+            stats.Figures(),
+            [stats.SchoolFigures(s, f"S{d}.{s}", figures_of(c)) for s, c in enumerate(schools)],
+        )
+        for d, schools in enumerate(districts)
+    ]
+    without = figures_of(districts[0][0][:2]) if unplaced else stats.Figures()
+    month = months_of(SCHOOL_YEAR)[2]
+    result = stats.RegionStats(SCOPE, month, stats.Figures(), named, without)
+    rows = stats_export.month_rows(lambda lang, text, **kw: text, "ru", result)
+    figures: list[stats.Figures] = []
+    values: dict[object, int] = {}
+    seen: dict[object, int | str | None] = {}
+    lines: list[Line] = []
+    members: list[int] = []
+    districts_rows: list[int] = []
+    for i, row in enumerate(rows):
+        assert len(row) == 30
+        if row[2] == "(all schools)":
+            f = stats.Figures()
+            for m in members if row[1] != "(all districts)" else districts_rows:
+                f.add(figures[m])
+            group = members if row[1] != "(all districts)" else districts_rows
+            for column in [*COUNT_COLS, *UNPUBLISHED]:
+                lines.append(Line((i, column), tuple((m, column) for m in group)))
+            if row[1] != "(all districts)":
+                districts_rows.append(i)
+            members = []
+        elif row[1] == "(district not given)":
+            f = without
+            districts_rows.append(i)
+        else:
+            district, school = (int(n) for n in row[2][1:].split("."))
+            f = named[district].schools[school].figures
+            members.append(i)
+        figures.append(f)
+        for column, value in truth(f).items():
+            values[(i, column)] = value
+            seen[(i, column)] = None
+        for column in COUNT_COLS:
+            seen[(i, column)] = row[column] if row[column] == "x" else int(row[column])
+            if row[column] != "x":
+                assert int(row[column]) == values[(i, column)], (row, column)
+                assert not 1 <= values[(i, column)] <= 4, (row, column)
+        lines += identities(i)
+    assert recoverable(seen, values, lines) == []
 
 
 def test_hours_minutes() -> None:

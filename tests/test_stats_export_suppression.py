@@ -1,11 +1,11 @@
 """Complementary suppression: no hidden count can be recovered exactly from what is published.
 
 The attacker here is stronger than a reader with a calculator: given every published
-number, every line's sum and the bounds the file states (`<5` is 1 to 4, `x` or a cell that
-is never published is 0 or more), an exhaustive search over whole numbers looks, for each
-hidden cell, for a second table that fits everything published. If none exists, the cell
-was given away. Subtraction along a row or column, pairs of small cells under a published
-total and chains through hidden totals are all special cases of that search.
+number, every line's sum and what the file says of hidden cells (`x`, or a cell that is
+never published, is 0 or more; a `<5` would be 1 to 4), an exhaustive search over whole
+numbers looks, for each hidden cell, for a second table that fits everything published. If
+none exists, the cell was given away. Subtraction along a row or column, hidden cells under
+a total of 0 and chains through hidden totals are all special cases of that search.
 """
 
 from __future__ import annotations
@@ -22,14 +22,12 @@ SMALL, MARK = "<5", "x"
 
 
 def publish(values: Mapping[Cell, int], hidden: set[Cell], result: Suppression) -> dict:
-    """What a reader sees: a number, `<5`, `x`, or nothing at all (a hidden cell)."""
+    """What a reader sees: a number, `x`, or nothing at all (a cell never published)."""
     seen: dict[Cell, int | str | None] = {}
     for cell, value in values.items():
         if cell in hidden:
             seen[cell] = None
-        elif cell in result.primary:
-            seen[cell] = SMALL
-        elif cell in result.complementary:
+        elif cell in result.cells:
             seen[cell] = MARK
         else:
             seen[cell] = value
@@ -104,20 +102,13 @@ def recoverable(
 
 def subtracted(seen: Mapping[Cell, int | str | None], lines: Sequence[Line]) -> list[Line]:
     """The plain reader's attacks on one line with its total shown: total minus the
-    visible cells when one cell is hidden, or when all hidden cells are `<5` and the rest
-    is at their least (each 1) or at their most (each 4)."""
+    visible cells when one cell is hidden, and hidden cells under a total of 0."""
     exposed = []
     for line in lines:
         total = seen[line.total]
-        if not isinstance(total, int):
-            continue
-        covered = [seen[p] for p in line.parts if not isinstance(seen[p], int)]
-        rest = total - sum(v for p in line.parts if isinstance(v := seen[p], int))
-        if len(covered) == 1:
+        covered = [p for p in line.parts if not isinstance(seen[p], int)]
+        if isinstance(total, int) and covered and (len(covered) == 1 or total == 0):
             exposed.append(line)
-        elif covered and all(c == SMALL for c in covered):
-            if rest in (len(covered), 4 * len(covered)):
-                exposed.append(line)
     return exposed
 
 
@@ -184,25 +175,41 @@ def test_the_issue_example() -> None:
     assert result.primary == {"suicide"}
     assert result.complementary == {"bullying"}  # the smallest count beside it
     seen = publish(values, set(), result)
-    assert seen == {"cases": 6, "bullying": "x", "suicide": "<5", "violence": 0, "other": 0}
+    assert seen == {"cases": 6, "bullying": "x", "suicide": "x", "violence": 0, "other": 0}
     assert recoverable(seen, values, lines) == []
     # Without the complement the search finds it, as the issue did.
     bare = {**seen, "bullying": 5}
+    assert subtracted(bare, lines) == lines
     assert recoverable(bare, values, lines) == ["suicide"]
 
 
-def test_two_small_counts_alone_under_their_total() -> None:
-    """Total 14, 6 shown: the two `<5` cells add up to 8, so both are 4; a third must go."""
+def test_small_counts_are_not_marked_apart() -> None:
+    """Total 14, 6 shown: two hidden cells add up to 8. Marked `<5`, both would be 4; as
+    `x` they could be 8 and 0 or 2 and 6, so no third cell has to go."""
     values = {"total": 14, "a": 4, "b": 4, "c": 6, "d": 0}
     lines = [Line("total", ("a", "b", "c", "d"))]
     result = suppress(values, lines)
     assert result.primary == {"a", "b"}
-    assert result.complementary == {"c"}
+    assert result.complementary == set()
     seen = publish(values, set(), result)
     assert recoverable(seen, values, lines) == []
-    bare = {**seen, "c": 6}
-    assert subtracted(bare, lines) == lines
-    assert recoverable(bare, values, lines) == ["a", "b"]
+    assert recoverable({**seen, "a": SMALL, "b": SMALL}, values, lines) == ["a", "b"]
+
+
+def test_hidden_cells_under_a_total_of_zero() -> None:
+    """A zero total gives away every cell under it: a hidden zero there protects nothing,
+    so a small count's complement is never taken from such a line."""
+    values = {
+        ("s1", "total"): 3, ("s1", "a"): 3, ("s1", "b"): 0,
+        ("s2", "total"): 0, ("s2", "a"): 0, ("s2", "b"): 0,
+        ("all", "total"): 3, ("all", "a"): 3, ("all", "b"): 0,
+    }  # fmt: skip
+    lines = [Line((r, "total"), ((r, "a"), (r, "b"))) for r in ("s1", "s2", "all")]
+    lines += [Line(("all", k), (("s1", k), ("s2", k))) for k in ("total", "a", "b")]
+    result = suppress(values, lines)
+    seen = publish(values, set(), result)
+    assert recoverable(seen, values, lines) == []
+    assert all(seen[("s2", k)] == 0 for k in ("total", "a", "b"))
 
 
 def test_a_hidden_total_links_its_row_and_its_column() -> None:
@@ -211,19 +218,21 @@ def test_a_hidden_total_links_its_row_and_its_column() -> None:
     values, lines = table([[[3, 0], [6, 7]]])
     result = suppress(values, lines)
     seen = publish(values, set(), result)
-    assert seen[(0, 0, "total")] == SMALL and seen[(0, 0, 0)] == SMALL
+    assert result.primary == {(0, 0, 0), (0, 0, "total")}
+    assert result.complementary == {(0, 1, 0), (0, 1, "total")}  # 6 and 13, not 7 and 9
     assert recoverable(seen, values, lines) == []
     assert subtracted(seen, lines) == []
 
 
-def test_cells_that_are_never_published_are_unknowns_but_not_protected() -> None:
-    """Answered 5 of 6 cases with `<5` unanswered: closed-and-unanswered is never shown, so
-    unanswered is only bounded (at most 1: so it is 1) unless another cell goes."""
-    values = {"cases": 6, "answered": 5, "unanswered": 1, "closed unanswered": 0}
-    lines = [Line("cases", ("answered", "unanswered", "closed unanswered"))]
-    hidden = {"closed unanswered"}
+def test_a_chain_through_a_cell_that_is_never_published() -> None:
+    """Closed cases are not a column, but cases - open = closed = the outcomes' sum: with
+    cases 6 and open 5 shown, the one `resolved` case is given away through it."""
+    values = {"cases": 6, "open": 5, "closed": 1, "resolved": 1, "referred": 0}
+    lines = [Line("cases", ("open", "closed")), Line("closed", ("resolved", "referred"))]
+    hidden = {"closed"}
     result = suppress(values, lines, hidden)
-    assert result.primary == {"unanswered"}
-    assert result.complementary == {"answered"}
+    assert result.primary == {"resolved"}
+    assert result.complementary == {"open"}
     seen = publish(values, hidden, result)
     assert recoverable(seen, values, lines) == []
+    assert recoverable({**seen, "open": 5}, values, lines) == ["resolved"]
