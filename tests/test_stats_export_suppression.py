@@ -39,23 +39,31 @@ def _narrow(
 ) -> dict[Cell, tuple[int, int]] | None:
     """Bounds implied by the lines (repeated until stable), or None when nothing fits."""
     bounds = dict(bounds)
-    changed = True
-    while changed:
-        changed = False
-        for line in lines:
-            terms = [(line.total, 1)] + [(p, -1) for p in line.parts]
-            for i, (cell, sign) in enumerate(terms):
-                rest = terms[:i] + terms[i + 1 :]
-                lo_rest = sum(bounds[c][0] if s > 0 else -bounds[c][1] for c, s in rest)
-                hi_rest = sum(bounds[c][1] if s > 0 else -bounds[c][0] for c, s in rest)
-                lo, hi = (-hi_rest, -lo_rest) if sign > 0 else (lo_rest, hi_rest)
-                old = bounds[cell]
-                new = (max(old[0], lo), min(old[1], hi))
-                if new[0] > new[1]:
-                    return None
-                if new != old:
-                    bounds[cell] = new
-                    changed = True
+    lines_of: dict[Cell, list[Line]] = {}
+    for line in lines:
+        for cell in line.cells:
+            lines_of.setdefault(cell, []).append(line)
+    waiting = list(lines)
+    queued = set(lines)
+    while waiting:
+        line = waiting.pop()
+        queued.discard(line)
+        terms = [(line.total, 1)] + [(p, -1) for p in line.parts]
+        for i, (cell, sign) in enumerate(terms):
+            rest = terms[:i] + terms[i + 1 :]
+            lo_rest = sum(bounds[c][0] if s > 0 else -bounds[c][1] for c, s in rest)
+            hi_rest = sum(bounds[c][1] if s > 0 else -bounds[c][0] for c, s in rest)
+            lo, hi = (-hi_rest, -lo_rest) if sign > 0 else (lo_rest, hi_rest)
+            old = bounds[cell]
+            new = (max(old[0], lo), min(old[1], hi))
+            if new[0] > new[1]:
+                return None
+            if new != old:
+                bounds[cell] = new
+                for other in lines_of[cell]:
+                    if other not in queued:
+                        queued.add(other)
+                        waiting.append(other)
     return bounds
 
 
