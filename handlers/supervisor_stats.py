@@ -160,8 +160,10 @@ async def export(
     await message.answer_document(
         BufferedInputFile(data, filename=stats_export.export_filename(scope, year)),
         caption=_(
-            "{period}: cases per school and month. Counts from 1 to 4 are shown as "
-            "<5, so no child can be singled out; no case content or codes."
+            "{period}: cases per school and month, with district totals. Counts from 1 "
+            "to 4, and the counts that would let one of them be worked out by "
+            "subtraction, are shown as x, so no child can be singled out; no case "
+            "content or codes."
         ).format(period=period_label(rt.tr, member.language, year)),
     )
     log.info("stats_exported member=%s year=%s", member.id, year.start.year)

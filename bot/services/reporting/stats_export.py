@@ -22,6 +22,7 @@ Russian, Kazakh or Kyrgyz regional settings opens as columns with Cyrillic intac
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import Hashable, Mapping
@@ -257,7 +258,9 @@ async def export_csv(
         if month.start > today:
             break
         result = await stats.compute(session, scope, month)
-        writer.writerows(month_rows(rt.tr, lang, result))
+        # Suppression is pure Python over the whole month (seconds for a large region):
+        # off the event loop, so the bot keeps answering meanwhile.
+        writer.writerows(await asyncio.to_thread(month_rows, rt.tr, lang, result))
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
