@@ -258,9 +258,9 @@ async def test_chats_follow_the_newest_message_labels_sit_above_and_one_clock(
         await student.locator(".msg.out", has_text=f"Сообщение {n}").wait_for()
         await at_newest(page, "student")
 
-    # The psychologist takes the case from its card.
+    # The psychologist takes the case from its card (the one message with a button).
     await show(page, "psychologist")
-    card = psychologist.locator(".msg.in", has_text="Сообщение 1").first
+    card = psychologist.locator(".msg.in", has=page.locator(".key")).first
     await card.locator(".key").click()
     code_match = CASE_CODE.search(await card.inner_text())
     assert code_match is not None
