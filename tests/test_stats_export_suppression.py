@@ -15,7 +15,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.services.reporting.suppression import Line, Suppression, suppress
+from bot.services.reporting.suppression import Line, Suppression, disclosed, suppress
 
 Cell = Hashable
 SMALL, MARK = "<5", "x"
@@ -244,3 +244,22 @@ def test_a_chain_through_a_cell_that_is_never_published() -> None:
     seen = publish(values, hidden, result)
     assert recoverable(seen, values, lines) == []
     assert recoverable({**seen, "open": 5}, values, lines) == ["resolved"]
+
+
+def test_a_hidden_cell_linking_two_hidden_blocks_is_found_by_linear_algebra() -> None:
+    """Two 2x2 blocks of hidden cells joined by one more: every row and column holds two or
+    more hidden cells, so no single subtraction works, but rows 1 and 2 minus columns 1 and
+    2 leave the joining cell alone. `disclosed` must see it, and so must the search."""
+    values: dict[Cell, int] = {(r, c): 10 + r + 2 * c for r in range(4) for c in range(4)}
+    for r in range(4):
+        values[(r, "total")] = sum(values[(r, c)] for c in range(4))
+    for c in range(4):
+        values[("total", c)] = sum(values[(r, c)] for r in range(4))
+    lines = [Line((r, "total"), tuple((r, c) for c in range(4))) for r in range(4)]
+    lines += [Line(("total", c), tuple((r, c) for r in range(4))) for c in range(4)]
+    blocks = {(0, 0), (0, 1), (1, 0), (1, 1), (2, 2), (2, 3), (3, 2), (3, 3)}
+    link = (1, 2)
+    assert disclosed(values, lines, blocks | {link}) == {link}
+    assert disclosed(values, lines, blocks) == set()
+    seen = {cell: MARK if cell in blocks | {link} else value for cell, value in values.items()}
+    assert recoverable(seen, values, lines) == [link]
