@@ -145,7 +145,14 @@ def suppress(
                 protected.add(pick)
                 touched.update(lines_of[pick])
         if not touched:
-            break  # every cell near them is hidden already
+            # Nothing published around them in the lines that pinned them (not seen in
+            # practice): hide everything published in their lines rather than leak.
+            rest = {c for cell in exposed for line in lines_of.get(cell, ()) for c in line.cells}
+            rest -= unknown
+            if not rest:
+                break
+            unknown.update(rest)
+            protected.update(rest)
     return Suppression(primary, frozenset(protected - primary))
 
 
