@@ -4,8 +4,10 @@ student's case is found again by their pseudonym and its message opens with the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
+import sqlite3
 import subprocess
 import uuid
 from pathlib import Path
@@ -17,7 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.app import App, opened_core
 from bot.cli import main
-from bot.cli.backup import libpq_environment
+from bot.cli.backup import backup_sqlite, libpq_environment
 from bot.config import Settings
 from bot.db.models import Case, CaseMessage
 from bot.services.casework import cases
@@ -157,3 +159,27 @@ def test_missing_sqlite_file_is_refused_not_created(
     assert main(["backup", "--out", str(tmp_path / "out")]) == 2
     assert "no SQLite database" in capsys.readouterr().err
     assert not missing.exists() and not (tmp_path / "out").exists()
+
+
+def test_sqlite_file_in_a_folder_with_odd_characters(tmp_path: Path) -> None:
+    folder = tmp_path / "school data #1 ?"
+    folder.mkdir()
+    source = folder / "trustline.sqlite3"
+    with contextlib.closing(sqlite3.connect(source)) as db, db:
+        db.execute("CREATE TABLE t (v TEXT)")
+        db.execute("INSERT INTO t VALUES ('kept')")
+    copy = backup_sqlite(source, tmp_path / "copy.sqlite3")
+    with contextlib.closing(sqlite3.connect(copy)) as db:
+        assert db.execute("SELECT v FROM t").fetchall() == [("kept",)]
+
+
+def test_libpq_environment_carries_the_password_and_the_ssl_mode() -> None:
+    url = make_url("postgresql+asyncpg://tl:p%40ss@db.internal:6432/trustline?ssl=true")
+    assert libpq_environment(url) == {
+        "PGHOST": "db.internal",
+        "PGPORT": "6432",
+        "PGUSER": "tl",
+        "PGPASSWORD": "p@ss",
+        "PGDATABASE": "trustline",
+        "PGSSLMODE": "require",
+    }

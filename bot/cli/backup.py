@@ -114,7 +114,7 @@ def backup_sqlite(source: Path, target: Path) -> Path:
     partial = target.with_name(target.name + ".partial")
     os.close(_new_private_file(partial))
     try:
-        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        src = sqlite3.connect(source.resolve().as_uri() + "?mode=ro", uri=True)
         try:
             dst = sqlite3.connect(partial)
             try:
@@ -145,7 +145,8 @@ def libpq_environment(url: URL) -> dict[str, str]:
     }
     ssl = url.query.get("ssl") or url.query.get("sslmode")
     if isinstance(ssl, str):
-        env["PGSSLMODE"] = ssl
+        # asyncpg also takes true/false; libpq knows only the mode names.
+        env["PGSSLMODE"] = {"true": "require", "false": "disable"}.get(ssl.lower(), ssl)
     return {name: value for name, value in env.items() if value}
 
 
