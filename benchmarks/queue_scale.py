@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -341,6 +344,7 @@ async def run(smoke: bool) -> Result:
     result = Result("queue")
     name = fresh_database_name("queue")
     url = await create_database(name)
+    keys_dir = tempfile.mkdtemp(prefix="tl-bench-audit-")
     timings: dict[str, float] = {}
     try:
         settings = Settings(
@@ -348,6 +352,8 @@ async def run(smoke: bool) -> Result:
             database_url=url,
             telegram_api="http://127.0.0.1:9",
             master_key=base64.urlsafe_b64encode(os.urandom(32)).decode(),
+            # Its audit key is made beside it, not in the working directory.
+            master_key_file=Path(keys_dir) / "trustline.key",
             _env_file=None,
         )
         app = await create_core(settings, migrate=False)
@@ -405,6 +411,7 @@ async def run(smoke: bool) -> Result:
             await app.close()
     finally:
         await drop_database(name)
+        shutil.rmtree(keys_dir, ignore_errors=True)
     result.details = {
         "sizes": sizes.__dict__,
         "load_timings": timings,

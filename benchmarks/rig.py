@@ -146,6 +146,10 @@ class TrustLineRig:
     def __init__(self, purpose: str) -> None:
         self.db_name = fresh_database_name(purpose)
         self.master_key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+        # The in-process Core and the bot process chain audit rows with the same key.
+        self.audit_key_file = (
+            Path(tempfile.mkdtemp(prefix="tl-bench-keys-")) / "trustline-audit.key"
+        )
         self.api = FakeBotAPI(username=BOT_USERNAME)
         self.app: Core | None = None
         self.bot: BotProcess | None = None
@@ -162,6 +166,8 @@ class TrustLineRig:
             master_key=self.master_key,
             telegram_api=self.api.base_url,
             bot_username=BOT_USERNAME,
+            # The audit key is made beside it (unused: the master key is given).
+            master_key_file=self.audit_key_file.with_name("trustline.key"),
             _env_file=None,
         )
         # Creates the pseudonym keys before the bot process starts, so both agree.
@@ -176,6 +182,7 @@ class TrustLineRig:
             await self.app.close()
         await self.api.close()
         await drop_database(self.db_name)
+        shutil.rmtree(self.audit_key_file.parent, ignore_errors=True)
 
     @property
     def a(self) -> Core:
@@ -191,6 +198,7 @@ class TrustLineRig:
                 "TRUSTLINE_MASTER_KEY": self.master_key,
                 "TRUSTLINE_TELEGRAM_API": self.api.base_url,
                 "TRUSTLINE_BOT_USERNAME": BOT_USERNAME,
+                "TRUSTLINE_AUDIT_KEY_FILE": str(self.audit_key_file),
                 "PYTHONPATH": str(ROOT),
             }
         )
