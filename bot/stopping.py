@@ -8,7 +8,10 @@ closes that connection under asyncio.shield, queued behind the waiting statement
 cancelled task waits for the lock. A second cancel abandons that shield: SQLAlchemy then
 stops the aiosqlite connection while the graceful close is still queued, and aiosqlite's
 close() queues its own stop after the worker thread has already left, a close task whose
-future nobody will ever resolve. Awaiting such a task without a limit never returns.
+future nobody will ever resolve. Awaiting such a task without a limit never returns, and
+cancelling it does not help (aiosqlite's close() awaits that future in its `finally`):
+a test run with such a task left pending hung in the event loop's own shutdown
+(asyncio.Runner cancelling the remaining tasks) until pytest's timeout.
 """
 
 from __future__ import annotations
