@@ -241,6 +241,8 @@ def test_compose_runs_two_webhook_replicas_after_the_migrations() -> None:
     caddyfile = CADDYFILE.read_text(encoding="utf-8")
     assert f"handle {urlparse(args.webhook).path} {{" in caddyfile
     assert re.search(rf"dynamic a bot {port}\b", caddyfile)
+    # No access log: it would record Telegram's secret token header.
+    assert not re.search(r"^\s*log\b", caddyfile, flags=re.M)
     proxy = spec["services"]["proxy"]
     assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in proxy["volumes"]
     assert {"443:443", "80:80"} <= set(proxy["ports"])
