@@ -132,7 +132,7 @@ async def test_the_pool_reads_no_words_and_the_taker_reads_them_all(
     assert [m["text"] for m in alice_cards] == [taken, taken]
     # The edit of Carol's deleted card was refused, as Telegram refuses it; nobody was told.
     refused = await fake_api.wait_for(
-        lambda c: c.method == "editMessageText" and c.chat_id == carol.id,
+        lambda c: c.method == "editMessageText" and c.chat_id == carol.id and not c.ok,
         10,
         start=start,
         include_failed=True,
@@ -234,3 +234,31 @@ async def test_an_edit_is_one_editmessagetext_of_that_message(app: App) -> None:
     assert params == {"message_id": 42, "text": app.rt.tr("kk", TAKEN, code="#7KQ2-M9XD")}
     with pytest.raises(ValueError, match="an edit"):
         notices.calls(app.rt, Notice(member, taken, edits=42, header="#7KQ2-M9XD"))
+
+
+async def test_after_a_release_the_next_take_edits_only_cards_not_yet_edited(
+    app: App, fake_api: FakeBotAPI
+) -> None:
+    places = await seed_places(app)
+    alice, bob, carol = (TgUser(7400 + i, n, language_code="ru") for i, n in enumerate("ABC"))
+    for user in (alice, bob, carol):
+        await join(app, fake_api, user, Role.PSYCHOLOGIST, district=places.lenin)
+    student = TgUser(7410, "S", language_code="ru")
+    start = len(fake_api.calls)
+    case = await student_opens_case(app, fake_api, student, "Мне плохо", district=places.lenin)
+    for user in (alice, bob, carol):
+        await card_for(fake_api, user.id, case.code, start)
+    await _cards_recorded(app, case.id, 3)
+    await take(app, fake_api, bob, case.code)  # Alice's and Carol's first cards: taken
+    start = len(fake_api.calls)
+    command(fake_api, bob, f"/release {case.code}")
+    for user in (alice, carol):  # the case is back: new cards, not Bob's
+        await card_for(fake_api, user.id, case.code, start)
+    await _outbox_empty(app)
+    start = len(fake_api.calls)
+    await take(app, fake_api, alice, case.code)
+    await _outbox_empty(app)
+    edits = [c for c in fake_api.calls[start:] if c.method == "editMessageText"]
+    # Bob's first card (never edited: he took it) and Carol's new one; nothing edited twice.
+    assert sorted(c.chat_id for c in edits) == [bob.id, carol.id]
+    assert all(c.ok for c in fake_api.calls_of("editMessageText"))

@@ -185,7 +185,8 @@ async def cards_taken(session: AsyncSession, rt: Runtime, case: Case, taker: Mem
     now = rt.now()
     cards = (
         await session.execute(
-            select(OutboxMessage.id, OutboxMessage.member_id, OutboxMessage.message_id).where(
+            select(OutboxMessage.id, OutboxMessage.member_id, OutboxMessage.message_id)
+            .where(
                 OutboxMessage.card_case_id == case.id,
                 OutboxMessage.status == "sent",
                 OutboxMessage.message_id.is_not(None),
@@ -193,11 +194,12 @@ async def cards_taken(session: AsyncSession, rt: Runtime, case: Case, taker: Mem
                 OutboxMessage.member_id != taker.id,
                 OutboxMessage.sent_at >= now - EDITABLE_FOR,
             )
+            .order_by(OutboxMessage.created_at, OutboxMessage.id)
         )
     ).all()
     if not cards:
         return 0
-    holders = {
+    others = {
         m.id: m
         for m in await session.scalars(
             select(Member).where(Member.id.in_({c.member_id for c in cards}), Member.active)
@@ -208,9 +210,9 @@ async def cards_taken(session: AsyncSession, rt: Runtime, case: Case, taker: Mem
         code=codes.display(case.code),
     )
     edits = [
-        Notice(holders[c.member_id], taken, edits=c.message_id)
+        Notice(others[c.member_id], taken, edits=c.message_id)
         for c in cards
-        if c.member_id in holders
+        if c.member_id in others
     ]
     notices.send(session, rt, edits, now=now)
     # Edited once: a later take (after a release) edits only the cards sent since.
