@@ -232,7 +232,7 @@ class DemoPage:
         async with self._switching:
             try:
                 await switch_language(world, str(lang))
-            except (AssertionError, Refused):  # the bot did not answer as it should
+            except (AssertionError, Refused):  # no answer in time (wait_for), or none to press
                 return self._refused("not_sent", 504)
             self.lang = str(lang)
         return self._done()
@@ -395,10 +395,12 @@ async def _through_lang_command(world: DemoWorld, lang: str) -> None:
         )
 
     offer = await world.api.wait_for(offers_it, LANGUAGE_SWITCH_SECONDS, start=start)
-    assert offer.message is not None
+    if offer.message is None:
+        raise Refused("not_sent")
     start = len(world.api.calls)
     world.press(STUDENT, int(offer.message["message_id"]), wanted)
-    # The bot has taken the choice once it greets the student in the new language.
+    # The bot greets the student in the new language once it has taken the choice; the
+    # student's next update runs after this one (one chat's updates run in order).
     await world.api.wait_for(
         lambda call: call.is_send and call.chat_id == student.user_id,
         LANGUAGE_SWITCH_SECONDS,
