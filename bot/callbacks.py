@@ -88,6 +88,12 @@ class TransferCase(CallbackData, prefix="tr"):
     to: RowId | Literal["pool"]
 
 
+class OpenCase(CallbackData, prefix="open"):
+    """Open a case one holds (its /case view), from a /mine line: "open:7KQ2M9XD"."""
+
+    code: CaseCode
+
+
 class CloseCase(CallbackData, prefix="close"):
     """Close a case with an outcome: "close:7KQ2M9XD:resolved"."""
 

@@ -171,7 +171,8 @@ def role_name(role: str) -> str:
 def role_help(role: str) -> str:
     if role == Role.PSYCHOLOGIST:
         return _(
-            "Your commands:\n/queue: open cases of your pool, urgent first\n/take CODE: take "
+            "Your commands:\n/queue: open cases of your pool, urgent first\n/mine: the cases you "
+            "hold, and where the student is waiting for you\n/take CODE: take "
             "a case (or press Take on its card)\n/case CODE: the conversation of a case you "
             "hold\n/note TEXT: an internal note, never sent to the student\n/transfer: hand "
             "the case to another psychologist or back to the pool\n/release: give the case "

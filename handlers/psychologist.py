@@ -12,11 +12,12 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.callbacks import CloseCase, TakeCase, TransferCase
+from bot.callbacks import CloseCase, OpenCase, TakeCase, TransferCase
 from bot.db.models import Case, Member
+from bot.delivery import notices
 from bot.delivery.notices import tell
 from bot.domain import Outcome, Priority
-from bot.services.casework import codes, conversation, notify
+from bot.services.casework import codes, conversation, desk, notify
 from bot.services.labels import CATEGORY_LABELS, OUTCOME_LABELS, PRIORITY_ICONS
 from bot.services.organisation import members
 from bot.services.routing import place_names, queue
@@ -68,8 +69,12 @@ def _note_args(args: str | None) -> tuple[str | None, str]:
 @router.message(Command("queue"))
 async def show_queue(message: Message, session: AsyncSession, rt: Runtime, member: Member) -> None:
     cases, total = await queue.list_queue(session, member)
+    held = await desk.count_held(session, member)
+    yours = _("Cases you hold: {count}. /mine lists them.").format(count=held) if held else ""
     if not cases:
-        await message.answer(_("No open cases in your pool right now."))
+        await message.answer(
+            "\n\n".join(filter(None, [_("No open cases in your pool right now."), yours]))
+        )
         return
     now = rt.now()
     lines = [
@@ -97,6 +102,8 @@ async def show_queue(message: Message, session: AsyncSession, rt: Runtime, membe
         )
     if total > len(cases):
         lines.append(_("…and {more} more.").format(more=total - len(cases)))
+    if yours:
+        lines.extend(["", yours])
     await message.answer(
         "\n".join(lines), reply_markup=InlineKeyboardMarkup(inline_keyboard=buttons)
     )
@@ -151,6 +158,71 @@ async def take_button(
 ) -> None:
     # The card may be too old for Telegram to show it to us again; the code is enough.
     await _take(session, rt, member, callback_data.code)
+
+
+# --- my cases ----------------------------------------------------------------------------
+
+
+def _mine_line(rt: Runtime, member: Member, item: desk.HeldCase, local: str | None) -> str:
+    case = item.case
+    parts = [
+        f"{PRIORITY_ICONS[Priority(case.priority)]} {codes.display(case.code)}",
+        _(CATEGORY_LABELS[case.category]),
+    ]
+    since = item.waiting_since()
+    if since is not None:
+        wait = notices.render(rt, member.language, notify.waiting(rt.now() - since))
+        parts.append(_("⏳ the student is waiting for you: {wait}").format(wait=wait))
+    elif local is not None:
+        parts.append(_("your answer was the last"))
+    parts.append(_("last message {time}").format(time=local) if local else _("no messages yet"))
+    line = " · ".join(parts)
+    return line if len(line) <= QUEUE_LINE else line[: QUEUE_LINE - 1] + "…"
+
+
+@router.message(Command("mine"))
+async def show_mine(message: Message, session: AsyncSession, rt: Runtime, member: Member) -> None:
+    held, total = await desk.held_cases(session, member)
+    if not held:
+        await message.answer(
+            _("You hold no cases right now. /queue shows the cases you can take.")
+        )
+        return
+    lines = [
+        _("Cases you hold: {total}. Urgent first, then the student waiting longest.").format(
+            total=total
+        )
+    ]
+    buttons = []
+    for item in held:
+        local = await desk.local_time(session, item.case, item.last_message_at)
+        lines.append(_mine_line(rt, member, item, local))
+        buttons.append(
+            [
+                InlineKeyboardButton(
+                    text=_("Open {code}").format(code=codes.display(item.case.code)),
+                    callback_data=OpenCase(code=item.case.code).pack(),
+                )
+            ]
+        )
+    if total > len(held):
+        lines.append(_("…and {more} more.").format(more=total - len(held)))
+    await message.answer(
+        "\n".join(lines), reply_markup=InlineKeyboardMarkup(inline_keyboard=buttons)
+    )
+
+
+@router.callback_query(OpenCase.filter())
+async def open_button(
+    query: CallbackQuery,
+    callback_data: OpenCase,
+    session: AsyncSession,
+    rt: Runtime,
+    member: Member,
+) -> None:
+    case = await queue.find_case(session, callback_data.code)
+    queue.require_holder(case, member)
+    await conversation.show_history(session, rt, member, case)
 
 
 # --- reading, notes ----------------------------------------------------------------------

@@ -1,0 +1,149 @@
+"""The psychologist's desk (issue 18): /mine, and /queue telling what one holds."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+
+from bot.app import App
+from bot.db.models import Case
+from bot.domain import PRIORITY_RANK, Priority, Role
+from bot.services.casework import codes
+from fake_telegram import FakeBotAPI, TgUser
+from tests.queue_helpers import (
+    answered_callback,
+    command,
+    join,
+    next_to,
+    seed_places,
+    settings,  # noqa: F401 - faster per-chat sending
+    student_opens_case,
+    take,
+)
+
+
+def _buttons(call: object) -> list[str]:
+    markup = call.params.get("reply_markup") or {}  # type: ignore[attr-defined]
+    return [b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row]
+
+
+async def _make_urgent(app: App, case_id: int) -> None:
+    async with app.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(Case)
+            .where(Case.id == case_id)
+            .values(priority=Priority.URGENT, priority_rank=PRIORITY_RANK[Priority.URGENT])
+        )
+
+
+async def test_mine_lists_held_cases_urgent_first(app: App, fake_api: FakeBotAPI) -> None:
+    places = await seed_places(app)
+    psy = TgUser(18101, "Psy", language_code="ru")
+    await join(app, fake_api, psy, Role.PSYCHOLOGIST, district=places.lenin)
+    other = TgUser(18102, "Other", language_code="ru")
+    await join(app, fake_api, other, Role.PSYCHOLOGIST, district=places.lenin)
+    tr = app.rt.tr
+
+    start = len(fake_api.calls)
+    command(fake_api, psy, "/mine")
+    empty = await next_to(fake_api, psy.id, start)
+    assert empty.text == tr(
+        "ru", "You hold no cases right now. /queue shows the cases you can take."
+    )
+
+    first = TgUser(18103, "A", language_code="ru")
+    second = TgUser(18104, "B", language_code="ru")
+    answered = await student_opens_case(app, fake_api, first, "Мне плохо", district=places.lenin)
+    waiting = await student_opens_case(app, fake_api, second, "Меня травят", district=places.lenin)
+    await take(app, fake_api, psy, answered.code)
+    start = len(fake_api.calls)
+    fake_api.text_message(psy, "Я здесь, расскажи")
+    await next_to(fake_api, first.id, start, "Я здесь, расскажи")
+    await take(app, fake_api, psy, waiting.code)
+    await _make_urgent(app, answered.id)
+
+    # Nothing is left open in the pool, yet /queue says what I hold and where to look.
+    start = len(fake_api.calls)
+    command(fake_api, psy, "/queue")
+    queue_answer = await next_to(fake_api, psy.id, start)
+    assert tr("ru", "No open cases in your pool right now.") in (queue_answer.text or "")
+    assert tr("ru", "Cases you hold: {count}. /mine lists them.", count=2) in (
+        queue_answer.text or ""
+    )
+    # Someone who holds nothing is not told about holding.
+    start = len(fake_api.calls)
+    command(fake_api, other, "/queue")
+    other_queue = await next_to(fake_api, other.id, start)
+    assert "/mine" not in (other_queue.text or "")
+
+    start = len(fake_api.calls)
+    command(fake_api, psy, "/mine")
+    mine = await next_to(fake_api, psy.id, start, codes.display(waiting.code))
+    lines = (mine.text or "").splitlines()
+    assert lines[0] == tr(
+        "ru", "Cases you hold: {total}. Urgent first, then the student waiting longest.", total=2
+    )
+    # The urgent case first, though its student is not waiting; then the waiting one.
+    assert codes.display(answered.code) in lines[1] and "🔴" in lines[1]
+    assert tr("ru", "your answer was the last") in lines[1]
+    assert codes.display(waiting.code) in lines[2]
+    assert tr("ru", "⏳ the student is waiting for you: {wait}", wait="").rstrip() in lines[2]
+    assert tr("ru", "last message {time}", time="").rstrip() in lines[2]
+    # Not a word of what the students wrote.
+    assert "Мне плохо" not in (mine.text or "") and "Меня травят" not in (mine.text or "")
+    assert _buttons(mine) == [f"open:{answered.code}", f"open:{waiting.code}"]
+
+    # A button opens the case: its conversation, as /case shows it.
+    start = len(fake_api.calls)
+    fake_api.callback_query(psy, f"open:{waiting.code}", message=mine.message)
+    history = await next_to(fake_api, psy.id, start, "Меня травят")
+    assert codes.display(waiting.code) in (history.text or "")
+    assert history.params.get("protect_content") is True
+
+    # The student answers my reply: the case no longer waits for me.
+    start = len(fake_api.calls)
+    fake_api.text_message(psy, "Держись, я рядом")  # to the active case: the second one
+    await next_to(fake_api, second.id, start, "Держись, я рядом")
+    start = len(fake_api.calls)
+    command(fake_api, psy, "/mine")
+    mine = await next_to(fake_api, psy.id, start, codes.display(waiting.code))
+    assert "⏳" not in (mine.text or "")
+
+
+async def test_mine_buttons_refuse_what_is_not_mine(app: App, fake_api: FakeBotAPI) -> None:
+    places = await seed_places(app)
+    psy = TgUser(18201, "Psy", language_code="kk")
+    await join(app, fake_api, psy, Role.PSYCHOLOGIST, district=places.lenin)
+    other = TgUser(18202, "Other", language_code="ru")
+    await join(app, fake_api, other, Role.PSYCHOLOGIST, district=places.lenin)
+    student = TgUser(18203, "S", language_code="ru")
+    case = await student_opens_case(app, fake_api, student, "Помогите", district=places.lenin)
+    await take(app, fake_api, other, case.code)
+
+    # Another member's case: refused, and nothing of it is shown.
+    start = len(fake_api.calls)
+    fake_api.callback_query(psy, f"open:{case.code}")
+    refused = await answered_callback(fake_api, start)
+    assert refused.params.get("show_alert") is True
+    assert refused.params.get("text") == app.rt.tr(
+        "kk",
+        "Case {code} is not with you. /queue shows the cases you can take.",
+        code=codes.display(case.code),
+    )
+    assert not [c for c in fake_api.calls[start:] if c.chat_id == psy.id and c.is_send]
+
+    # A forged or malformed code: the button is no longer active, nothing happens.
+    for data in ("open:0000", "open:ZZZZZZZZ"):
+        start = len(fake_api.calls)
+        fake_api.callback_query(psy, data)
+        answer = await answered_callback(fake_api, start)
+        assert answer.params.get("text") in (
+            app.rt.tr("kk", "This button is no longer active."),
+            app.rt.tr("kk", "There is no case with this code. A code looks like #7KQ2-M9XD."),
+        )
+        assert not [c for c in fake_api.calls[start:] if c.chat_id == psy.id and c.is_send]
+
+    # The help names /mine, in the member's language.
+    start = len(fake_api.calls)
+    command(fake_api, psy, "/nonsense")
+    helped = await next_to(fake_api, psy.id, start)
+    assert "/mine" in (helped.text or "")
