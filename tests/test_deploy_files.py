@@ -79,22 +79,32 @@ def _is_trustline(token: str) -> bool:
     return token == "trustline" or token.endswith("bin/trustline")
 
 
-# `docker compose exec` options that take a value.
-EXEC_VALUE_OPTIONS = {"-e", "--env", "-u", "--user", "-w", "--workdir", "--index"}
+# `docker compose exec` and `docker compose run` options that take a value.
+VALUE_OPTIONS = {
+    "-e", "--env", "-u", "--user", "-w", "--workdir", "--index", "-v", "--volume",
+    "--entrypoint", "--name", "-p", "--publish", "-l", "--label",
+}  # fmt: skip
 
 
 def _argv_of_command(words: list[str]) -> list[str] | None:
     """The arguments of `trustline` when this simple command runs it: directly (after
-    VAR=value assignments), as a systemd Exec line, or by `docker compose exec SERVICE`."""
+    VAR=value assignments), as a systemd Exec line, or by `docker compose exec|run`."""
     if words and re.fullmatch(r"Exec[A-Za-z]*=.*", words[0]):
         words = [words[0].split("=", 1)[1], *words[1:]]
     while words and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=\S*", words[0]):
         words = words[1:]
-    if words[:3] == ["docker", "compose", "exec"]:
+    if words[:3] in (["docker", "compose", "exec"], ["docker", "compose", "run"]):
+        # exec runs the command given; run gives its arguments to the entrypoint, the
+        # image's `trustline` unless --entrypoint names another program.
+        entrypoint = None if words[2] == "exec" else "trustline"
         rest = words[3:]
         while rest and rest[0].startswith("-"):
-            rest = rest[2:] if rest[0] in EXEC_VALUE_OPTIONS else rest[1:]
+            if rest[0] == "--entrypoint" and len(rest) > 1:
+                entrypoint = rest[1]
+            rest = rest[2:] if rest[0] in VALUE_OPTIONS else rest[1:]
         words = rest[1:]  # after the service's name
+        if entrypoint is not None:
+            return words if _is_trustline(entrypoint) and words else None
     if words and _is_trustline(words[0]):
         return words[1:]
     return None
@@ -270,3 +280,31 @@ def test_dockerfile_is_slim_non_root_without_test_extras() -> None:
     assert installs and not any("[" in a for a in installs)  # no extras
     (check,) = [a for k, a in instructions if k == "HEALTHCHECK"]
     assert "/readyz" in check and "TRUSTLINE_HTTP_PORT" in check
+
+
+def test_doc_lines_that_run_trustline_are_found() -> None:
+    """What docs/DEPLOY.md checks rests on finding every run of the CLI, and only those."""
+    markdown = "\n".join(
+        [
+            "```sh",
+            "docker compose exec -T bot trustline doctor",
+            "docker compose run --rm --entrypoint sh bot -c 'cat > /x'",
+            "docker compose run --rm -e A=1 -v ./k:/k bot keys rotate",
+            "useradd --system --home-dir /var/lib/trustline trustline",
+            "TRUSTLINE_X=1 /opt/v/bin/trustline audit verify",
+            "```",
+            "```ini",
+            "ExecStart=/opt/v/bin/trustline run --port 8080",
+            "```",
+            "```",
+            "30 2 * * * root cd /x && trustline backup --out /b >> /var/log/b.log",
+            "```",
+        ]
+    )
+    assert doc_invocations(markdown) == [
+        ["doctor"],
+        ["keys", "rotate"],
+        ["audit", "verify"],
+        ["run", "--port", "8080"],
+        ["backup", "--out", "/b"],
+    ]
