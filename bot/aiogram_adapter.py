@@ -15,7 +15,8 @@ adapter") saying what it buys. pyproject.toml pins aiogram to the minor versions
   return type stops a rebuild of the validator after every garbage collection.
 - `GetRawUpdates`: `__returning__` overridden, so getUpdates answers plain dicts that are
   parsed one by one (an update this aiogram cannot parse is skipped, not the batch).
-- `returns_bool`: whether a method's answer is `True` (`__returning__ is bool`).
+- `returns_bool`, `api_method`: whether a method's answer is `True` (`__returning__ is
+  bool`) and its Bot API name (`__api_method__`), read from the method's class.
 """
 
 from __future__ import annotations
@@ -109,3 +110,8 @@ class GetRawUpdates(GetUpdates):
 def returns_bool(method: TelegramMethod[Any]) -> bool:
     """Whether the Bot API answers this method with a plain `True`."""
     return method.__returning__ is bool
+
+
+def api_method(method: TelegramMethod[Any]) -> str:
+    """The Bot API name of a method object, e.g. "sendMessage"."""
+    return method.__api_method__

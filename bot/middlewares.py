@@ -35,7 +35,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.aiogram_adapter import returns_bool
+from bot.aiogram_adapter import api_method, returns_bool
 from bot.db.models import Case, Member, ProcessedUpdate, Student
 from bot.delivery import outbox
 from bot.domain import CaseStatus
@@ -110,7 +110,7 @@ def is_message(method: TelegramMethod[Any]) -> bool:
     """Calls that put something in a chat (or change what is there): they must arrive, so
     they take the outbox. A callback answer or a chat action is no message: worthless a
     minute later, it is made at once after commit."""
-    name = method.__api_method__
+    name = api_method(method)
     return (
         name.startswith(("send", "edit", "copy")) or name == "deleteMessage"
     ) and name != "sendChatAction"
@@ -160,12 +160,12 @@ async def hold_in_outbox(
         call = h.method
         if not is_message(call) or getattr(call, "chat_id", None) != chat.id:
             if is_message(call):  # no flow does this; a message elsewhere has no target
-                log.warning("reply_to_other_chat method=%s", call.__api_method__)
+                log.warning("reply_to_other_chat method=%s", api_method(call))
             rest.append(call)
             continue
         params = await _params_of(bot, call)
         outbox.enqueue(
-            session, rt.vault, target, call.__api_method__, params, now=h.at, row_id=h.row_id
+            session, rt.vault, target, api_method(call), params, now=h.at, row_id=h.row_id
         )
     return rest
 

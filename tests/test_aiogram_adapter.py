@@ -22,6 +22,7 @@ from aiogram.types import Message, Update
 from bot.aiogram_adapter import (
     GetRawUpdates,
     KeepResponseModels,
+    api_method,
     detach_router,
     returns_bool,
     run_filters_inline,
@@ -86,6 +87,9 @@ async def test_filters_run_on_the_loop() -> None:
 def test_methods_name_their_answer() -> None:
     assert SendMessage.__returning__ is Message, UPGRADE + "__returning__ is not the answer"
     assert returns_bool(DeleteWebhook()) and not returns_bool(SendMessage(chat_id=1, text="x"))
+    assert api_method(SendMessage(chat_id=1, text="x")) == "sendMessage", (
+        UPGRADE + "__api_method__ is not the Bot API name"
+    )
 
 
 def test_response_models_are_kept_across_garbage_collections() -> None:
