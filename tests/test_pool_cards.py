@@ -14,13 +14,15 @@ import json
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import App
 from bot.db.models import Member, OutboxMessage
 from bot.delivery import notices
 from bot.delivery.notices import Notice, Text
-from bot.domain import Role
-from bot.services.casework import codes
+from bot.domain import ContentKind, Role
+from bot.services.casework import cases, codes
+from bot.services.routing import queue
 from fake_telegram import Call, FakeBotAPI, TgUser
 from tests.conftest import FakeClock
 from tests.deadline_helpers import run_due
@@ -55,6 +57,13 @@ def _shows(call: Call, words: str) -> bool:
 
 def _edits_to(api: FakeBotAPI, chat_id: int, start: int = 0) -> list[Call]:
     return [c for c in api.calls_of("editMessageText")[start:] if c.chat_id == chat_id]
+
+
+async def _member(session: AsyncSession, app: App, user: TgUser) -> Member:
+    pseudonym = app.rt.vault.pseudonyms.member_id(user.id)
+    found = await session.scalar(select(Member).where(Member.pseudonym == pseudonym))
+    assert found is not None
+    return found
 
 
 async def _cards_recorded(app: App, case_id: int, count: int) -> None:
@@ -262,3 +271,36 @@ async def test_after_a_release_the_next_take_edits_only_cards_not_yet_edited(
     # Bob's first card (never edited: he took it) and Carol's new one; nothing edited twice.
     assert sorted(c.chat_id for c in edits) == [bob.id, carol.id]
     assert all(c.ok for c in fake_api.calls_of("editMessageText"))
+
+
+async def test_a_card_still_in_the_outbox_when_the_case_is_taken_is_never_sent(
+    app: App, fake_api: FakeBotAPI
+) -> None:
+    places = await seed_places(app)
+    alice, bob = TgUser(7501, "A", language_code="ru"), TgUser(7502, "B", language_code="ru")
+    for user in (alice, bob):
+        await join(app, fake_api, user, Role.PSYCHOLOGIST, district=places.lenin)
+    await _outbox_empty(app)
+    start = len(fake_api.calls)
+    # The case opens and Bob takes it before the sender gets to Alice's card.
+    async with app.sessionmaker() as session, session.begin():
+        student = await cases.get_or_create_student(session, app.rt, 7510)
+        student.district_id, student.region_id = places.lenin, places.region
+        student.language = "ru"
+        content = cases.IncomingContent(ContentKind.TEXT, "Мне нужна помощь", None, 1)
+        opened = await cases.submit_student_message(session, app.rt, student, 7510, content)
+        bob_member = await _member(session, app, bob)
+        await queue.claim(session, app.rt, bob_member, opened.case_code)
+    await _outbox_empty(app)
+    assert not [c for c in fake_api.calls[start:] if c.chat_id == alice.id]
+    assert [c for c in fake_api.calls[start:] if c.chat_id == bob.id]  # Bob's card went
+    async with app.sessionmaker() as session:
+        dropped = (
+            await session.scalars(
+                select(OutboxMessage.error).where(
+                    OutboxMessage.member_id == (await _member(session, app, alice)).id,
+                    OutboxMessage.status == "dropped",
+                )
+            )
+        ).all()
+    assert dropped == ["case taken"]

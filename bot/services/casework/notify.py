@@ -179,10 +179,24 @@ async def notify_pool(
 
 async def cards_taken(session: AsyncSession, rt: Runtime, case: Case, taker: Member) -> int:
     """Edit the cards of `case` that reached other members to say it was taken (not by
-    whom), their Take buttons gone. A card older than Telegram lets a bot edit is left
-    alone; one deleted from its chat meanwhile is refused by Telegram and only counted by
-    the sender. Returns how many edits were queued."""
+    whom), their Take buttons gone; cards still waiting in the outbox are not sent at all.
+    A card older than Telegram lets a bot edit is left alone; one deleted from its chat
+    meanwhile is refused by Telegram and only counted by the sender. (A card in flight at
+    this instant keeps its button: pressing it says the case is taken.) Returns how many
+    edits were queued."""
     now = rt.now()
+    await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.card_case_id == case.id,
+            OutboxMessage.status == "pending",  # not claimed by a sender: safe to drop
+            OutboxMessage.member_id != taker.id,
+        )
+        .values(
+            status="dropped", error="case taken", sent_at=now, payload_enc=b"", card_case_id=None
+        )
+        .execution_options(synchronize_session=False)
+    )
     cards = (
         await session.execute(
             select(OutboxMessage.id, OutboxMessage.member_id, OutboxMessage.message_id)
