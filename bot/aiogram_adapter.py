@@ -22,7 +22,7 @@ adapter") saying what it buys. pyproject.toml pins aiogram to the minor versions
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from aiogram import Bot, Router
 from aiogram.client.session.middlewares.base import (
@@ -104,7 +104,17 @@ class GetRawUpdates(GetUpdates):
     """getUpdates answered as plain dicts: each update is parsed on its own, so one that
     this aiogram cannot parse is skipped instead of failing the whole batch for ever."""
 
-    __returning__ = list[dict[str, Any]]  # type: ignore[assignment]
+    __returning__ = list[dict[str, Any]]
+
+
+async def get_raw_updates(
+    bot: Bot, *, offset: int | None, poll_seconds: int, limit: int, request_timeout: int
+) -> list[dict[str, Any]]:
+    """getUpdates through GetRawUpdates (a long poll of `poll_seconds`), typed as what it
+    answers: plain dicts."""
+    method = GetRawUpdates(offset=offset, timeout=poll_seconds, limit=limit)
+    answer: Any = await bot(method, request_timeout=request_timeout)
+    return cast(list[dict[str, Any]], answer)
 
 
 def returns_bool(method: TelegramMethod[Any]) -> bool:

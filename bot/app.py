@@ -29,7 +29,7 @@ from aiogram.utils.i18n import I18n
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.aiogram_adapter import GetRawUpdates, KeepResponseModels, run_filters_inline
+from bot.aiogram_adapter import KeepResponseModels, get_raw_updates, run_filters_inline
 from bot.config import DEFAULT_DATABASE_URL, Settings
 from bot.db.migrate import upgrade_async
 from bot.db.session import is_sqlite, make_engine, make_sessionmaker
@@ -157,8 +157,9 @@ class App:
 
         for coro in background_tasks(self):
             # Named after their module and function: App.close logs a worker by its name.
-            module = coro.cr_frame.f_globals.get("__name__", "") if coro.cr_frame else ""
-            name = f"{module.rsplit('.', 1)[-1]}.{coro.__name__}"
+            frame = getattr(coro, "cr_frame", None)
+            module = str(frame.f_globals.get("__name__", "")) if frame is not None else ""
+            name = f"{module.rsplit('.', 1)[-1]}.{getattr(coro, '__name__', 'worker')}"
             self.background.append(asyncio.create_task(coro, name=name))
 
     async def close(self) -> None:
@@ -412,8 +413,11 @@ async def poll(app: App, *, poll_seconds: int = 25, stop: asyncio.Event | None =
         try:
             raw_updates = await _unless_stopped(
                 stop,
-                app.bot(
-                    GetRawUpdates(offset=offset, timeout=poll_seconds, limit=100),
+                get_raw_updates(
+                    app.bot,
+                    offset=offset,
+                    poll_seconds=poll_seconds,
+                    limit=100,
                     request_timeout=poll_seconds + 10,
                 ),
             )
