@@ -207,6 +207,7 @@ async def choose_language(
     lang = callback_data.language.value
     student = await _student(session, rt, student, query.from_user.id)
     _set_language(i18n, student, lang)
+    await cases.language_chosen(session, student)
     if isinstance(query.message, Message):
         await query.message.answer(greeting(), reply_markup=sos_markup(rt, lang))
         if student.school_id is None and student.district_id is None:

@@ -40,6 +40,7 @@ SCREENS = {
     },
 }
 CHOOSE = "Choose your language:"
+TAKEN = "A psychologist has taken your conversation and will answer you here soon."
 STUDENT_WRITES = "💬 {code} — the student writes:"
 
 browser = pytest.mark.browser
@@ -227,6 +228,12 @@ async def test_the_language_buttons_switch_the_bots_language(
     assert await page.get_attribute("[data-testid=lang-ky]", "aria-checked") == "true"
     notice = page.locator("[data-testid=notice]")
     await notice.get_by_text(tr("ky", PAGE_STRINGS["notice"])).wait_for()
+
+    # The open case follows the choice too: taken, the student is told so in Kyrgyz.
+    await show(page, "psychologist")
+    await page.locator("[data-testid=messages-psychologist] .msg.in .key").first.click()
+    await show(page, "student")
+    await student.locator(".msg.in", has_text=tr("ky", TAKEN)).wait_for()
 
     # The bot saved Kyrgyz: the next /lang asks in Kyrgyz.
     await page.click("[data-testid=lang-ru]")

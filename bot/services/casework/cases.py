@@ -91,6 +91,14 @@ async def active_case(session: AsyncSession, student: Student) -> Case | None:
     return case
 
 
+async def language_chosen(session: AsyncSession, student: Student) -> None:
+    """The student chose their language (/lang): their open case speaks it from now on, so
+    what the case sends them (taken, notices) follows the choice, not the opening's."""
+    case = await active_case(session, student)
+    if case is not None and student.language:
+        case.language = student.language
+
+
 async def _open_case(session: AsyncSession, rt: Runtime, student: Student, chat_id: int) -> Case:
     now = rt.now()
     place = await pool_policy.place_of_student(session, student)
