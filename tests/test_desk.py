@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
 from sqlalchemy import update
 
 from bot.app import App
-from bot.db.models import Case
+from bot.db.models import Case, Region
 from bot.domain import PRIORITY_RANK, Priority, Role
-from bot.services.casework import codes
+from bot.services.casework import cases, codes
 from fake_telegram import FakeBotAPI, TgUser
+from tests.conftest import FakeClock
 from tests.queue_helpers import (
     answered_callback,
     command,
@@ -16,6 +20,7 @@ from tests.queue_helpers import (
     next_to,
     seed_places,
     settings,  # noqa: F401 - faster per-chat sending
+    student_case,
     student_opens_case,
     take,
 )
@@ -147,3 +152,106 @@ async def test_mine_buttons_refuse_what_is_not_mine(app: App, fake_api: FakeBotA
     command(fake_api, psy, "/nonsense")
     helped = await next_to(fake_api, psy.id, start)
     assert "/mine" in (helped.text or "")
+
+
+# --- off-hours: the clock alone does not decide ----------------------------------------
+
+OFF_HOURS = (
+    "Psychologists are not at work right now. Your message is saved; expect an answer "
+    "after {time} tomorrow. If you need to talk to someone now, call 111: it answers around the "
+    "clock and is free."
+)
+NOT_TAKEN_NIGHT = (
+    "Your message is saved and the psychologists have been alerted; one of them will write to "
+    "you here as soon as possible."
+)
+TAKEN_NIGHT = (
+    "Your message is saved and your psychologist has been alerted; they will write to you here "
+    "as soon as they can."
+)
+BISHKEK = ZoneInfo("Asia/Bishkek")
+TAKEN_NOW = "Your psychologist has been alerted right now and will write to you here."
+
+
+async def _night(app: App, clock: FakeClock, region: int) -> None:
+    """Bishkek's region at 23:10 local time, its psychologists at work 9 to 18."""
+    async with app.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(Region)
+            .where(Region.id == region)
+            .values(timezone="Asia/Bishkek", work_start_hour=9, work_end_hour=18)
+        )
+    now = clock().astimezone(BISHKEK)
+    target = now.replace(hour=23, minute=10, second=0, microsecond=0)
+    if target <= now:
+        target += timedelta(days=1)
+    clock.advance(seconds=(target - now).total_seconds())
+
+
+async def _first_reply(app: App, api: FakeBotAPI, user: TgUser, text: str) -> str:
+    start = len(api.calls)
+    api.text_message(user, text)
+    ack = await api.wait_for_send(user.id, start=start)
+    return ack.text or ""
+
+
+async def _sos_reply(api: FakeBotAPI, user: TgUser) -> str:
+    start = len(api.calls)
+    command(api, user, "/sos")
+    reply = await api.wait_for_send(user.id, start=start)
+    return reply.text or ""
+
+
+async def test_off_hours_note_only_when_nobody_is_answering(
+    app: App, fake_api: FakeBotAPI, clock: FakeClock
+) -> None:
+    places = await seed_places(app)
+    psy = TgUser(18301, "Psy", language_code="ru")
+    await join(app, fake_api, psy, Role.PSYCHOLOGIST, district=places.lenin)
+    await _night(app, clock, places.region)
+    tr = app.rt.tr
+    note = tr("ky", OFF_HOURS, time="09:00")
+
+    # Nobody has answered anything: the night note, and the urgent reply says the truth of
+    # an untaken case.
+    first = TgUser(18302, "A", language_code="ky")
+    async with app.sessionmaker() as session, session.begin():
+        student = await cases.get_or_create_student(session, app.rt, first.id)
+        student.district_id, student.region_id = places.lenin, places.region
+        student.language = "ky"
+    assert note in await _first_reply(app, fake_api, first, "салам")
+    first_case = await student_case(app, first)
+    untaken = await _sos_reply(fake_api, first)
+    assert tr("ky", NOT_TAKEN_NIGHT) in untaken
+
+    # The psychologist takes it and answers, late at night.
+    await take(app, fake_api, psy, first_case.code)
+    start = len(fake_api.calls)
+    fake_api.text_message(psy, "Мен бул жердемин")
+    await next_to(fake_api, first.id, start, "Мен бул жердемин")
+
+    # Another student of the pool writes: psychologists are answering, no "not at work".
+    second = TgUser(18303, "B", language_code="ky")
+    async with app.sessionmaker() as session, session.begin():
+        student = await cases.get_or_create_student(session, app.rt, second.id)
+        student.district_id, student.region_id = places.lenin, places.region
+        student.language = "ky"
+    ack = await _first_reply(app, fake_api, second, "жардам керек")
+    assert "111" not in ack and note not in ack
+    # The first student presses 🆘 (ten minutes on): their psychologist is at work and
+    # alerted; never "one of them".
+    clock.advance(minutes=11)
+    taken = await _sos_reply(fake_api, first)
+    assert tr("ky", TAKEN_NOW) in taken and tr("ky", NOT_TAKEN_NIGHT) not in taken
+
+    # Two hours of silence later it is night again for everyone.
+    clock.advance(hours=2)
+    third = TgUser(18304, "C", language_code="ky")
+    async with app.sessionmaker() as session, session.begin():
+        student = await cases.get_or_create_student(session, app.rt, third.id)
+        student.district_id, student.region_id = places.lenin, places.region
+        student.language = "ky"
+    ack = await _first_reply(app, fake_api, third, "салам")
+    assert tr("ky", OFF_HOURS.replace("tomorrow", "today"), time="09:00") in ack
+    late = await _sos_reply(fake_api, first)
+    assert tr("ky", TAKEN_NIGHT) in late and tr("ky", NOT_TAKEN_NIGHT) not in late

@@ -1,7 +1,9 @@
 """Working hours of a region's psychologists, in the region's own time zone.
 
 A student who writes at night is not told "a psychologist will answer" and left waiting in
-silence: they learn when the answer can come and that 111 answers around the clock.
+silence: they learn when the answer can come and that 111 answers around the clock. The
+clock alone does not decide it: while psychologists are still answering (one of the case's
+pool answered within the last hour, or its holder did), nobody is told they are not at work.
 """
 
 from __future__ import annotations
@@ -11,12 +13,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Case, Region
+from bot.db.models import Case, CaseMessage, Region
 from bot.delivery.notices import Text
+from bot.domain import Author, CaseStatus
+from bot.services.routing import pool_policy
 
 log = logging.getLogger(__name__)
+
+# A psychologist who answered within this time is at work, whatever the clock says.
+ACTIVE_WITHIN = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +68,35 @@ def next_opening(region: Region, now: datetime) -> Opening | None:
     return Opening(at=opening, today=opening.date() == local.date())
 
 
+async def psychologists_answering(session: AsyncSession, case: Case, now: datetime) -> bool:
+    """Whether someone answered this case within the hour, or the holder or a psychologist
+    of its pool answered a case they hold within the hour. Reads authors and times only.
+    """
+    since = now - ACTIVE_WITHIN
+    who = {m.id for m in await pool_policy.pool_members(session, case)}
+    if case.status == CaseStatus.CLAIMED and case.psychologist_id is not None:
+        who.add(case.psychologist_id)
+    held_by_them = select(Case.id).where(
+        Case.status == CaseStatus.CLAIMED, Case.psychologist_id.in_(who)
+    )
+    answered = await session.scalar(
+        select(CaseMessage.id)
+        .where(
+            CaseMessage.author == Author.PSYCHOLOGIST,
+            CaseMessage.created_at >= since,
+            or_(
+                CaseMessage.case_id == case.id,
+                CaseMessage.case_id.in_(held_by_them) & CaseMessage.member_id.in_(who),
+            ),
+        )
+        .limit(1)
+    )
+    return answered is not None
+
+
 async def after_hours_note(session: AsyncSession, case: Case, now: datetime) -> Text | None:
-    """The student's note when a case opens outside working hours; None within them.
+    """The student's note outside working hours; None within them, and None while
+    psychologists are still answering (`psychologists_answering`).
 
     A case without a region (the student skipped choosing one) gets no promise of a time.
     """
@@ -70,6 +105,8 @@ async def after_hours_note(session: AsyncSession, case: Case, now: datetime) -> 
         return None
     opening = next_opening(region, now)
     if opening is None:
+        return None
+    if await psychologists_answering(session, case, now):
         return None
     time = opening.at.strftime("%H:%M")
     if opening.today:
