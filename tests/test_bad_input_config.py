@@ -57,6 +57,7 @@ def test_a_key_file_of_the_wrong_length(
 ):
     key_file = tmp_path / "short.key"
     key_file.write_text(base64.urlsafe_b64encode(os.urandom(20)).decode() + "\n")
+    key_file.chmod(0o600)
     clean_env.setenv("TRUSTLINE_MASTER_KEY_FILE", str(key_file))
     assert main(["run"]) == 2
     assert str(key_file) in one_sentence(capsys)

@@ -1,93 +1,98 @@
-"""Issue 12, point 4: with the master key in the environment, `keys rotate` rewraps every
-data key under a new master key that the running bot cannot read (a key given in
-TRUSTLINE_MASTER_KEY is never read again). A student whose case key was rewrapped then
-failed on every try, and the polling loop held every other update behind that one.
+"""Issue 15, point 9: with the master key in TRUSTLINE_MASTER_KEY, `keys rotate` used to
+rewrap every data key at once under a key the running bot could not read (a key in the
+environment is never read again): the bot failed every student whose case key was
+rewrapped, and what it wrapped meanwhile, under the old key, was unreadable after a restart
+with the new key alone.
 
-Now the update is tried a few times and set aside, other students are answered, and after
-the restart with the new key (followed by the old one, for what the old process wrapped
-meanwhile) `trustline deadletters retry` handles it.
+Now the rotation takes two steps and no row is ever under a key the running bot lacks:
+the first writes NEW,OLD to a file and rewraps nothing; the bot is restarted with both;
+`keys rotate --finish` rewraps everything under NEW; the next restart may hold NEW alone.
 """
 
 from __future__ import annotations
 
-import logging
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
 from bot.config import Settings
-from bot.db.models import DeadLetter
+from bot.db.models import Case, DeadLetter, KeyMaterial, Member
+from bot.services.security import keys
 from fake_telegram import FakeBotAPI, TgUser
 from tests.conftest import FakeClock, running_app
-from tests.faults.support import case_of, eventually, sent_to, settled, stored_texts
+from tests.faults.support import case_of, eventually, psychologist, sent_to, settled, stored_texts
 from tests.test_dead_letters import cli_env, run_cli
 
 
-async def test_a_student_rewrapped_under_a_key_the_bot_lacks_holds_up_nobody(
+async def _kek_ids(app) -> set[str]:
+    async with app.sessionmaker() as session:
+        found = set(
+            (await session.scalars(select(Case.kek_id).where(Case.kek_id.is_not(None)))).all()
+        )
+        found |= set((await session.scalars(select(Member.kek_id))).all())
+        found |= set((await session.scalars(select(KeyMaterial.kek_id))).all())
+        return found
+
+
+async def test_rotation_with_the_key_in_the_environment_never_stalls_nor_strands_a_row(
     settings: Settings,
     fake_api: FakeBotAPI,
     clock: FakeClock,
-    tmp_path,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    caplog: pytest.LogCaptureFixture,
 ):
     assert settings.master_key is not None
-    old_key = settings.master_key.get_secret_value()
-    known, newcomer = (
-        TgUser(8901, "Known", language_code="ru"),
-        TgUser(8902, "New", language_code="ru"),
-    )
+    old_id = keys.load_master_keyring(settings).current.key_id
+    known = TgUser(8901, "Known", language_code="ru")
+    newcomer = TgUser(8902, "New", language_code="ru")
+    in_window = TgUser(8903, "Window", language_code="ru")
     new_key_file = tmp_path / "new-master.key"
+    cli_env(monkeypatch, settings)
     async with running_app(settings, clock) as app:
+        await psychologist(app, TgUser(8950, "Psy", language_code="ru"))
         fake_api.text_message(known, "первое")
         await settled(app, fake_api)
-        cli_env(monkeypatch, settings)
         code, said = await run_cli(capsys, "keys", "rotate", "--new-key-file", str(new_key_file))
-        assert code == 0 and "restart" in said
+        assert code == 0 and "nothing is rewrapped" in said
         start = len(fake_api.calls)
-        fake_api.text_message(known, "второе")  # the case key is under the new key now
+        fake_api.text_message(known, "второе")
         fake_api.text_message(newcomer, "помогите")
-
-        async def newcomer_answered() -> bool:
-            return bool(sent_to(fake_api, newcomer.id, start))
-
-        async def set_aside() -> bool:
-            async with app.sessionmaker() as session:
-                return (await session.scalars(select(DeadLetter))).first() is not None
-
-        await eventually(newcomer_answered, timeout=30, what="the new student answered")
-        await eventually(set_aside, timeout=30, what="the failing update set aside")
+        await settled(app, fake_api)
+        assert sent_to(fake_api, known.id, start) and sent_to(fake_api, newcomer.id, start)
         async with app.sessionmaker() as session:
-            letter = (await session.scalars(select(DeadLetter))).one()
-        assert letter.error == "DecryptionError"
-        assert any(
-            "master_key_not_loaded" in r.getMessage()
-            for r in caplog.records
-            if r.levelno >= logging.ERROR
-        )
-        assert not sent_to(fake_api, known.id, start)
+            assert (await session.scalars(select(DeadLetter))).first() is None
+        assert await _kek_ids(app) == {old_id}
+        # --finish with the old key alone would strand the running bot: refused.
+        code, _ = await run_cli(capsys, "keys", "rotate", "--finish")
+        assert code != 0
+        assert await _kek_ids(app) == {old_id}
 
-    new_key = next(
-        line.strip()
-        for line in new_key_file.read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    )
-    both = f"{new_key},{old_key}"
+    new_key, old_key = keys.read_key_file(new_key_file)
+    assert old_key.key_id == old_id
+    both = ",".join(keys.encode_key(k) for k in (new_key, old_key))
+    monkeypatch.setenv("TRUSTLINE_MASTER_KEY", both)
     restarted = settings.model_copy(update={"master_key": SecretStr(both)})
     async with running_app(restarted, clock) as app:
-        monkeypatch.setenv("TRUSTLINE_MASTER_KEY", both)
-        start = len(fake_api.calls)
-        code, said = await run_cli(capsys, "deadletters", "retry", str(letter.id))
+        fake_api.text_message(in_window, "в окне")
+        await settled(app, fake_api)
+        assert new_key.key_id in await _kek_ids(app)
+        code, said = await run_cli(capsys, "keys", "rotate", "--finish")
         assert code == 0, said
-        case = await case_of(app, known)
-        assert await stored_texts(app, case.id) == ["первое", "второе"]
-        app.sender.poke()
+        assert await _kek_ids(app) == {new_key.key_id}
 
-        async def known_answered() -> bool:
+    alone = keys.encode_key(new_key)
+    only_new = settings.model_copy(update={"master_key": SecretStr(alone)})
+    async with running_app(only_new, clock) as app:
+        assert await stored_texts(app, (await case_of(app, known)).id) == ["первое", "второе"]
+        assert await stored_texts(app, (await case_of(app, newcomer)).id) == ["помогите"]
+        assert await stored_texts(app, (await case_of(app, in_window)).id) == ["в окне"]
+        start = len(fake_api.calls)
+        fake_api.text_message(known, "после")
+
+        async def answered() -> bool:
             return bool(sent_to(fake_api, known.id, start))
 
-        await eventually(known_answered, timeout=10, what="the student answered")
-        # What the old process wrapped after the rotation still opens.
-        assert await stored_texts(app, (await case_of(app, newcomer)).id) == ["помогите"]
+        await eventually(answered, timeout=10, what="the student answered")

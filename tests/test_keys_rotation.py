@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import select
 
 from bot.app import App
@@ -24,9 +23,7 @@ from tests.faults.support import (
     case_of,
     command,
     psychologist,
-    sent_to,
     settled,
-    stored_texts,
 )
 
 
@@ -148,37 +145,3 @@ async def test_rotation_while_traffic_flows(
     async with app.sessionmaker() as session:
         case = await session.scalar(select(Case).order_by(Case.id.desc()).limit(1))
         assert case is not None and case.kek_id == keyring.current.key_id
-
-
-async def test_with_the_key_in_the_environment_messages_wait_for_the_restart(
-    settings: Settings,
-    clock: FakeClock,
-    fake_api: FakeBotAPI,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-):
-    """A bot given TRUSTLINE_MASTER_KEY cannot follow a rotation; what arrives meanwhile is
-    neither lost nor dropped: it waits, unconfirmed, and is handled after the restart."""
-    user = TgUser(9590, "Zarina", language_code="ru")
-    async with running_app(settings, clock) as old_app:
-        fake_api.text_message(user, "до ротации")
-        await settled(old_app, fake_api)
-        assert settings.master_key is not None
-        monkeypatch.setenv("TRUSTLINE_DATABASE_URL", settings.database_url)
-        monkeypatch.setenv("TRUSTLINE_MASTER_KEY", settings.master_key.get_secret_value())
-        new_key = tmp_path / "new.key"
-        assert (
-            await asyncio.to_thread(main, ["keys", "rotate", "--new-key-file", str(new_key)]) == 0
-        )
-        start = len(fake_api.calls)
-        fake_api.text_message(user, "во время ротации")
-        await asyncio.sleep(1.5)  # the old process tries and waits
-        assert fake_api.pending_updates == 1 and sent_to(fake_api, user.id, start) == []
-
-    key_text = (await asyncio.to_thread(new_key.read_text)).splitlines()[-1]
-    restarted_settings = settings.model_copy(update={"master_key": SecretStr(key_text)})
-    async with running_app(restarted_settings, clock) as restarted:
-        await settled(restarted, fake_api)
-        case = await case_of(restarted, user)
-        assert await stored_texts(restarted, case.id) == ["до ротации", "во время ротации"]
-        assert len(sent_to(fake_api, user.id, start)) == 1

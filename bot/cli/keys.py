@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli.common import load_settings
-from bot.crypto import MasterKey
+from bot.crypto import MasterKey, MasterKeyring
 from bot.db.session import make_engine, make_sessionmaker
 from bot.services.errors import ConfigError
 from bot.services.security import keys
@@ -27,58 +27,94 @@ def register(subparsers: Any) -> None:
         default=None,
         help="where to write the new key when TRUSTLINE_MASTER_KEY is used",
     )
+    rotate.add_argument(
+        "--finish",
+        action="store_true",
+        help="with TRUSTLINE_MASTER_KEY=NEW,OLD (the bot restarted with it): rewrap every "
+        "data key under NEW",
+    )
     rotate.set_defaults(func=cmd_rotate)
+
+
+async def _rewrap(settings: Any, old: MasterKeyring, new: MasterKey) -> int:
+    """Rewrap every data key under `new` in short transactions (the bot keeps working),
+    then once more after a pause for a transaction that wrapped under an older key."""
+    engine = make_engine(settings.database_url)
+    maker = make_sessionmaker(engine)
+
+    async def one_pass() -> int:
+        done = 0
+        while True:
+            async with maker() as session, session.begin():
+                count = await keys.rewrap_all(session, old, new, limit=REWRAP_BATCH)
+            done += count
+            if count == 0:
+                return done
+
+    try:
+        total = await one_pass()
+        # A running bot reads the key file again at its next wrap; a transaction that
+        # wrapped a key under the old one just before may commit a moment later.
+        await asyncio.sleep(STRAGGLER_SECONDS)
+        return total + await one_pass()
+    finally:
+        await engine.dispose()
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
     settings = load_settings()
     old = keys.load_master_keyring(settings)
-    new = MasterKey.generate()
     if settings.master_key is not None:
-        if args.new_key_file is None:
-            raise ConfigError(
-                "TRUSTLINE_MASTER_KEY is set: pass --new-key-file PATH so the new "
-                "key is saved before any data key is rewrapped."
-            )
-        key_file: Path = args.new_key_file
-        keys.write_key_file(key_file, [new])
-    else:
-        key_file = settings.key_file
-        # The new key goes first, the old ones stay: a crash at any point leaves a keyring
-        # that opens every data key.
-        keys.write_key_file(key_file, [new, old.current])
-
-    async def rewrap() -> int:
-        engine = make_engine(settings.database_url)
-        maker = make_sessionmaker(engine)
-
-        async def one_pass() -> int:
-            done = 0
-            while True:  # short transactions: the bot keeps working meanwhile
-                async with maker() as session, session.begin():
-                    count = await keys.rewrap_all(session, old, new, limit=REWRAP_BATCH)
-                done += count
-                if count == 0:
-                    return done
-
-        try:
-            total = await one_pass()
-            # A running bot reads the key file again at its next wrap; a transaction that
-            # wrapped a key under the old one just before may commit a moment later.
-            await asyncio.sleep(STRAGGLER_SECONDS)
-            return total + await one_pass()
-        finally:
-            await engine.dispose()
-
-    count = asyncio.run(rewrap())
-    if settings.master_key is None:
-        keys.write_key_file(key_file, [new])
-        print(f"Master key rotated: {count} keys rewrapped; the new key is in {key_file}.")
-    else:
-        print(
-            f"Master key rotated: {count} keys rewrapped. A bot running with the old key "
-            "cannot follow: restart it now with TRUSTLINE_MASTER_KEY set to the key in "
-            f"{key_file}, then a comma and the old key (what the bot wrapped until its "
-            "restart opens only with the old one)."
+        given = [p for p in settings.master_key.get_secret_value().split(",") if p.strip()]
+        return _rotate_environment(args, old, len(given))
+    if args.finish:
+        raise ConfigError(
+            "--finish is for a key in TRUSTLINE_MASTER_KEY; the key file needs none."
         )
+    new = MasterKey.generate()
+    key_file = settings.key_file
+    # The new key goes first, the old ones stay: a crash at any point leaves a keyring
+    # that opens every data key, and a running bot reads the file again at its next wrap.
+    keys.write_key_file(key_file, [new, old.current])
+    count = asyncio.run(_rewrap(settings, old, new))
+    keys.write_key_file(key_file, [new])
+    print(f"Master key rotated: {count} keys rewrapped; the new key is in {key_file}.")
+    return 0
+
+
+def _rotate_environment(args: argparse.Namespace, loaded: MasterKeyring, given: int) -> int:
+    """A key given in TRUSTLINE_MASTER_KEY never changes under a running bot, so rewrapping
+    at once would leave it unable to open any case (and what it wrapped meanwhile would
+    open only with a key the restarted bot no longer has). So two steps, and no row is
+    ever under a key the running bot lacks:
+
+    1. `keys rotate --new-key-file F`: writes NEW,OLD to F and rewraps nothing; the bot is
+       restarted with TRUSTLINE_MASTER_KEY=NEW,OLD (it wraps under NEW, opens both).
+    2. `keys rotate --finish` with that same value: rewraps everything under NEW; from then
+       on the old key may be dropped at the next restart."""
+    if args.finish:
+        if given < 2:
+            raise ConfigError(
+                "keys rotate --finish needs TRUSTLINE_MASTER_KEY=NEW,OLD (the value the bot "
+                "was restarted with after the first step)."
+            )
+        count = asyncio.run(_rewrap(load_settings(), loaded, loaded.current))
+        print(
+            f"Master key rotated: {count} keys rewrapped; every data key is now under the "
+            "first key of TRUSTLINE_MASTER_KEY. At the next restart it may hold that key alone."
+        )
+        return 0
+    if args.new_key_file is None:
+        raise ConfigError(
+            "TRUSTLINE_MASTER_KEY is set: pass --new-key-file PATH so the new "
+            "key is saved before any data key is rewrapped."
+        )
+    new = MasterKey.generate()
+    keys.write_key_file(args.new_key_file, [new, loaded.current])
+    print(
+        f"A new master key is in {args.new_key_file}; nothing is rewrapped yet, so the running "
+        "bot goes on as before. Next: restart the bot with TRUSTLINE_MASTER_KEY set to the "
+        "two keys of that file, new first, comma-separated, then run "
+        "`trustline keys rotate --finish` with the same value."
+    )
     return 0

@@ -46,7 +46,19 @@ def encode_key(key: MasterKey) -> str:
     return base64.urlsafe_b64encode(key.secret).decode()
 
 
+def check_key_file_mode(path: Path) -> None:
+    """Refuse a key file that the group or others may read: the master key opens every
+    report, so only the account the bot runs as may read it."""
+    mode = path.stat().st_mode
+    if mode & 0o077:
+        raise ConfigError(
+            f"The master key file {path} is readable by others (mode {mode & 0o777:o}); "
+            f"fix it with: chmod 600 {path}"
+        )
+
+
 def read_key_file(path: Path) -> list[MasterKey]:
+    check_key_file_mode(path)
     lines = [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     if not lines:
         raise ConfigError(f"The master key file {path} is empty.")
