@@ -279,13 +279,19 @@ async def check_start(message: Message, member: Member) -> None:
     )
 
 
+# One limiter for the process, keyed by the member's pseudonym (see poster_check).
+CHECK_LIMIT = poster_check.CheckLimit()
+
+
 def _check_sentence(check: CodeCheck) -> str:
     if check.verdict is Verdict.WORKS:
         return _(
-            "✅ This poster works. It leads to {school}, classroom {classroom} (poster {code}). "
-            "Scanned {scans} times so far."
-        ).format(
-            school=check.school_name, classroom=check.classroom, code=check.code, scans=check.scans
+            "✅ This poster works. It leads to {school}, classroom {classroom} (poster {code})."
+        ).format(school=check.school_name, classroom=check.classroom, code=check.code)
+    if check.verdict is Verdict.OTHER_SCHOOL:
+        return _(
+            "This poster belongs to another school, so I can only check posters of your own "
+            "school. Its staff can check it with /checkposter."
         )
     if check.verdict is Verdict.RETIRED:
         date = check.retired_at.date().isoformat() if check.retired_at else ""
@@ -330,8 +336,10 @@ def _photo_problem(problem: PhotoProblem | None) -> str:
     return _("I found no QR code in this photo. Make sure the whole code is in the picture.")
 
 
-async def _check_bytes(message: Message, session: AsyncSession, rt: Runtime, data: bytes) -> None:
-    result = await poster_check.check_photo(session, rt, data)
+async def _check_bytes(
+    message: Message, session: AsyncSession, rt: Runtime, member: Member, data: bytes
+) -> None:
+    result = await poster_check.check_photo(session, rt, data, school_id=member.school_id)
     log.info("poster_checked codes=%s problem=%s", len(result.codes), result.problem)
     if not result.codes:
         await message.answer(_photo_problem(result.problem))
@@ -339,17 +347,34 @@ async def _check_bytes(message: Message, session: AsyncSession, rt: Runtime, dat
     await message.answer("\n\n".join(_check_sentence(c) for c in result.codes))
 
 
+def _over_limit(member: Member, rt: Runtime) -> str | None:
+    if CHECK_LIMIT.allow(member.pseudonym, rt.now()):
+        return None
+    log.info("poster_check_limited")
+    return _(
+        "You have checked {count} photos in the last hour, which is as many as I check. "
+        "Please send the next one a little later."
+    ).format(count=CHECK_LIMIT.per_hour)
+
+
 @router.message(F.photo)
-async def check_photo(message: Message, session: AsyncSession, rt: Runtime, bot: Bot) -> None:
+async def check_photo(
+    message: Message, session: AsyncSession, rt: Runtime, bot: Bot, member: Member
+) -> None:
     assert message.photo
+    if refusal := _over_limit(member, rt):
+        await message.answer(refusal)
+        return
     largest = message.photo[-1]
     buffer = io.BytesIO()
     await bot.download(largest.file_id, destination=buffer)
-    await _check_bytes(message, session, rt, buffer.getvalue())
+    await _check_bytes(message, session, rt, member, buffer.getvalue())
 
 
 @router.message(F.document)
-async def check_document(message: Message, session: AsyncSession, rt: Runtime, bot: Bot) -> None:
+async def check_document(
+    message: Message, session: AsyncSession, rt: Runtime, bot: Bot, member: Member
+) -> None:
     document = message.document
     assert document is not None
     if not (document.mime_type or "").startswith("image/"):
@@ -360,9 +385,12 @@ async def check_document(message: Message, session: AsyncSession, rt: Runtime, b
             _("This picture is too large (over 20 MB). Please send it as a photo.")
         )
         return
+    if refusal := _over_limit(member, rt):
+        await message.answer(refusal)
+        return
     buffer = io.BytesIO()
     await bot.download(document.file_id, destination=buffer)
-    await _check_bytes(message, session, rt, buffer.getvalue())
+    await _check_bytes(message, session, rt, member, buffer.getvalue())
 
 
 # --- /scans and /retire ----------------------------------------------------------------

@@ -204,6 +204,32 @@ async def test_checkposter_with_photos(app: App, fake_api: FakeBotAPI, places: P
     assert "чагылыш" in text  # Kyrgyz for the reflection on the poster
 
 
+async def test_checkposter_tells_other_schools_nothing_and_is_limited(
+    app: App, fake_api: FakeBotAPI, places: Places
+) -> None:
+    """Issue 15, point 7: staff check only their own school's posters, see no scan count,
+    and may check at most ten photos an hour."""
+    await join(app, fake_api, STAFF, Role.STAFF, school=places.school)
+    neighbour = TgUser(8102, "Сосед", language_code="ru")
+    await join(app, fake_api, neighbour, Role.STAFF, school=places.school_oktyabr)
+    page = rasterise_pdf(await _order_posters(app, fake_api, STAFF, "7А"), 90)[0]
+    async with app.sessionmaker() as session:
+        code = poster_code((await session.scalars(select(Poster.id))).one())
+    photo = to_jpeg(on_wall(page, 0.9))
+    own = await _check(fake_api, STAFF, photo)
+    assert "✅" in own and "7А" in own and code in own
+    assert not any(ch.isdigit() for ch in own.replace(code, "").replace("901", "").replace("7А", ""))  # no count
+    other = await _check(fake_api, neighbour, photo)
+    assert "другой школ" in other
+    assert "7А" not in other and code not in other and "901" not in other
+    blank = to_jpeg(on_wall(page.crop((0, 0, page.width, 200)), 1.0))
+    for _ in range(9):  # the neighbour's 2nd to 10th checks are answered as usual
+        assert "QR" in await _check(fake_api, neighbour, blank)
+    limited = await _check(fake_api, neighbour, blank)
+    assert "10" in limited and "QR" not in limited
+    assert "QR" in await _check(fake_api, STAFF, blank)  # the limit is the neighbour's own
+
+
 async def test_scans_and_retire(
     app: App, fake_api: FakeBotAPI, places: Places, clock: FakeClock
 ) -> None:
@@ -222,9 +248,15 @@ async def test_scans_and_retire(
     start = len(fake_api.calls)
     command(fake_api, STAFF, "/scans")
     report = (await next_to(fake_api, STAFF.id, start)).text or ""
+    first = next(line for line in report.splitlines() if "10А" in line)
+    assert "2" not in first.split(": ", 1)[1].split()  # the current week is never told
+    clock.advance(weeks=1)
+    start = len(fake_api.calls)
+    command(fake_api, STAFF, "/scans")
+    report = (await next_to(fake_api, STAFF.id, start)).text or ""
     lines = report.splitlines()
     first = next(line for line in lines if "10А" in line)
-    assert first.split(": ", 1)[1].split()[0] == "2"  # this week's count comes first
+    assert first.split(": ", 1)[1].split()[0] == "2"  # the last finished week comes first
     silent = lines[lines.index(next(line for line in lines if "/checkposter" in line)) + 1 :]
     assert [line.split(" · ")[1] for line in silent] == ["10Б"]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import zxingcpp
 from sqlalchemy import func, select
@@ -9,7 +11,7 @@ from sqlalchemy import func, select
 from bot.app import App
 from bot.db.models import AuditEntry, Poster, PosterScan
 from bot.services.posters import poster_check, posters
-from bot.services.posters.poster_check import Verdict
+from bot.services.posters.poster_check import CheckLimit, CodeCheck, Verdict
 from bot.services.posters.poster_tokens import make_poster_token, poster_link, read_poster_token
 from qr_posters import QRVerificationError
 from tests.conftest import FakeClock
@@ -160,10 +162,17 @@ async def test_scans_are_counted_per_poster_per_iso_week(
         ]
         assert all(len(r.iso_week) == 8 and "-W" in r.iso_week for r in rows)
         report = await posters.scan_report(session, places.school, app.rt.now())
-    assert report.weeks[0] == posters.iso_week(app.rt.now())
+    # Only finished weeks: this week's scan of 5Б is not told until the week is over.
+    assert posters.iso_week(app.rt.now()) not in report.weeks
+    assert report.weeks[0] == posters.iso_week(app.rt.now() - timedelta(weeks=1))
+    counts = {entry.classroom: entry.counts[:2] for entry in report.posters}
+    assert counts == {"5А": (3, 0), "5Б": (0, 0), "5В": (0, 0)}
+    assert report.silent == ()  # nothing has hung for four weeks yet
+    clock.advance(weeks=1)
+    async with app.sessionmaker() as session:
+        report = await posters.scan_report(session, places.school, app.rt.now())
     counts = {entry.classroom: entry.counts[:2] for entry in report.posters}
     assert counts == {"5А": (0, 3), "5Б": (1, 0), "5В": (0, 0)}
-    assert report.silent == ()  # nothing has hung for four weeks yet
 
 
 async def test_silent_posters_after_four_weeks(app: App, places: Places, clock: FakeClock) -> None:
@@ -176,9 +185,10 @@ async def test_silent_posters_after_four_weeks(app: App, places: Places, clock: 
     clock.advance(weeks=5)
     async with app.sessionmaker() as session, session.begin():
         await posters.resolve_start(session, app.rt, tokens[0])
+    clock.advance(weeks=1)
     async with app.sessionmaker() as session:
         report = await posters.scan_report(session, places.school, app.rt.now())
-    # 8Б: up for five weeks, never scanned. 8А was scanned this week; 8В is retired.
+    # 8Б: up for six weeks, never scanned. 8А was scanned last week; 8В is retired.
     assert [entry.classroom for entry in report.silent] == ["8Б"]
     assert [entry.retired for entry in report.posters] == [False, False, True]
 
@@ -237,38 +247,65 @@ async def test_check_codes(app: App, places: Places) -> None:
             session, app.rt, places.school, job.posters[1].code, actor="test"
         )
     async with app.sessionmaker() as session:
-        works = await poster_check.check_code(session, app.rt, links[0])
+        works = await poster_check.check_code(session, app.rt, links[0], school_id=places.school)
         assert (works.verdict, works.classroom, works.code, works.school_name) == (
             Verdict.WORKS,
             "5А",
             job.posters[0].code,
             "Школа № 901",
         )
-        retired = await poster_check.check_code(session, app.rt, links[1])
+        retired = await poster_check.check_code(session, app.rt, links[1], school_id=places.school)
         assert retired.verdict is Verdict.RETIRED and retired.retired_at is not None
         tg = "tg://resolve?domain=trustline_test_bot&start=" + _token(links[0])
-        assert (await poster_check.check_code(session, app.rt, tg)).verdict is Verdict.WORKS
+        assert (
+            await poster_check.check_code(session, app.rt, tg, school_id=places.school)
+        ).verdict is Verdict.WORKS
         bad = poster_link("trustline_test_bot", make_poster_token(bytes(32), 1))
-        assert (await poster_check.check_code(session, app.rt, bad)).verdict is (Verdict.BAD_TOKEN)
+        assert (
+            await poster_check.check_code(session, app.rt, bad, school_id=places.school)
+        ).verdict is (Verdict.BAD_TOKEN)
         no_start = "https://t.me/trustline_test_bot"
-        assert (await poster_check.check_code(session, app.rt, no_start)).verdict is (
-            Verdict.BAD_TOKEN
-        )
+        assert (
+            await poster_check.check_code(session, app.rt, no_start, school_id=places.school)
+        ).verdict is (Verdict.BAD_TOKEN)
         other_bot = poster_link("someone_else_bot", make_poster_token(key, 1))
-        other = await poster_check.check_code(session, app.rt, other_bot)
+        other = await poster_check.check_code(session, app.rt, other_bot, school_id=places.school)
         assert other.verdict is Verdict.OTHER_BOT and other.where == "@someone_else_bot"
-        site = await poster_check.check_code(session, app.rt, "https://example.com/x?start=1")
+        site = await poster_check.check_code(
+            session, app.rt, "https://example.com/x?start=1", school_id=places.school
+        )
         assert site.verdict is Verdict.OTHER_SITE and site.where == "example.com"
-        plain = await poster_check.check_code(session, app.rt, "WIFI:S:school;P:1234;;")
+        plain = await poster_check.check_code(
+            session, app.rt, "WIFI:S:school;P:1234;;", school_id=places.school
+        )
         assert plain.verdict is Verdict.OTHER_SITE
+        # Another school's staff learn that it is not their school's poster, nothing more.
+        foreign = await poster_check.check_code(
+            session, app.rt, links[0], school_id=places.school_oktyabr
+        )
+        assert foreign == CodeCheck(Verdict.OTHER_SCHOOL)
+        assert not foreign.school_name and not foreign.classroom and not foreign.code
 
 
 async def test_check_photo_does_not_count_a_scan(app: App, places: Places) -> None:
     job = await _print(app, places.school, "5А")
     photo = to_jpeg(rasterise_pdf(job.pdf, 80)[0])
     async with app.sessionmaker() as session:
-        result = await poster_check.check_photo(session, app.rt, photo)
+        result = await poster_check.check_photo(session, app.rt, photo, school_id=places.school)
         assert [c.verdict for c in result.codes] == [Verdict.WORKS]
         assert await session.scalar(select(func.count()).select_from(PosterScan)) == 0
-        nothing = await poster_check.check_photo(session, app.rt, b"not a photo")
+        nothing = await poster_check.check_photo(
+            session, app.rt, b"not a photo", school_id=places.school
+        )
         assert nothing.codes == () and nothing.problem == "not_an_image"
+
+
+def test_checks_are_limited_per_member_per_hour(clock: FakeClock) -> None:
+    limit = CheckLimit(per_hour=10)
+    start = clock()
+    for minute in range(10):
+        assert limit.allow(b"one", start + timedelta(minutes=minute))
+    assert not limit.allow(b"one", start + timedelta(minutes=30))
+    assert limit.allow(b"other", start + timedelta(minutes=30))  # per member
+    assert not limit.allow(b"one", start + timedelta(minutes=59, seconds=59))
+    assert limit.allow(b"one", start + timedelta(hours=1, seconds=1))  # the first has aged out

@@ -14,7 +14,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -375,11 +375,14 @@ async def scan_report(
 ) -> ScanReport:
     """Scans per poster per ISO week for one school, and the posters nobody scans any more.
 
-    A poster is silent when it has hung for at least four weeks, is not retired, and had no
-    scan in the current ISO week nor in the four before it (so at least 28 days).
+    Only finished weeks are told, never the current one: a count that moves while staff
+    watch would time the scans of a classroom. A poster is silent when it has hung for at
+    least four weeks, is not retired, and had no scan in the last SILENT_WEEKS finished
+    weeks.
     """
-    shown = recent_weeks(now, weeks)
-    quiet = set(recent_weeks(now, SILENT_WEEKS + 1))
+    last_finished = now - timedelta(weeks=1)
+    shown = recent_weeks(last_finished, weeks)
+    quiet = set(recent_weeks(last_finished, SILENT_WEEKS))
     posters = list(
         (
             await session.scalars(
@@ -417,14 +420,3 @@ async def scan_report(
         ):
             silent.append(entry)
     return ScanReport(shown, tuple(report), tuple(silent))
-
-
-async def total_scans(session: AsyncSession, poster_id: int) -> int:
-    return int(
-        await session.scalar(
-            select(func.coalesce(func.sum(PosterScan.count), 0)).where(
-                PosterScan.poster_id == poster_id
-            )
-        )
-        or 0
-    )
