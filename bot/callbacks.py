@@ -88,6 +88,21 @@ class TransferCase(CallbackData, prefix="tr"):
     to: RowId | Literal["pool"]
 
 
+class HandOver(CallbackData, prefix="handover"):
+    """Not a button: the hand-over waiting for its note, kept in `Member.step` while the bot
+    waits for the member's next message: "handover:7KQ2M9XD:15", "handover:7KQ2M9XD:pool"."""
+
+    code: CaseCode
+    to: RowId | Literal["pool"]
+
+
+class SkipNote(CallbackData, prefix="hskip"):
+    """Hand a case over without a note: "hskip:7KQ2M9XD:15", "hskip:7KQ2M9XD:pool"."""
+
+    code: CaseCode
+    to: RowId | Literal["pool"]
+
+
 class OpenCase(CallbackData, prefix="open"):
     """Open a case one holds (its /case view), from a /mine line: "open:7KQ2M9XD"."""
 

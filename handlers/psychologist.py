@@ -12,7 +12,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.callbacks import CloseCase, OpenCase, TakeCase, TransferCase
+from bot.callbacks import CloseCase, HandOver, OpenCase, SkipNote, TakeCase, TransferCase
 from bot.db.models import Case, Member
 from bot.delivery import notices
 from bot.delivery.notices import tell
@@ -133,6 +133,15 @@ async def _take(session: AsyncSession, rt: Runtime, member: Member, code: str) -
             "conversation so far follows."
         ).format(code=shown),
     )
+    note = queue.handover_note(rt, claimed.case)
+    if note is not None:
+        said = _("📝 Note from the previous psychologist: {note}").format(note=note)
+        notices.send(
+            session,
+            rt,
+            notices.Notice(member, said, relay_case_id=claimed.case.id, protect_content=True),
+        )
+        claimed.case.handover_note_enc = None  # shown to the one who took it, then gone
     await conversation.show_history(session, rt, member, claimed.case)
 
 
@@ -266,16 +275,71 @@ async def note_command(
 
 @router.message(Command("release"))
 async def release_command(
-    message: Message, command: CommandObject, session: AsyncSession, rt: Runtime, member: Member
+    message: Message, command: CommandObject, session: AsyncSession, member: Member
 ) -> None:
     case = await _case(session, member, message, _code_arg(command.args))
-    case = await queue.release(session, rt, member, case)
-    tell(
-        session,
-        rt,
-        member,
-        _("Case {code} went back to the pool.").format(code=codes.display(case.code)),
+    queue.require_holder(case, member)
+    await _ask_note(message, member, case, "pool")
+
+
+async def _ask_note(message: Message, member: Member, case: Case, to: int | str) -> None:
+    """The hand-over waits for its note: the member's next message, or Skip."""
+    member.step = HandOver(code=case.code, to=to).pack()  # type: ignore[arg-type]
+    skip = InlineKeyboardButton(
+        text=_("Skip the note"),
+        callback_data=SkipNote(code=case.code, to=to).pack(),  # type: ignore[arg-type]
     )
+    await message.answer(
+        _(
+            "Write a short note for the psychologist who takes case {code} next: how it "
+            "stands, what to be careful about. Only they will see it, never the student. "
+            "Or press Skip."
+        ).format(code=codes.display(case.code)),
+        reply_markup=InlineKeyboardMarkup(inline_keyboard=[[skip]]),
+    )
+
+
+async def _hand_on(
+    session: AsyncSession, rt: Runtime, member: Member, code: str, to: int | str, note: str | None
+) -> None:
+    case = await queue.find_case(session, code)
+    shown = codes.display(case.code)
+    if to == "pool":
+        await queue.release(session, rt, member, case, note)
+        text = _("Case {code} went back to the pool.").format(code=shown)
+    else:
+        other = await queue.transfer(session, rt, member, case, int(to), note)
+        text = _("Case {code} was handed over to {number}.").format(
+            code=shown, number=members.number(other)
+        )
+    member.step = ""
+    log.info("case_handed_on case=%s note=%s", case.code, note is not None)
+    tell(session, rt, member, text)
+
+
+def awaiting_note(_event: object, member: Member | None = None) -> dict[str, HandOver] | bool:
+    """A member whose hand-over waits for its note; the handler gets it as `handover`."""
+    if member is None or not member.step.startswith("handover:"):
+        return False
+    try:
+        return {"handover": HandOver.unpack(member.step)}
+    except (TypeError, ValueError):
+        return False
+
+
+@router.callback_query(SkipNote.filter())
+async def skip_note(
+    query: CallbackQuery,
+    callback_data: SkipNote,
+    callback_answer: CallbackAnswer,
+    session: AsyncSession,
+    rt: Runtime,
+    member: Member,
+) -> None:
+    if member.step != HandOver(code=callback_data.code, to=callback_data.to).pack():
+        stale_button(callback_answer)
+        return
+    await _hand_on(session, rt, member, callback_data.code, callback_data.to, None)
 
 
 @router.message(Command("recuse"))
@@ -332,23 +396,19 @@ async def transfer_chosen(
     callback_data: TransferCase,
     callback_answer: CallbackAnswer,
     session: AsyncSession,
-    rt: Runtime,
     member: Member,
 ) -> None:
     if not isinstance(query.message, Message):
         stale_button(callback_answer)
         return
     case = await queue.find_case(session, callback_data.code)
-    shown = codes.display(case.code)
-    if callback_data.to == "pool":
-        await queue.release(session, rt, member, case)
-        text = _("Case {code} went back to the pool.").format(code=shown)
-    else:
-        other = await queue.transfer(session, rt, member, case, callback_data.to)
-        text = _("Case {code} was handed over to {number}.").format(
-            code=shown, number=members.number(other)
-        )
-    tell(session, rt, member, text)
+    queue.require_holder(case, member)
+    if callback_data.to != "pool":
+        candidates = await queue.transfer_candidates(session, member, case)
+        if callback_data.to not in {other.id for other in candidates}:
+            stale_button(callback_answer)
+            return
+    await _ask_note(query.message, member, case, callback_data.to)
 
 
 @router.message(Command("close"))
@@ -404,6 +464,29 @@ async def unknown_button(query: CallbackQuery, callback_answer: CallbackAnswer) 
 
 
 # --- everything else goes to the student ---------------------------------------------------
+
+
+@router.message(awaiting_note, ~F.text.startswith("/"))
+async def handover_note(
+    message: Message, session: AsyncSession, rt: Runtime, member: Member, handover: HandOver
+) -> None:
+    """The message after /release or a transfer's choice: the note, never sent to the
+    student."""
+    note = (message.text or "").strip()
+    if not note:
+        await message.answer(
+            _("The note must be text, and not empty. Write it again, or press Skip.")
+        )
+        return
+    if len(note) > queue.HANDOVER_NOTE_MAX:
+        await message.answer(
+            _(
+                "The note is too long: {length} characters, at most {limit}. Shorten it, "
+                "or press Skip."
+            ).format(length=len(note), limit=queue.HANDOVER_NOTE_MAX)
+        )
+        return
+    await _hand_on(session, rt, member, handover.code, handover.to, note)
 
 
 @router.message(F.text.startswith("/"))

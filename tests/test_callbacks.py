@@ -24,6 +24,8 @@ PACKED = [
     (cb.TransferCase(code="7KQ2M9XD", to="pool"), "tr:7KQ2M9XD:pool"),
     (cb.CloseCase(code="7KQ2M9XD", outcome=Outcome.REFERRED_111), "close:7KQ2M9XD:referred_111"),
     (cb.OpenCase(code="7KQ2M9XD"), "open:7KQ2M9XD"),
+    (cb.HandOver(code="7KQ2M9XD", to=15), "handover:7KQ2M9XD:15"),
+    (cb.SkipNote(code="7KQ2M9XD", to="pool"), "hskip:7KQ2M9XD:pool"),
     (cb.StatsPeriod(kind=PeriodKind.MONTH, back=1), "st:month:1"),
     (cb.InviteRole(role="p"), "inv:p"),
     (cb.InvitePsychologist(level="r", place=3), "inv:p:r:3"),

@@ -9,12 +9,14 @@ from sqlalchemy import update
 
 from bot.app import App
 from bot.db.models import Case, Region
-from bot.domain import PRIORITY_RANK, Priority, Role
+from bot.domain import PRIORITY_RANK, CaseStatus, Priority, Role
 from bot.services.casework import cases, codes
 from fake_telegram import FakeBotAPI, TgUser
 from tests.conftest import FakeClock
 from tests.queue_helpers import (
     answered_callback,
+    card_for,
+    case_by_id,
     command,
     join,
     next_to,
@@ -255,3 +257,135 @@ async def test_off_hours_note_only_when_nobody_is_answering(
     assert tr("ky", OFF_HOURS.replace("tomorrow", "today"), time="09:00") in ack
     late = await _sos_reply(fake_api, first)
     assert tr("ky", TAKEN_NIGHT) in late and tr("ky", NOT_TAKEN_NIGHT) not in late
+
+
+# --- hand-over notes -------------------------------------------------------------------
+
+HANDED_ON = (
+    "Your psychologist has handed your conversation to a colleague, who will continue it "
+    "here. Everything you wrote stays confidential."
+)
+NOTE_LINE = "📝 Note from the previous psychologist: {note}"
+
+
+async def _note_asked(api: FakeBotAPI, user: TgUser, code: str, start: int) -> None:
+    await api.wait_for(
+        lambda c: c.chat_id == user.id and f"hskip:{code}" in str(c.params), 10, start=start
+    )
+
+
+async def test_handover_note_goes_to_the_next_psychologist_only(
+    app: App, fake_api: FakeBotAPI
+) -> None:
+    places = await seed_places(app)
+    alice, bob = (
+        TgUser(18401, "Alice", language_code="ru"),
+        TgUser(18402, "Bob", language_code="kk"),
+    )
+    a = await join(app, fake_api, alice, Role.PSYCHOLOGIST, district=places.lenin)
+    b = await join(app, fake_api, bob, Role.PSYCHOLOGIST, district=places.lenin)
+    student = TgUser(18403, "Kid", language_code="ru")
+    case = await student_opens_case(app, fake_api, student, "мне страшно", district=places.lenin)
+    await take(app, fake_api, alice, case.code)
+    tr = app.rt.tr
+
+    # Transfer to Bob: the choice asks for a note; bad notes are refused, nothing moves.
+    start = len(fake_api.calls)
+    command(fake_api, alice, "/transfer")
+    offer = await fake_api.wait_for(
+        lambda c: c.chat_id == alice.id and "reply_markup" in c.params, 10, start=start
+    )
+    fake_api.callback_query(alice, f"tr:{case.code}:{b.id}", message=offer.message)
+    await _note_asked(fake_api, alice, case.code, start)
+    start = len(fake_api.calls)
+    fake_api.photo_message(alice, caption="")
+    refused = await next_to(fake_api, alice.id, start)
+    assert refused.text == tr(
+        "ru", "The note must be text, and not empty. Write it again, or press Skip."
+    )
+    start = len(fake_api.calls)
+    fake_api.text_message(alice, "я" * 1001)
+    refused = await next_to(fake_api, alice.id, start)
+    assert refused.text == tr(
+        "ru",
+        "The note is too long: {length} characters, at most {limit}. Shorten it, or press Skip.",
+        length=1001,
+        limit=1000,
+    )
+    stored = await case_by_id(app, case.id)
+    assert stored.psychologist_id == a.id
+    assert not [
+        c for c in fake_api.calls if c.chat_id == student.id and "я" * 50 in (c.text or "")
+    ]
+
+    start = len(fake_api.calls)
+    fake_api.text_message(alice, "Боится идти домой, говорить мягко")
+    card = await next_to(fake_api, bob.id, start, codes.display(case.code))
+    assert tr("kk", NOTE_LINE, note="Боится идти домой, говорить мягко") in (card.text or "")
+    assert card.params.get("protect_content") is True
+    told = await next_to(fake_api, student.id, start)
+    assert told.text == tr("ru", HANDED_ON)
+    stored = await case_by_id(app, case.id)
+    assert stored.psychologist_id == b.id and stored.handover_note_enc is None
+    # The Skip button of a hand-over already done changes nothing.
+    before = len(fake_api.calls)
+    fake_api.callback_query(alice, f"hskip:{case.code}:{b.id}")
+    stale = await answered_callback(fake_api, before)
+    assert stale.params.get("text") == tr("ru", "This button is no longer active.")
+    assert (await case_by_id(app, case.id)).psychologist_id == b.id
+
+    # Bob releases it with a note: sealed on the case, not on the pool's cards.
+    start = len(fake_api.calls)
+    command(fake_api, bob, "/release")
+    await _note_asked(fake_api, bob, case.code, start)
+    fake_api.text_message(bob, "Позвонить в понедельник")
+    pool_card = await card_for(fake_api, alice.id, case.code, start)
+    assert "Позвонить" not in (pool_card.text or "")
+    told = await next_to(fake_api, student.id, start)
+    assert told.text == tr("ru", HANDED_ON)
+    stored = await case_by_id(app, case.id)
+    assert stored.status == CaseStatus.OPEN and stored.handover_note_enc is not None
+    assert "Позвонить".encode() not in stored.handover_note_enc
+    # Nothing of either note ever reached the student.
+    for text in fake_api.sent_texts(student.id):
+        assert "Боится" not in text and "Позвонить" not in text
+
+    # Whoever takes it next reads the note, once.
+    start = len(fake_api.calls)
+    command(fake_api, alice, f"/take {case.code}")
+    shown = await next_to(fake_api, alice.id, start, "Позвонить в понедельник")
+    assert shown.text == tr("ru", NOTE_LINE, note="Позвонить в понедельник")
+    assert shown.params.get("protect_content") is True
+    await next_to(fake_api, alice.id, start, "мне страшно")  # then the history
+    assert (await case_by_id(app, case.id)).handover_note_enc is None
+
+
+async def test_release_without_a_note(app: App, fake_api: FakeBotAPI) -> None:
+    places = await seed_places(app)
+    psy = TgUser(18501, "Psy", language_code="ky")
+    await join(app, fake_api, psy, Role.PSYCHOLOGIST, district=places.lenin)
+    student = TgUser(18502, "Kid", language_code="ky")
+    case = await student_opens_case(app, fake_api, student, "жардам", district=places.lenin)
+    await take(app, fake_api, psy, case.code)
+    start = len(fake_api.calls)
+    command(fake_api, psy, "/release")
+    await _note_asked(fake_api, psy, case.code, start)
+    assert (await case_by_id(app, case.id)).status == CaseStatus.CLAIMED  # not before the note
+    fake_api.callback_query(psy, f"hskip:{case.code}:pool")
+    await next_to(
+        fake_api,
+        psy.id,
+        start,
+        app.rt.tr("ky", "Case {code} went back to the pool.", code=codes.display(case.code)),
+    )
+    stored = await case_by_id(app, case.id)
+    assert stored.status == CaseStatus.OPEN and stored.handover_note_enc is None
+    told = await next_to(fake_api, student.id, start)
+    assert told.text == app.rt.tr("ky", HANDED_ON)
+    # With no hand-over pending, what the psychologist writes is no note: a plain refusal.
+    start = len(fake_api.calls)
+    fake_api.text_message(psy, "кимге?")
+    answer = await next_to(fake_api, psy.id, start)
+    assert answer.text == app.rt.tr(
+        "ky", "No case is active. Take one from /queue, or reply to a message of the case."
+    )

@@ -176,6 +176,9 @@ async def test_note_history_transfer_and_close(app: App, fake_api: FakeBotAPI) -
     ]
     assert "Bob" not in str(offer.params) and f"№{b.id}" in buttons[0]["text"]
     fake_api.callback_query(alice, f"tr:{case.code}:{b.id}", message=offer.message)
+    # The hand-over asks for a note for Bob (tests/test_desk.py); Alice skips it.
+    await fake_api.wait_for(lambda c: f"hskip:{case.code}" in str(c.params), 10, start=start)
+    fake_api.callback_query(alice, f"hskip:{case.code}:{b.id}")
     await next_to(fake_api, bob.id, start, codes.display(case.code))
     await next_to(
         fake_api,
@@ -282,6 +285,8 @@ async def test_release_and_recuse_return_the_case_to_the_pool(
 
     start = len(fake_api.calls)
     command(fake_api, alice, "/release")
+    await fake_api.wait_for(lambda c: f"hskip:{case.code}" in str(c.params), 10, start=start)
+    fake_api.callback_query(alice, f"hskip:{case.code}:pool")  # no note (tests/test_desk.py)
     await card_for(fake_api, bob.id, case.code, start)  # Bob is told again
     stored = await case_by_id(app, case.id)
     assert stored.status == CaseStatus.OPEN and stored.psychologist_id is None

@@ -216,6 +216,9 @@ class Case(Base):
     chat_id_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     signals_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     closing_note_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # The note left with /transfer or /release for whoever takes the case next (sealed
+    # under the case key; cleared once shown to them).
+    handover_note_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(30), nullable=True)
     muted: Mapped[bool] = mapped_column(Boolean, default=False)
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -267,6 +270,22 @@ class Relay(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
     message_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+
+
+class ReplyTemplate(Base):
+    """A saved reply of a member, in one language, sealed under the member's key (staff's
+    own words, never a student's). A supervisor's `shared` ones are offered to the
+    psychologists of the supervisor's district."""
+
+    __tablename__ = "reply_templates"
+    __table_args__ = (Index("ix_reply_templates_member_language", "member_id", "language"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    language: Mapped[str] = mapped_column(String(2))
+    shared: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    body_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class CaseRecusal(Base):

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Case, CaseRecusal, Member
 from bot.delivery import notices
-from bot.delivery.notices import Joined, Notice, Text
+from bot.delivery.notices import Joined, Notice, Phrase, Text
 from bot.domain import CaseStatus, Outcome, Role
 from bot.services.casework import codes, deadlines, notify
 from bot.services.errors import AlreadyTaken, InvalidInput, NotAllowed, NotFound, ServiceError
@@ -218,18 +218,63 @@ async def _back_to_pool(
     )
 
 
-async def release(session: AsyncSession, rt: Runtime, member: Member, case: Case) -> Case:
-    """Give a case back to its pool; its psychologists are notified again."""
+HANDOVER_NOTE_MAX = 1000  # characters: a short note, one message with the card
+HANDED_ON = Text(
+    "Your psychologist has handed your conversation to a colleague, who will continue it "
+    "here. Everything you wrote stays confidential."
+)
+
+
+def check_handover_note(note: str | None) -> str | None:
+    """A hand-over note as stored: None when skipped; refused when empty or too long."""
+    if note is None:
+        return None
+    note = note.strip()
+    if not note or len(note) > HANDOVER_NOTE_MAX:
+        raise InvalidInput("hand-over note empty or too long")
+    return note
+
+
+def _sealed_note(rt: Runtime, case: Case, note: str | None) -> bytes | None:
+    return rt.vault.seal_for_case(case, "case", "handover_note", note) if note else None
+
+
+def handover_note(rt: Runtime, case: Case) -> str | None:
+    """The note the last holder left for whoever takes the case next."""
+    if case.handover_note_enc is None or case.wrapped_key is None:
+        return None
+    return rt.vault.open_text_for_case(case, "case", "handover_note", case.handover_note_enc)
+
+
+def _tell_student_handed_on(session: AsyncSession, rt: Runtime, case: Case) -> None:
+    """The student hears that a colleague continues, never who."""
+    if case.chat_id_enc is not None:
+        notices.send(session, rt, Notice(case, HANDED_ON))
+
+
+async def release(
+    session: AsyncSession, rt: Runtime, member: Member, case: Case, note: str | None = None
+) -> Case:
+    """Give a case back to its pool, with an optional note for whoever takes it next
+    (sealed under the case key, shown only to them); its psychologists are notified again,
+    the student is told a colleague continues."""
     require_holder(case, member)
+    note = check_handover_note(note)
     case = await _hand_over(
         session,
         case,
         member,
-        {"status": CaseStatus.OPEN, "psychologist_id": None, "claimed_at": None},
+        {
+            "status": CaseStatus.OPEN,
+            "psychologist_id": None,
+            "claimed_at": None,
+            "handover_note_enc": _sealed_note(rt, case, note),
+        },
     )
     await _back_to_pool(
         session, rt, case, actor=member_actor(member), event="case_released", exclude=member.id
     )
+    _tell_student_handed_on(session, rt, case)
     return case
 
 
@@ -285,17 +330,28 @@ async def transfer_candidates(session: AsyncSession, member: Member, case: Case)
 
 
 async def transfer(
-    session: AsyncSession, rt: Runtime, member: Member, case: Case, to_member_id: int
+    session: AsyncSession,
+    rt: Runtime,
+    member: Member,
+    case: Case,
+    to_member_id: int,
+    note: str | None = None,
 ) -> Member:
-    """Hand a case to another psychologist of its pool, who is told at once."""
+    """Hand a case to another psychologist of its pool, who is told at once, with the
+    holder's note (if any) on the card; the student is told a colleague continues."""
     require_holder(case, member)
+    note = check_handover_note(note)
     candidates = {m.id: m for m in await transfer_candidates(session, member, case)}
     target = candidates.get(to_member_id)
     if target is None:
         raise InvalidInput("not a psychologist of this pool")
     now = rt.now()
+    # Shown on the target's card below: nothing is left waiting for a later take.
     case = await _hand_over(
-        session, case, member, {"psychologist_id": target.id, "claimed_at": now}
+        session,
+        case,
+        member,
+        {"psychologist_id": target.id, "claimed_at": now, "handover_note_enc": None},
     )
     if target.active_case_id is None:
         target.active_case_id = case.id
@@ -308,17 +364,18 @@ async def transfer(
         case_code=case.code,
         detail={"to": target.id},
     )
-    handed = Joined(
-        (
-            Text("A case was handed over to you."),
-            await notify.case_card(session, case, now, found=notify.signals(rt, case)),
-            "",
-            Text("/case {code} shows the conversation.", code=codes.display(case.code)),
-        )
-    )
+    parts: list[Phrase] = [
+        Text("A case was handed over to you."),
+        await notify.case_card(session, case, now, found=notify.signals(rt, case)),
+    ]
+    if note:
+        parts += ["", Text("📝 Note from the previous psychologist: {note}", note=note)]
+    parts += ["", Text("/case {code} shows the conversation.", code=codes.display(case.code))]
+    handed = Joined(tuple(parts))
     notices.send(
         session, rt, Notice(target, handed, relay_case_id=case.id, protect_content=True), now=now
     )
+    _tell_student_handed_on(session, rt, case)
     return target
 
 
