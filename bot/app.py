@@ -60,6 +60,9 @@ T = TypeVar("T")
 # the database's pool takes a moment. What outlasts these is logged and left.
 WORKERS_STOP_SECONDS = 2.0
 CLOSE_SECONDS = 5.0
+# What outlasts those steps is waited for once more, longer than SQLite's 30 s busy
+# timeout (bot/db/session.py), before the connections close under it.
+LEFT_SECONDS = 45.0
 
 
 @dataclass
@@ -176,6 +179,10 @@ class App:
         await wait_bounded("app_close_workers", workers, WORKERS_STOP_SECONDS)
         self.sender.stop()
         await wait_bounded("app_close_outbox", sending, SENDER_STOP_SECONDS + 1.0)
+        # Whatever is still running waits behind SQLite's write lock (see bot/stopping.py):
+        # it ends by itself within the busy timeout. Cancelling it again (as the event
+        # loop's shutdown does with what is left) would leave a close that never ends.
+        await wait_bounded("app_close_left", self.background, LEFT_SECONDS)
         await run_bounded("app_close_bot_session", self.bot.session.close(), CLOSE_SECONDS)
         await run_bounded("app_close_database", self.core.close(), CLOSE_SECONDS)
 

@@ -25,8 +25,9 @@ from fake_telegram import FakeBotAPI
 
 PG_URL = os.environ.get("TRUSTLINE_TEST_DATABASE_URL")
 TEST_TOKEN = "123456789:AAHfakeTokenForTestsOnly_abcdefghijk"
-# An update being handled when a test ends rolls back within this (logged if not).
-POLLING_STOP_SECONDS = 10.0
+# An update being handled when a test ends rolls back within this (logged if not): longer
+# than SQLite's 30 s busy timeout, so the loop's shutdown never cancels it a second time.
+POLLING_STOP_SECONDS = 45.0
 # One template per pytest process, so parallel runs never drop each other's template.
 TEMPLATE_DB = f"trustline_test_template_{os.getpid()}"
 
