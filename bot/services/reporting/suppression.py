@@ -30,7 +30,15 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Collection, Hashable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Collection,
+    Hashable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 
 Cell = Hashable
@@ -38,6 +46,7 @@ THRESHOLD = 5
 _PRIME = (1 << 61) - 1  # ranks modulo this prime equal the rational ones for ±1 matrices
 _PASSES = 200  # bound narrowing stops by then at the latest (it is sound at any point)
 _STARTS = 8  # exposed cells whose surroundings are searched for the next cell to hide
+_SHORTLIST = 4  # the smallest candidates whose other lines are checked before choosing
 Bounds = Callable[[Cell], tuple[float, float]]
 
 
@@ -87,18 +96,28 @@ def suppress(
     def bounds(cell: Cell) -> tuple[float, float]:
         return (0, math.inf) if cell in unknown else (values[cell], values[cell])
 
-    def cost(cell: Cell, depth: int) -> tuple[int, int, int, int, int] | None:
-        """A published non-zero count before a zero; then the nearest to the exposed cell;
-        then one that none of its lines would give away once hidden (not a zero under a
-        total of 0, not alone in a line); then the smallest. None: not published."""
-        if cell in unknown:
-            return None
+    def given_away(cell: Cell) -> int:
+        """How many of the cell's lines would pin it once hidden (a zero under a total of
+        0, a cell alone in a line): each would need yet another cell hidden."""
 
         def if_hidden(c: Cell) -> tuple[float, float]:
             return (0, math.inf) if c == cell else bounds(c)
 
-        given_away = sum(1 for line in lines_of[cell] if _pins(line, if_hidden, (cell,)))
-        return (0 if values[cell] else 1), depth, given_away, values[cell], order[cell]
+        return sum(1 for line in lines_of[cell] if _pins(line, if_hidden, (cell,)))
+
+    def cheapest(candidates: Iterable[tuple[int, Cell]]) -> Cell | None:
+        """Of (distance, cell) pairs: a published non-zero count before a zero; then the
+        nearest to the exposed cell; then, of the few smallest of those, one that its lines
+        would not give away in turn; then the smallest. None: nothing published."""
+        ranked = sorted(
+            ((0 if values[c] else 1), depth, values[c], order[c], c)
+            for depth, c in candidates
+            if c not in unknown
+        )
+        if not ranked:
+            return None
+        best = [r for r in ranked if r[:2] == ranked[0][:2]][:_SHORTLIST]
+        return min(best, key=lambda r: (given_away(r[4]), r[2], r[3]))[4]
 
     # First each line on its own, from a work list: a line that pins one of its hidden
     # cells gets its cheapest published cell hidden, and that cell's lines are looked at
@@ -111,10 +130,9 @@ def suppress(
         queued.discard(line)
         if not _pins(line, bounds, protected):
             continue
-        ranked = [(rank, c) for c in line.cells if (rank := cost(c, 1)) is not None]
-        if not ranked:
+        pick = cheapest((1, c) for c in line.cells)
+        if pick is None:
             continue  # all hidden: whether it holds is for the whole-table check below
-        pick = min(ranked, key=lambda rc: rc[0])[1]
         unknown.add(pick)
         protected.add(pick)
         for other in lines_of[pick]:
@@ -134,13 +152,8 @@ def suppress(
         for start in sorted(exposed, key=order.__getitem__)[:_STARTS]:
             if touched.intersection(lines_of.get(start, ())):
                 continue
-            ranked = [
-                (rank, cell)
-                for depth, cell in _around(start, reasons, lines_of)
-                if (rank := cost(cell, depth)) is not None
-            ]
-            if ranked:
-                pick = min(ranked, key=lambda rc: rc[0])[1]
+            pick = cheapest(_around(start, reasons, lines_of))
+            if pick is not None:
                 unknown.add(pick)
                 protected.add(pick)
                 touched.update(lines_of[pick])
