@@ -1,4 +1,5 @@
-"""`trustline invite ROLE --region R | --district D | --school S`, and `trustline members`."""
+"""`trustline invite ROLE --region R | --district D | --school S`, `trustline invite list`,
+`trustline invite revoke ID`, and `trustline members`."""
 
 from __future__ import annotations
 
@@ -18,8 +19,13 @@ def register(subparsers: Any) -> None:
         "invite",
         help="print a one-time invite link for a supervisor, psychologist or staff",
     )
-    parser.add_argument("role", choices=[r.value for r in Role])
-    place = parser.add_mutually_exclusive_group(required=True)
+    parser.add_argument(
+        "role",
+        choices=[*(r.value for r in Role), "list", "revoke"],
+        help="whom to invite; or list the pending invites, or revoke one by its number",
+    )
+    parser.add_argument("number", nargs="?", type=int, help="the invite to revoke")
+    place = parser.add_mutually_exclusive_group()
     place.add_argument("--region", metavar="R", help="region name (or KG/Name, or its id)")
     place.add_argument(
         "--district", metavar="D", help="district name (or Region/District, or its id)"
@@ -36,6 +42,51 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_invite(args: argparse.Namespace) -> int:
+    if args.role == "list":
+        return cmd_invite_list()
+    if args.role == "revoke":
+        if args.number is None:
+            print("trustline: which invite? trustline invite revoke ID", file=sys.stderr)
+            return 2
+        return cmd_invite_revoke(args.number)
+    if not (args.school or args.district or args.region):
+        print("trustline: say where: --region, --district or --school", file=sys.stderr)
+        return 2
+    return _make_invite(args)
+
+
+def cmd_invite_list() -> int:
+    async def go() -> list[str]:
+        async with cli_runtime(load_settings()) as (rt, session):
+            lines = []
+            for invite in await invites.pending_invites(session, rt, None):
+                place = await members.place_label(session, invites.scope_of_invite(invite))
+                maker = f"№{invite.created_by}" if invite.created_by is not None else "cli"
+                expires = invite.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+                lines.append(f"{invite.id}\t{invite.role}\t{place}\tby {maker}\tuntil {expires}")
+            return lines
+
+    lines = asyncio.run(go())
+    print("\n".join(lines) if lines else "No pending invites.")
+    return 0
+
+
+def cmd_invite_revoke(number: int) -> int:
+    async def go() -> str:
+        async with cli_runtime(load_settings()) as (rt, session):
+            invite = await invites.revoke(session, rt, None, number)
+            return invite.role
+
+    try:
+        role = asyncio.run(go())
+    except ServiceError:
+        print(f"trustline: there is no pending invite {number}.", file=sys.stderr)
+        return 1
+    print(f"Invite {number} ({role}) is revoked: its link no longer works.")
+    return 0
+
+
+def _make_invite(args: argparse.Namespace) -> int:
     async def go() -> tuple[invites.CreatedInvite, str]:
         async with cli_runtime(load_settings()) as (rt, session):
             if args.school:

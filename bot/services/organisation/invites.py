@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Invite, Member
@@ -30,6 +30,10 @@ TOKEN_BYTES = 24  # 32 URL-safe characters; a start payload may hold 64
 
 class InviteInvalid(ServiceError):
     """Unknown, expired or already used: the three are told apart to nobody."""
+
+
+class InviteNotFound(ServiceError):
+    """No pending invite with that number inside the caller's scope."""
 
 
 class AlreadyMember(ServiceError):
@@ -120,6 +124,12 @@ async def redeem(
     invite = await session.scalar(select(Invite).where(Invite.token_hash == token_hash))
     assert invite is not None
     scope = Scope(invite.region_id or 0, invite.district_id, invite.school_id)
+    if invite.created_by is not None:
+        # A supervisor's invite lives only as long as their right to make it: switched off
+        # or moved out of the place, their pending links stop working.
+        maker = await session.get(Member, invite.created_by)
+        if maker is None or not members.manages(maker, scope):
+            raise InviteInvalid()
     language = language_from_telegram(language_code) or "ru"
     event = "member_reactivated"
     if member is None:
@@ -144,3 +154,62 @@ async def redeem(
         detail={"invite": invite.id, "role": member.role, "level": scope.level},
     )
     return member
+
+
+def _pending(now: datetime) -> ColumnElement[bool]:
+    return and_(Invite.used_at.is_(None), Invite.expires_at > now)
+
+
+async def pending_invites(
+    session: AsyncSession, rt: Runtime, supervisor: Member | None
+) -> list[Invite]:
+    """Invites not used and not expired, oldest first: every one for the CLI, those inside
+    a supervisor's own scope for a supervisor."""
+    found = (
+        await session.scalars(select(Invite).where(_pending(rt.now())).order_by(Invite.id))
+    ).all()
+    return [
+        invite
+        for invite in found
+        if supervisor is None or members.manages(supervisor, scope_of_invite(invite))
+    ]
+
+
+def scope_of_invite(invite: Invite) -> Scope:
+    return Scope(invite.region_id or 0, invite.district_id, invite.school_id)
+
+
+async def revoke(
+    session: AsyncSession, rt: Runtime, supervisor: Member | None, invite_id: int
+) -> Invite:
+    """Make a pending invite unusable at once. Outside the supervisor's scope, used or
+    expired: as if it did not exist."""
+    now = rt.now()
+    invite = await session.get(Invite, invite_id, with_for_update=True)
+    if (
+        invite is None
+        or invite.used_at is not None
+        or invite.expires_at <= now
+        or not members.manages(supervisor, scope_of_invite(invite))
+    ):
+        raise InviteNotFound(str(invite_id))
+    invite.expires_at = now
+    await audit.record(
+        session,
+        actor=queue.member_actor(supervisor) if supervisor is not None else "cli",
+        event="invite_revoked",
+        now=now,
+        detail={"invite": invite.id, "role": invite.role},
+    )
+    return invite
+
+
+async def cancel_invites_of(session: AsyncSession, maker: Member, now: datetime) -> int:
+    """End every pending invite `maker` made (they are being switched off); how many."""
+    ended = await session.execute(
+        update(Invite)
+        .where(Invite.created_by == maker.id, _pending(now))
+        .values(expires_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(ended.rowcount or 0)  # type: ignore[attr-defined]

@@ -187,6 +187,17 @@ async def deactivate(
         detail={"member": target.id, "role": target.role},
     )
     returned = await queue.return_cases_of(session, rt, target, actor=actor)
+    from bot.services.organisation import invites  # noqa: PLC0415 - invites imports members
+
+    cancelled = await invites.cancel_invites_of(session, target, now)
+    if cancelled:
+        await audit.record(
+            session,
+            actor=actor,
+            event="invites_cancelled",
+            now=now,
+            detail={"member": target.id, "count": cancelled},
+        )
     # To their chat, not their account: rows for a switched-off account are dropped unsent.
     notices.send(
         session,
