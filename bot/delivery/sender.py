@@ -74,7 +74,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.crypto import DecryptionError
 from bot.db.models import Case, Member, OutboxMessage, Relay
 from bot.db.session import make_engine, make_sessionmaker
-from bot.delivery import outbox, undelivered
+from bot.delivery import file_cleaning, outbox, undelivered
 from bot.delivery.ratelimit import RateLimiter
 from bot.delivery.sentlog import SentLog, SentNote
 from bot.services.runtime import Runtime
@@ -648,10 +648,13 @@ class OutboxSender:
                 params[name] = BufferedInputFile(
                     base64.b64decode(value["data"]), filename=str(value[outbox.FILE])
                 )
+            elif file_cleaning.marked(value):  # a student's file, cleaned when sent
+                params[name] = file_cleaning.from_marker(value)
         return params
 
     async def _call(self, row: Claimed, request: Any, method: str) -> Outcome:
         try:
+            await file_cleaning.fetch(self.bot, request)  # FileNotPassed: a refusal
             result = await self.bot(request, request_timeout=self.send_timeout)
         except TelegramRetryAfter as exc:
             self.limiter.pause(exc.retry_after)
@@ -788,6 +791,8 @@ async def _woken(event: asyncio.Event, seconds: float) -> bool:
 
 def _refusal(exc: AiogramError) -> str:
     """Telegram's 400 as one of bot.delivery.undelivered's reasons."""
+    if isinstance(exc, file_cleaning.FileNotPassed):
+        return exc.reason
     text = str(getattr(exc, "message", "")).lower()
     if isinstance(exc, TelegramEntityTooLarge) or "too long" in text:
         return undelivered.TOO_LONG

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Case, Member, Region
-from bot.delivery import notices
+from bot.delivery import file_cleaning, notices
 from bot.delivery.notices import Notice, Text
 from bot.domain import CaseStatus
 from bot.services.casework import codes, conversation
@@ -52,6 +52,15 @@ ABOUT_PSYCHOLOGIST = {
     CHAT_NOT_FOUND: N_("the psychologist's chat no longer exists"),
     TOO_LONG: N_("it was too long for Telegram: try sending it in a few shorter messages"),
     REFUSED: N_("Telegram refused it"),
+    # A student's file not passed on (bot.delivery.file_cleaning).
+    file_cleaning.FILE_TOO_BIG: N_(
+        "the file is too big to pass on (over 20 MB): a smaller photo, or a few words "
+        "about it, will do"
+    ),
+    file_cleaning.FILE_UNREADABLE: N_(
+        "we could not open the file to remove its hidden details, so it was not passed "
+        "on: try sending it as a photo, or tell about it in words"
+    ),
 }
 UNREACHABLE = N_(
     "⚠️ {code}: the student can no longer be reached (they blocked the bot or left). "
