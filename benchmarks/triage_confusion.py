@@ -18,26 +18,28 @@ found URGENT that are urgent), overall, per language and per expected category, 
 confusion matrix of the shipped decision. ``--misses`` also lists the messages each variant
 got wrong (development sets only: it prints message text).
 
-Without files: the same for the development sets in tests/ (the old evaluation and holdout
-sets and tests/triage_data/corpus*.jsonl, never tests/triage_data/holdout.jsonl), a line per
+Without files: the same for the development sets (``bot.triage.datasets.development_sets``:
+the old sets, the corpora and the spent holdouts, never a blind holdout), a line per
 set in the ``[name overall]: ...`` form ``benchmarks.external`` reads, then throughput of
 ``assess`` on short messages and the CPU time of 4096-character messages (typical and
 adversarial). Times are CPU time of this process (``time.process_time``).
 
 A note on the figures: rules and model are tuned on the development sets, so their figures
 there overstate how they do on new text. Only a set nobody tuned on (the blind holdout)
-gives an honest figure. Two measurements made during issue 13 come close to one:
+gives an honest figure: the figures of record are in benchmarks/BENCHMARKS.md (the blind
+holdouts, and leave-one-writer-out: ``python -m tools.train_triage_model
+--leave-one-writer-out``). Earlier measurements of issue 13 that came close to one:
 - corpus_b.jsonl (writer corpus-b) before any rule was written for it and with the model
   trained without it (commit 23179f9): shipped urgent recall 0.874, urgent-or-high recall
   0.988, urgent precision 0.912 (rules alone 0.793 / 0.776 / 0.926);
-- a fixed quarter of corpus.jsonl (``tools.train_triage_model.is_validation``) that no rule was written
-  for, with a model trained without it (``tools.train_triage_model --exclude-validation``), rules of
+- a fixed quarter of corpus.jsonl (``is_validation``) that no rule was written
+  for, with a model trained without it (``--exclude-validation``), rules of
   commit 5b245fa: shipped 0.930 / 0.983 / 0.851 (rules alone 0.752 / 0.777 / 0.924; model
   alone 0.845 / 0.987 / 0.879); ky 0.939, kk 0.872, ru 0.933 urgent recall.
 - second round (thresholds per rule group, corpus_c): the validation part of the corpus
-  (``tools.train_triage_model.is_validation``: that quarter of corpus.jsonl and corpus_b.jsonl, 727
+  (``is_validation``: that quarter of corpus.jsonl and corpus_b.jsonl, 727
   messages, and 30% of corpus_c.jsonl, 305, never trained or tuned on) with a model trained
-  without it (``tools.train_triage_model --exclude-validation --c 100``), rules of commit abc6e45, as
+  without it (``--exclude-validation --c 100``), rules of commit abc6e45, as
   urgent recall / urgent-or-high recall / urgent precision / normal raised to HIGH:
   quarter 0.959 / 0.985 / 0.909 / 0.078 (before: 0.959 / 0.985 / 0.882 / 0.148);
   corpus_c 30% 0.870 / 0.981 / 0.847 / 0.097 (before, the shipped model of commit
