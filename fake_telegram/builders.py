@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import functools
+import io
 from collections.abc import Iterator
 from typing import Any
+
+from PIL import Image
 
 from .objects import JSON, FileRegistry, MessageStore, TgUser, media_object, unix_now
 
 DEFAULT_GROUP_ID = -1001000000001
+
+
+@functools.cache
+def sample_photo() -> bytes:
+    """A small real JPEG: what a photo's file is on Telegram (it re-encodes every photo)."""
+    out = io.BytesIO()
+    Image.new("RGB", (16, 12), (200, 120, 40)).save(out, "JPEG", quality=80)
+    return out.getvalue()
 
 
 class UpdateBuilders:
@@ -42,9 +54,11 @@ class UpdateBuilders:
     def _media(
         self, kind: str, data: bytes | None, file_name: str | None = None, mime: str | None = None
     ) -> Any:
+        if data is None:
+            data = sample_photo() if kind == "photo" else f"fake {kind} bytes".encode()
         stored = self._files.add(
             self._files.new_id(kind),
-            data if data is not None else f"fake {kind} bytes".encode(),
+            data,
             kind=kind,
             file_name=file_name,
         )

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Case, CaseMessage, Member, Region, Relay
-from bot.delivery import notices
+from bot.delivery import file_cleaning, notices
 from bot.delivery.notices import Entries, Joined, Media, Notice, Phrase, Text
 from bot.domain import Author, CaseStatus, ContentKind, Role
 from bot.services.casework import codes, deadlines, notify
@@ -195,9 +195,11 @@ async def show_history(session: AsyncSession, rt: Runtime, member: Member, case:
         "",
     ]
     code = codes.display(case.code)
-    files: list[tuple[CaseMessage, str, Text]] = []
+    files: list[tuple[CaseMessage, str, Text, int]] = []
+    from_student = 0  # the student's messages so far: a file's number in its neutral name
     try:
         for message in messages:
+            from_student += message.author == Author.STUDENT
             row = f"msg/{message.id}"
             when = message.created_at.astimezone(zone).strftime("%d.%m %H:%M")
             author = _author(message, member)
@@ -207,16 +209,20 @@ async def show_history(session: AsyncSession, rt: Runtime, member: Member, case:
                 kind = Text("[attachment: {kind}]", kind=message.kind)
                 body = Joined((kind, words), " ") if words.strip() else kind
                 if message.file_id_enc is not None:
-                    files.append((message, when, author))
+                    files.append((message, when, author, from_student))
             lines.append(Joined((f"[{when}] ", author, ": ", body), ""))
         if not messages:
             lines.append(Text("No messages yet."))
         media: list[Notice] = []
-        for message, when, author in files[-MEDIA_RESENT:]:
+        for message, when, author, number in files[-MEDIA_RESENT:]:
             file_id = rt.vault.open_text_for_case(
                 case, f"msg/{message.id}", "file_id", message.file_id_enc
             )
-            attached = Media.stored(message.kind, file_id)
+            attached = (
+                file_cleaning.student_file(message.kind, file_id, code, number)
+                if message.author == Author.STUDENT
+                else None
+            ) or Media.stored(message.kind, file_id)
             caption = Joined((code, when, author), " · ") if attached.captioned else ""
             media.append(
                 Notice(

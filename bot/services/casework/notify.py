@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import TakeCase
 from bot.db.models import Case, Member, OutboxMessage
-from bot.delivery import notices
+from bot.delivery import file_cleaning, notices
 from bot.delivery.notices import Button, Joined, Media, Notice, Phrase, Text
 from bot.domain import ContentKind, Priority, Role
 from bot.services.casework import codes
@@ -250,7 +250,10 @@ def relay_to_psychologist(
     if content.kind != ContentKind.TEXT and content.file_id:
         # Sent again by file id rather than copied from the student's chat: no request to a
         # staff chat ever names the student's chat, and it still works after /forget.
-        media = Media.stored(content.kind, content.file_id)
+        # A photo or document is cleaned on the way: a neutral name, no metadata.
+        media = file_cleaning.student_file(
+            content.kind, content.file_id, codes.display(case.code), case.message_count
+        ) or Media.stored(content.kind, content.file_id)
     notices.send(
         session,
         rt,
