@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Case, CaseMessage, Member, Student
-from bot.delivery import notices
+from bot.delivery import file_cleaning, notices
 from bot.delivery.notices import Joined, Notice, Text
 from bot.domain import (
     PRIORITY_RANK,
@@ -32,6 +32,7 @@ from bot.domain import (
 )
 from bot.services.casework import codes, deadlines, flood, notify, safety
 from bot.services.casework.hours import after_hours_note
+from bot.services.labels import N_
 from bot.services.routing import pool_policy
 from bot.services.runtime import Runtime
 from bot.services.security import audit
@@ -194,6 +195,33 @@ def case_signals(rt: Runtime, case: Case) -> list[str]:
     return result
 
 
+FILES_CLEANED = N_(
+    "🔒 Photos and files reach the psychologist without their names and hidden details "
+    "(where and when a photo was taken, the phone it came from)."
+)
+
+
+async def _first_file(
+    session: AsyncSession, case: Case, content: IncomingContent, *, opened: bool
+) -> bool:
+    """Whether this is the first photo or document the student sends in `case` (they are
+    told once per case how files are passed on)."""
+    if content.kind not in file_cleaning.CLEANED_KINDS or not content.file_id:
+        return False
+    if opened:
+        return True
+    earlier = await session.scalar(
+        select(CaseMessage.id)
+        .where(
+            CaseMessage.case_id == case.id,
+            CaseMessage.author == Author.STUDENT,
+            CaseMessage.kind.in_(tuple(file_cleaning.CLEANED_KINDS)),
+        )
+        .limit(1)
+    )
+    return earlier is None
+
+
 async def submit_student_message(
     session: AsyncSession, rt: Runtime, student: Student, chat_id: int, content: IncomingContent
 ) -> SubmitResult:
@@ -223,6 +251,7 @@ async def submit_student_message(
     row = f"msg/{message.id}"
     if content.text:
         message.body_enc = rt.vault.seal_for_case(case, row, "body", content.text)
+    first_file = await _first_file(session, case, content, opened=opened)
     if content.file_id:
         message.file_id_enc = rt.vault.seal_for_case(case, row, "file_id", content.file_id)
     session.add(message)
@@ -244,6 +273,8 @@ async def submit_student_message(
             became_urgent=became_urgent,
             message_urgent=message_urgent,
         )
+    if first_file:
+        notices.send(session, rt, Notice(case, Text(FILES_CLEANED)), now=now)
     await audit.record(
         session,
         actor="student",
