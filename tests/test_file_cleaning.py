@@ -179,5 +179,10 @@ def test_an_image_document_keeps_no_text_chunks_and_transparency_stays_png() -> 
     image = Image.open(io.BytesIO(data))
     assert image.mode == "RGBA" and not image.text  # type: ignore[attr-defined]
     assert CHILD.encode() not in data
+    # A JPEG whatever its name: re-encoded all the same, named as the image it is.
+    data, name = file_cleaning.cleaned(_jpeg_with_gps(), "", ContentKind.DOCUMENT, "file-x-3")
+    assert name == "file-x-3.jpg" and _no_metadata(data).size == (20, 40)
+    data, name = file_cleaning.cleaned(_jpeg_with_gps(), ".pdf", ContentKind.DOCUMENT, "f")
+    assert name == "f.jpg" and b"PhoneMaker" not in data
     with pytest.raises(ValueError, match="decode"):
         file_cleaning.cleaned(b"HEIC?", ".heic", ContentKind.DOCUMENT, "file-x-2")

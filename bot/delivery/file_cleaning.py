@@ -99,10 +99,23 @@ def cleaned(data: bytes, suffix: str, kind: str, stem: str) -> tuple[bytes, str]
     metadata, other documents as they are under a neutral name. Raises ValueError for an
     image that cannot be decoded."""
     suffix = suffix.lower()
-    if kind == ContentKind.PHOTO or suffix in IMAGE_EXTENSIONS:
+    if kind == ContentKind.PHOTO or suffix in IMAGE_EXTENSIONS or looks_like_image(data):
         image, extension = reencoded(data, photo=kind == ContentKind.PHOTO)
         return image, stem + extension
     return data, stem + (suffix if suffix in SAFE_EXTENSIONS else "")
+
+
+# The first bytes of image files, whatever their name says (a JPEG sent as "scan" or
+# "scan.pdf" keeps its EXIF just the same).
+IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
+
+
+def looks_like_image(data: bytes) -> bool:
+    if data.startswith(IMAGE_MAGIC):
+        return True
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return True
+    return data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"avif")
 
 
 def reencoded(data: bytes, *, photo: bool) -> tuple[bytes, str]:
