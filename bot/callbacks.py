@@ -109,6 +109,32 @@ class OpenCase(CallbackData, prefix="open"):
     code: CaseCode
 
 
+class TemplatesFor(CallbackData, prefix="tfor"):
+    """The saved replies to send in a case one holds, from a /mine line: "tfor:7KQ2M9XD"."""
+
+    code: CaseCode
+
+
+class UseTemplate(CallbackData, prefix="tuse"):
+    """Send saved reply №id to the student of a case one holds: "tuse:7KQ2M9XD:12"."""
+
+    code: CaseCode
+    id: RowId
+
+
+class DeleteTemplate(CallbackData, prefix="tdel"):
+    """Delete one's own saved reply №id: "tdel:12"."""
+
+    id: RowId
+
+
+class TemplateDraft(CallbackData, prefix="tpladd"):
+    """Not a button: `/templates add` waiting for the text, kept in `Member.step`:
+    "tpladd:ky"."""
+
+    language: Language
+
+
 class CloseCase(CallbackData, prefix="close"):
     """Close a case with an outcome: "close:7KQ2M9XD:resolved"."""
 

@@ -17,6 +17,7 @@ def setup_routers() -> list[Router]:
         staff,
         student,
         supervisor_stats,
+        templates,
     )
 
     # Invite links and members' help first (a link must work whoever opens it), then each
@@ -24,6 +25,7 @@ def setup_routers() -> list[Router]:
     routers = [
         common.router,
         onboarding.router,
+        templates.router,
         members.router,
         supervisor_stats.router,
         moderation.router,

@@ -26,7 +26,7 @@ from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Language, Role
-from bot.services.casework import codes, conversation
+from bot.services.casework import codes, conversation, templates
 from bot.services.errors import AlreadyTaken, InvalidInput, NotAllowed, ServiceError
 from bot.services.labels import N_
 from bot.services.organisation import invites, members
@@ -64,6 +64,15 @@ REFUSALS: dict[type[ServiceError], str] = {
     conversation.ContentGone: N_(
         "The content of this case was destroyed at the end of its retention period."
     ),
+    templates.TemplateNotFound: N_("There is no saved reply with this number that you can use."),
+    templates.TemplateTooLong: N_(
+        "A saved reply must be text, not empty, and fit in one Telegram message (4096 "
+        "characters). Write it again."
+    ),
+    templates.TooManyTemplates: N_(
+        "You already keep 30 saved replies in this language. Delete one first: /templates."
+    ),
+    templates.NotSharable: N_("Only a supervisor of a district can share saved replies with it."),
     invites.InviteInvalid: N_(
         "This invite link does not work: it has expired or has already been used. "
         "Ask your supervisor for a new one."
@@ -172,7 +181,8 @@ def role_help(role: str) -> str:
     if role == Role.PSYCHOLOGIST:
         return _(
             "Your commands:\n/queue: open cases of your pool, urgent first\n/mine: the cases you "
-            "hold, and where the student is waiting for you\n/take CODE: take "
+            "hold, and where the student is waiting for you\n/templates: saved replies (add, "
+            "delete, send from /mine)\n/take CODE: take "
             "a case (or press Take on its card)\n/case CODE: the conversation of a case you "
             "hold\n/note TEXT: an internal note, never sent to the student\n/transfer: hand "
             "the case to another psychologist or back to the pool\n/release: give the case "

@@ -12,7 +12,15 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.callbacks import CloseCase, HandOver, OpenCase, SkipNote, TakeCase, TransferCase
+from bot.callbacks import (
+    CloseCase,
+    HandOver,
+    OpenCase,
+    SkipNote,
+    TakeCase,
+    TemplatesFor,
+    TransferCase,
+)
 from bot.db.models import Case, Member
 from bot.delivery import notices
 from bot.delivery.notices import tell
@@ -211,7 +219,11 @@ async def show_mine(message: Message, session: AsyncSession, rt: Runtime, member
                 InlineKeyboardButton(
                     text=_("Open {code}").format(code=codes.display(item.case.code)),
                     callback_data=OpenCase(code=item.case.code).pack(),
-                )
+                ),
+                InlineKeyboardButton(
+                    text=_("Saved replies"),
+                    callback_data=TemplatesFor(code=item.case.code).pack(),
+                ),
             ]
         )
     if total > len(held):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from bot.app import App
-from bot.db.models import Case, Region
-from bot.domain import PRIORITY_RANK, CaseStatus, Priority, Role
+from bot.db.models import AuditEntry, Case, CaseMessage, Region, ReplyTemplate
+from bot.domain import PRIORITY_RANK, Author, CaseStatus, Priority, Role
 from bot.services.casework import cases, codes
 from fake_telegram import FakeBotAPI, TgUser
 from tests.conftest import FakeClock
@@ -97,7 +98,12 @@ async def test_mine_lists_held_cases_urgent_first(app: App, fake_api: FakeBotAPI
     assert tr("ru", "last message {time}", time="").rstrip() in lines[2]
     # Not a word of what the students wrote.
     assert "Мне плохо" not in (mine.text or "") and "Меня травят" not in (mine.text or "")
-    assert _buttons(mine) == [f"open:{answered.code}", f"open:{waiting.code}"]
+    assert _buttons(mine) == [
+        f"open:{answered.code}",
+        f"tfor:{answered.code}",
+        f"open:{waiting.code}",
+        f"tfor:{waiting.code}",
+    ]
 
     # A button opens the case: its conversation, as /case shows it.
     start = len(fake_api.calls)
@@ -389,3 +395,157 @@ async def test_release_without_a_note(app: App, fake_api: FakeBotAPI) -> None:
     assert answer.text == app.rt.tr(
         "ky", "No case is active. Take one from /queue, or reply to a message of the case."
     )
+
+
+# --- saved replies ---------------------------------------------------------------------
+
+
+async def _send_and_read(api: FakeBotAPI, user: TgUser, text: str) -> str:
+    start = len(api.calls)
+    if text.startswith("/"):
+        command(api, user, text)
+    else:
+        api.text_message(user, text)
+    return (await next_to(api, user.id, start)).text or ""
+
+
+async def _press(api: FakeBotAPI, user: TgUser, data: str) -> Any:
+    start = len(api.calls)
+    api.callback_query(user, data)
+    return await answered_callback(api, start)
+
+
+async def test_saved_replies(app: App, fake_api: FakeBotAPI) -> None:
+    places = await seed_places(app)
+    tr = app.rt.tr
+    psy = TgUser(18601, "Psy", language_code="ru")
+    me = await join(app, fake_api, psy, Role.PSYCHOLOGIST, district=places.lenin)
+    other = TgUser(18602, "Other", language_code="ru")
+    await join(app, fake_api, other, Role.PSYCHOLOGIST, district=places.lenin)
+    boss = TgUser(18603, "Boss", language_code="ky")
+    await join(app, fake_api, boss, Role.SUPERVISOR, district=places.lenin)
+    student = TgUser(18604, "Kid", language_code="ky")
+    case = await student_opens_case(
+        app, fake_api, student, "мени уруп жатышат", district=places.lenin
+    )
+    await take(app, fake_api, psy, case.code)
+    kyrgyz = "Кыргызча"
+
+    # The active case is in Kyrgyz: the Kyrgyz list, empty so far.
+    assert await _send_and_read(fake_api, psy, "/templates") == tr(
+        "ru", "No saved replies in {language} yet. /templates add saves one.", language=kyrgyz
+    )
+    # Too long for one Telegram message in UTF-16 units (2,049 emoji are 4,098 units), and
+    # not text at all: refused, and the draft still waits.
+    too_long = tr(
+        "ru",
+        "A saved reply must be text, not empty, and fit in one Telegram message (4096 "
+        "characters). Write it again.",
+    )
+    await _send_and_read(fake_api, psy, "/templates add")
+    assert await _send_and_read(fake_api, psy, "😀" * 2049) == too_long
+    start = len(fake_api.calls)
+    fake_api.photo_message(psy, caption="")
+    assert (await next_to(fake_api, psy.id, start)).text == too_long
+    saved = await _send_and_read(fake_api, psy, "Саламатсызбы! Мен сени угуп жатам.")
+    async with app.sessionmaker() as session:
+        mine = (
+            await session.scalars(select(ReplyTemplate).where(ReplyTemplate.member_id == me.id))
+        ).all()
+    assert len(mine) == 1 and mine[0].language == "ky"
+    assert "Саламат".encode() not in mine[0].body_enc
+    own_id = mine[0].id
+    assert saved == tr(
+        "ru",
+        "Saved as №{number} ({language}). /templates lists your saved replies.",
+        number=own_id,
+        language=kyrgyz,
+    )
+    # Nothing of the draft reached the student.
+    assert not [t for t in fake_api.sent_texts(student.id) if "Саламат" in t or "😀" in t]
+
+    # Another psychologist's template, and the supervisor's shared set.
+    await _send_and_read(fake_api, other, "/templates add")
+    await _send_and_read(fake_api, other, "Чужой ответ")
+    await _send_and_read(fake_api, boss, "/templates add")
+    await _send_and_read(fake_api, boss, "111 иштейт күнү-түнү.")
+    async with app.sessionmaker() as session:
+        others = {
+            t.member_id: t.id
+            for t in (await session.scalars(select(ReplyTemplate))).all()
+            if t.member_id != me.id
+        }
+    other_id, boss_id = sorted(others.values())
+    shared = await _send_and_read(fake_api, boss, "/templates share")
+    assert "1" in shared
+    assert await _send_and_read(fake_api, psy, "/templates share") == tr(
+        "ru", "Only a supervisor of a district can share saved replies with it."
+    )
+
+    # From /mine: the case's list, mine and the district's, each with a Send button.
+    start = len(fake_api.calls)
+    command(fake_api, psy, "/mine")
+    listing_of_mine = await next_to(fake_api, psy.id, start, codes.display(case.code))
+    assert f"tfor:{case.code}" in _buttons(listing_of_mine)
+    start = len(fake_api.calls)
+    fake_api.callback_query(psy, f"tfor:{case.code}", message=listing_of_mine.message)
+    listing = await next_to(
+        fake_api, psy.id, start, tr("ru", "Saved replies in {language}:", language=kyrgyz)
+    )
+    assert f"№{own_id}: Саламатсызбы!" in (listing.text or "")
+    assert tr("ru", "(shared by your district)") in (listing.text or "")
+    assert "Чужой" not in (listing.text or "")
+    assert _buttons(listing) == [
+        f"tuse:{case.code}:{own_id}",
+        f"tdel:{own_id}",
+        f"tuse:{case.code}:{boss_id}",
+    ]
+
+    # Using one is an ordinary answer: labelled, stored sealed, audited.
+    start = len(fake_api.calls)
+    fake_api.callback_query(psy, f"tuse:{case.code}:{own_id}", message=listing.message)
+    answer = await next_to(fake_api, student.id, start, "Мен сени угуп жатам")
+    assert (answer.text or "").startswith(tr("ky", "💬 The psychologist:"))
+    start = len(fake_api.calls)
+    fake_api.callback_query(psy, f"tuse:{case.code}:{boss_id}", message=listing.message)
+    await next_to(fake_api, student.id, start, "111 иштейт")
+    async with app.sessionmaker() as session:
+        authors = (
+            await session.scalars(select(CaseMessage.author).where(CaseMessage.case_id == case.id))
+        ).all()
+        events = (
+            await session.scalars(
+                select(AuditEntry.event).where(AuditEntry.case_code == case.code)
+            )
+        ).all()
+    assert list(authors).count(Author.PSYCHOLOGIST) == 2
+    assert list(events).count("psychologist_message") == 2
+
+    # Bad input: an unknown number, another member's template, a case not mine.
+    not_found = tr("ru", "There is no saved reply with this number that you can use.")
+    for data in (
+        f"tuse:{case.code}:999999",
+        f"tuse:{case.code}:{other_id}",
+        f"tdel:{other_id}",
+        f"tdel:{boss_id}",
+    ):
+        refused = await _press(fake_api, psy, data)
+        assert refused.params.get("text") == not_found, data
+    refused = await _press(fake_api, other, f"tuse:{case.code}:{other_id}")
+    assert refused.params.get("text") == tr(
+        "ru",
+        "Case {code} is not with you. /queue shows the cases you can take.",
+        code=codes.display(case.code),
+    )
+    assert len([t for t in fake_api.sent_texts(student.id) if "Чужой" in t]) == 0
+
+    # Delete my own.
+    start = len(fake_api.calls)
+    fake_api.callback_query(psy, f"tdel:{own_id}")
+    await next_to(
+        fake_api, psy.id, start, tr("ru", "Saved reply №{number} deleted.", number=own_id)
+    )
+    async with app.sessionmaker() as session:
+        assert await session.get(ReplyTemplate, own_id) is None
+    listing_text = await _send_and_read(fake_api, psy, "/templates")
+    assert f"№{own_id}" not in listing_text and f"№{boss_id}" in listing_text
