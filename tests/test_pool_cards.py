@@ -261,6 +261,9 @@ async def test_after_a_release_the_next_take_edits_only_cards_not_yet_edited(
     await take(app, fake_api, bob, case.code)  # Alice's and Carol's first cards: taken
     start = len(fake_api.calls)
     command(fake_api, bob, f"/release {case.code}")
+    # The release asks for a note for the next psychologist (tests/test_desk.py): skipped.
+    await fake_api.wait_for(lambda c: f"hskip:{case.code}" in str(c.params), 10, start=start)
+    fake_api.callback_query(bob, f"hskip:{case.code}:pool")
     for user in (alice, carol):  # the case is back: new cards, not Bob's
         await card_for(fake_api, user.id, case.code, start)
     await _outbox_empty(app)
