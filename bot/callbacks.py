@@ -183,6 +183,18 @@ class InviteSchools(CallbackData, prefix="inv"):
     page: NonNegativeInt
 
 
+class InviteConfirm(CallbackData, prefix="invok"):
+    """A second supervisor confirms a psychologist invite request: "invok:41"."""
+
+    invite: RowId
+
+
+class InviteRevoke(CallbackData, prefix="invrm"):
+    """A supervisor revokes a pending invite from /invites: "invrm:41"."""
+
+    invite: RowId
+
+
 # --- school staff -----------------------------------------------------------------------
 
 

@@ -14,9 +14,17 @@ from aiogram.utils.i18n import gettext as _
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.callbacks import InvitePsychologist, InviteRole, InviteSchools, InviteStaff
+from bot.callbacks import (
+    InviteConfirm,
+    InvitePsychologist,
+    InviteRevoke,
+    InviteRole,
+    InviteSchools,
+    InviteStaff,
+)
 from bot.db.models import District, Member, School
-from bot.delivery.notices import tell
+from bot.delivery import notices
+from bot.delivery.notices import Button, Notice, Text, tell
 from bot.domain import Role
 from bot.services.organisation import invites, members
 from bot.services.runtime import Runtime
@@ -157,7 +165,142 @@ async def invite_psychologist(
         if callback_data.level == "r"
         else members.scope_of(session, district_id=callback_data.place)
     )
-    await _invite(session, rt, member, Role.PSYCHOLOGIST, scope)
+    place = await members.place_label(session, scope)
+    try:
+        invite, others = await invites.request_psychologist_invite(session, rt, scope, by=member)
+    except invites.NoSecondSupervisor:
+        tell(
+            session,
+            rt,
+            member,
+            _(
+                "A psychologist's invite needs a second supervisor's confirmation, and you are "
+                "the only supervisor for {place}. Ask the TrustLine administrator to make the "
+                "invite instead."
+            ).format(place=place),
+        )
+        return
+    for other in others:
+        notices.send(
+            session,
+            rt,
+            Notice(
+                other,
+                Text(
+                    "Supervisor {number} asks to invite a psychologist for {place} (request "
+                    "{invite}). A psychologist reads children's cases: confirm only if you "
+                    "know about this. The link will go to {number}.",
+                    number=members.number(member),
+                    place=place,
+                    invite=invite.id,
+                ),
+                buttons=((Button(Text("Confirm"), InviteConfirm(invite=invite.id)),),),
+            ),
+            now=rt.now(),
+        )
+    tell(
+        session,
+        rt,
+        member,
+        _(
+            "A psychologist's invite needs a second supervisor's confirmation. I asked the "
+            "other supervisors of {place}; the link comes to you once one of them confirms."
+        ).format(place=place),
+    )
+
+
+@router.callback_query(InviteConfirm.filter())
+async def invite_confirm(
+    query: CallbackQuery,
+    callback_data: InviteConfirm,
+    callback_answer: CallbackAnswer,
+    session: AsyncSession,
+    rt: Runtime,
+    member: Member,
+) -> None:
+    try:
+        created, maker = await invites.confirm_invite(session, rt, member, callback_data.invite)
+    except invites.InviteNotFound:
+        tell(session, rt, member, _("This request is no longer waiting for a confirmation."))
+        return
+    place = await members.place_label(session, created.scope)
+    notices.send(
+        session,
+        rt,
+        Notice(
+            maker,
+            Text(
+                "Supervisor {number} confirmed your request. One-time invite for a psychologist, "
+                "{place}. It works once and expires in {hours} hours. Send it to that person "
+                "privately, never in a group:\n{link}",
+                number=members.number(member),
+                place=place,
+                hours=created.hours,
+                link=created.link,
+            ),
+        ),
+        now=rt.now(),
+    )
+    tell(
+        session,
+        rt,
+        member,
+        _("Confirmed. The invite link went to supervisor {number}.").format(
+            number=members.number(maker)
+        ),
+    )
+
+
+@router.message(Command("invites"))
+async def list_invites(
+    message: Message, session: AsyncSession, rt: Runtime, member: Member
+) -> None:
+    pending = await invites.pending_invites(session, rt, member)
+    if not pending:
+        await message.answer(_("No invites of your area are waiting to be used."))
+        return
+    lines = [_("Invites of your area not used yet: {count}").format(count=len(pending))]
+    rows = []
+    for invite in pending[:PAGE]:
+        place = await members.place_label(session, invites.scope_of_invite(invite))
+        until = invite.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+        lines.append(
+            _("{number}. {role}, {place}, valid until {until}").format(
+                number=invite.id, role=role_name(invite.role), place=place, until=until
+            )
+        )
+        rows.append(
+            (_("Revoke {number}").format(number=invite.id), InviteRevoke(invite=invite.id).pack())
+        )
+    await message.answer("\n".join(lines)[:MESSAGE_LIMIT], reply_markup=_keyboard(rows))
+
+
+@router.callback_query(InviteRevoke.filter())
+async def revoke_invite(
+    query: CallbackQuery,
+    callback_data: InviteRevoke,
+    session: AsyncSession,
+    rt: Runtime,
+    member: Member,
+) -> None:
+    try:
+        await invites.revoke(session, rt, member, callback_data.invite)
+    except invites.InviteNotFound:
+        tell(
+            session,
+            rt,
+            member,
+            _("This invite is no longer waiting: it was used, revoked or expired."),
+        )
+        return
+    tell(
+        session,
+        rt,
+        member,
+        _("Invite {number} is revoked: its link no longer works.").format(
+            number=callback_data.invite
+        ),
+    )
 
 
 @router.callback_query(InviteStaff.filter())

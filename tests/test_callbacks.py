@@ -36,6 +36,8 @@ PACKED = [
     (cb.InvitePsychologist(level="d", place=40), "inv:p:d:40"),
     (cb.InviteStaff(school=812), "inv:s:s:812"),
     (cb.InviteSchools(district=40, page=2), "inv:s:d:40:2"),
+    (cb.InviteConfirm(invite=41), "invok:41"),
+    (cb.InviteRevoke(invite=41), "invrm:41"),
     (cb.PosterLanguages(languages="ky,ru"), "pst:l:ky,ru"),
     (cb.PosterPaper(languages="kk", paper="a3"), "pst:p:kk:a3"),
     (cb.PosterOrder(languages="ky,ru", paper="a4"), "posters:ky,ru:a4"),

@@ -133,6 +133,8 @@ async def test_supervisor_invites_lists_and_switches_off(app: App, fake_api: Fak
     places = await seed_places(app)
     boss = TgUser(7301, "Boss", language_code="ru")
     supervisor = await join(app, fake_api, boss, Role.SUPERVISOR, region=places.region)
+    second = TgUser(7305, "Second", language_code="ru")
+    await join(app, fake_api, second, Role.SUPERVISOR, district=places.lenin)
 
     # /invite → psychologist → Ленинский район: a link for that district.
     start = len(fake_api.calls)
@@ -141,6 +143,12 @@ async def test_supervisor_invites_lists_and_switches_off(app: App, fake_api: Fak
     fake_api.callback_query(boss, "inv:p")
     await next_to(fake_api, boss.id, start, "?")
     fake_api.callback_query(boss, f"inv:p:d:{places.lenin}")
+    # A psychologist's invite needs a second supervisor's yes (issue 15): the district's.
+    await next_to(fake_api, second.id, start, f"№{supervisor.id}")
+    async with app.sessionmaker() as session:
+        request = (await session.scalars(select(Invite).order_by(Invite.id.desc()))).first()
+        assert request is not None
+    fake_api.callback_query(second, f"invok:{request.id}")
     sent = await next_to(fake_api, boss.id, start, "https://t.me/")
     link = (sent.text or "").split("\n")[-1]
     psy_user = TgUser(7302, "Aibek", username="aibek_psy", language_code="kk")

@@ -36,6 +36,10 @@ class InviteNotFound(ServiceError):
     """No pending invite with that number inside the caller's scope."""
 
 
+class NeedsConfirmation(ServiceError):
+    """A supervisor's psychologist invite needs a second supervisor (confirm_invite)."""
+
+
 class AlreadyMember(ServiceError):
     """This Telegram account is already an active member; the invite stays unused."""
 
@@ -69,6 +73,8 @@ async def create_invite(
     members.check_role_level(role, scope)
     if by is not None and (role == Role.SUPERVISOR or not members.manages(by, scope)):
         raise members.OutOfScope(role)
+    if by is not None and role == Role.PSYCHOLOGIST:
+        raise NeedsConfirmation(role)  # request_psychologist_invite, then confirm_invite
     now = rt.now()
     token = secrets.token_urlsafe(TOKEN_BYTES)
     hours = rt.settings.invite_ttl_hours
@@ -213,3 +219,105 @@ async def cancel_invites_of(session: AsyncSession, maker: Member, now: datetime)
         .execution_options(synchronize_session=False)
     )
     return int(ended.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# --- a psychologist invite made in the bot: confirmed by a second supervisor -------------
+#
+# A psychologist reads children's cases, so one supervisor alone (whose account may be
+# misused) cannot let one in from the bot. The request is an invite row that cannot be
+# redeemed yet (it expires the moment it is made, and its token was never shown); another
+# active supervisor of the place confirms it, and only then is a link made and sent to the
+# supervisor who asked. Where no second supervisor serves the place, the bot says so and
+# the operator makes the invite with `trustline invite psychologist` (see the README).
+
+
+class NoSecondSupervisor(ServiceError):
+    """Nobody but the asking supervisor could confirm a psychologist invite for the place."""
+
+
+async def confirmers(session: AsyncSession, maker: Member, scope: Scope) -> list[Member]:
+    """Active supervisors other than `maker` who manage `scope`."""
+    found = (
+        await session.scalars(
+            select(Member)
+            .where(
+                Member.role == Role.SUPERVISOR,
+                Member.active.is_(True),
+                Member.id != maker.id,
+                Member.region_id == scope.region_id,
+            )
+            .order_by(Member.id)
+        )
+    ).all()
+    return [m for m in found if members.manages(m, scope)]
+
+
+def awaits_confirmation(invite: Invite) -> bool:
+    return invite.used_at is None and invite.expires_at == invite.created_at
+
+
+async def request_psychologist_invite(
+    session: AsyncSession, rt: Runtime, scope: Scope, *, by: Member
+) -> tuple[Invite, list[Member]]:
+    """A psychologist invite that waits for a second supervisor, and who may confirm it."""
+    members.check_role_level(Role.PSYCHOLOGIST, scope)
+    if not members.manages(by, scope):
+        raise members.OutOfScope(Role.PSYCHOLOGIST)
+    others = await confirmers(session, by, scope)
+    if not others:
+        raise NoSecondSupervisor(Role.PSYCHOLOGIST)
+    now = rt.now()
+    invite = Invite(
+        token_hash=rt.vault.pseudonyms.invite_hash(secrets.token_urlsafe(TOKEN_BYTES)),
+        role=Role.PSYCHOLOGIST,
+        region_id=scope.region_id,
+        district_id=scope.district_id,
+        school_id=scope.school_id,
+        created_by=by.id,
+        created_at=now,
+        expires_at=now,  # not redeemable until confirmed
+    )
+    session.add(invite)
+    await session.flush()
+    await audit.record(
+        session,
+        actor=queue.member_actor(by),
+        event="invite_requested",
+        now=now,
+        detail={"invite": invite.id, "role": invite.role, "level": scope.level},
+    )
+    return invite, others
+
+
+async def confirm_invite(
+    session: AsyncSession, rt: Runtime, confirmer: Member, invite_id: int
+) -> tuple[CreatedInvite, Member]:
+    """A second supervisor's yes: the link is made now (for the supervisor who asked, who
+    is returned with it). Stale, already confirmed, one's own, or outside the confirmer's
+    area: as if it did not exist."""
+    now = rt.now()
+    invite = await session.get(Invite, invite_id, with_for_update=True)
+    if invite is None or not awaits_confirmation(invite) or invite.created_by is None:
+        raise InviteNotFound(str(invite_id))
+    scope = scope_of_invite(invite)
+    hours = rt.settings.invite_ttl_hours
+    maker = await session.get(Member, invite.created_by)
+    if (
+        invite.created_by == confirmer.id
+        or invite.created_at + timedelta(hours=hours) <= now
+        or not members.manages(confirmer, scope)
+        or maker is None
+        or not members.manages(maker, scope)
+    ):
+        raise InviteNotFound(str(invite_id))
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    invite.token_hash = rt.vault.pseudonyms.invite_hash(token)
+    invite.expires_at = now + timedelta(hours=hours)
+    await audit.record(
+        session,
+        actor=queue.member_actor(confirmer),
+        event="invite_confirmed",
+        now=now,
+        detail={"invite": invite.id, "role": invite.role, "maker": maker.id},
+    )
+    return CreatedInvite(invite.id, link(rt, token), invite.role, scope, hours), maker
