@@ -15,7 +15,7 @@ MEDIA_METHODS = {
     "sendanimation": "animation", "sendvideonote": "video_note",
 }  # fmt: skip
 _TRUE_METHODS = (
-    "sendchataction", "answercallbackquery", "setmycommands", "deletemycommands",
+    "sendchataction", "answercallbackquery",
     "setmydescription", "setmyshortdescription", "setchatmenubutton", "close", "logout",
 )  # fmt: skip
 # Telegram's size limits for bots (https://core.telegram.org/bots/api#sending-files).
@@ -90,6 +90,35 @@ def _check_markup(markup: Any) -> JSON | None:
     return markup
 
 
+MAX_COMMANDS = 100
+DESCRIPTION_LIMIT = 256
+_COMMAND = re.compile(r"[a-z0-9_]{1,32}")
+_SCOPES_WITHOUT_CHAT = frozenset(
+    {"default", "all_private_chats", "all_group_chats", "all_chat_administrators"}
+)
+_SCOPES_WITH_CHAT = frozenset({"chat", "chat_administrators", "chat_member"})
+
+
+def _commands_key(params: dict[str, Any]) -> tuple[tuple[tuple[str, Any], ...], str]:
+    """The scope and language of set/get/deleteMyCommands, checked as Telegram does."""
+    scope = params.get("scope") or {"type": "default"}
+    if not isinstance(scope, dict):
+        raise ApiError(400, "Bad Request: can't parse BotCommandScope JSON object")
+    kind = scope.get("type")
+    if kind in _SCOPES_WITHOUT_CHAT:
+        key: JSON = {} if kind == "default" else {"type": kind}
+    elif kind in _SCOPES_WITH_CHAT:
+        key = {"type": kind, "chat_id": _chat_id(scope)}
+        if kind == "chat_member":
+            key["user_id"] = _chat_id(scope, "user_id")
+    else:
+        raise ApiError(400, "Bad Request: wrong BotCommandScope type specified")
+    language = params.get("language_code") or ""
+    if not isinstance(language, str) or not re.fullmatch(r"([a-z]{2})?", language):
+        raise ApiError(400, "Bad Request: invalid language code specified")
+    return tuple(sorted(key.items())), language
+
+
 def _chat_id(params: dict[str, Any], key: str = "chat_id") -> int:
     chat_id = params.get(key)
     if isinstance(chat_id, bool) or not isinstance(chat_id, int):
@@ -103,7 +132,9 @@ class BotMethods:
     def __init__(self, store: MessageStore, files: FileRegistry) -> None:
         self.store = store
         self.files = files
-        self.commands: list[Any] = []
+        # setMyCommands lists by (scope as sorted items, language_code): getMyCommands reads
+        # back exactly what was set for a scope and language, as Telegram does.
+        self.commands: dict[tuple[tuple[tuple[str, Any], ...], str], list[JSON]] = {}
         self.table: dict[str, Method] = {
             "getme": self.get_me,
             "sendmessage": self.send_message,
@@ -116,7 +147,8 @@ class BotMethods:
             "deletemessage": self.delete_message,
             "getfile": self.get_file,
             "setmycommands": self.set_my_commands,
-            "getmycommands": lambda bot, params: (self.commands, []),
+            "deletemycommands": self.delete_my_commands,
+            "getmycommands": self.get_my_commands,
         }
         for name in _TRUE_METHODS:
             self.table.setdefault(name, lambda bot, params: (True, []))
@@ -312,6 +344,44 @@ class BotMethods:
         }, []
 
     def set_my_commands(self, bot: JSON, params: dict[str, Any]) -> Outcome:
+        key = _commands_key(params)
         commands = params.get("commands")
-        self.commands = commands if isinstance(commands, list) else []
+        if not isinstance(commands, list) or len(commands) > MAX_COMMANDS:
+            raise ApiError(400, "Bad Request: too many commands")
+        listed: list[JSON] = []
+        for item in commands:
+            if not isinstance(item, dict):
+                raise ApiError(400, "Bad Request: can't parse commands JSON object")
+            command, description = item.get("command"), item.get("description")
+            if not isinstance(command, str) or not _COMMAND.fullmatch(command):
+                raise ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
+            if (
+                not isinstance(description, str)
+                or not description.strip()
+                or len(description) > DESCRIPTION_LIMIT
+            ):
+                raise ApiError(400, "Bad Request: BOT_COMMAND_DESCRIPTION_INVALID")
+            listed.append({"command": command, "description": description})
+        if listed:
+            self.commands[key] = listed
+        else:  # an empty list deletes, as deleteMyCommands does
+            self.commands.pop(key, None)
         return True, []
+
+    def delete_my_commands(self, bot: JSON, params: dict[str, Any]) -> Outcome:
+        self.commands.pop(_commands_key(params), None)
+        return True, []
+
+    def get_my_commands(self, bot: JSON, params: dict[str, Any]) -> Outcome:
+        return list(self.commands.get(_commands_key(params), [])), []
+
+    def menu_for(self, chat_id: int, language_code: str = "") -> list[str]:
+        """The commands a private chat's menu shows, as Telegram picks them: the chat's own
+        scope, then all private chats, then the default scope; in each the user's language,
+        then no language."""
+        for scope in ({"type": "chat", "chat_id": chat_id}, {"type": "all_private_chats"}, {}):
+            for lang in (language_code, ""):
+                listed = self.commands.get((tuple(sorted(scope.items())), lang))
+                if listed:
+                    return [item["command"] for item in listed]
+        return []

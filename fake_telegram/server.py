@@ -164,6 +164,10 @@ class FakeBotAPI(UpdateBuilders, CallRecorder):
     def unknown_calls(self) -> list[Call]:
         return [call for call in self.calls if call.method.lower() not in self._table]
 
+    def menu_for(self, chat_id: int, language_code: str = "") -> list[str]:
+        """The command menu a private chat shows a user of that app language."""
+        return self._methods.menu_for(chat_id, language_code)
+
     def message(self, chat_id: int, message_id: int) -> JSON | None:
         return self._store.get(chat_id, message_id)
 

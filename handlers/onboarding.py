@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks import CloseCase, MemberLanguage, TakeCase, TransferCase
 from bot.db.models import Member
+from bot.delivery import menus
 from bot.delivery.notices import tell
 from bot.services.organisation import invites, members
 from bot.services.routing.queue import PsychologistsOnly
@@ -74,6 +75,7 @@ async def join(
         ).format(role=role_name(member.role), place=place, number=members.number(member)),
     )
     tell(session, rt, member, role_help(member.role))
+    menus.queue_member_menu(session, rt, member, now=rt.now())
 
 
 @router.message(is_inactive)
@@ -127,6 +129,7 @@ async def member_language_chosen(
     member.language = lang
     i18n.current_locale = lang
     tell(session, rt, member, _("Language changed."))
+    menus.queue_member_menu(session, rt, member, now=rt.now())
 
 
 # --- after the role routers ------------------------------------------------------------

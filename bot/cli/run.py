@@ -12,6 +12,7 @@ from typing import Any
 from bot.app import create_app, poll, resolve_bot_username
 from bot.cli.common import load_settings
 from bot.config import Settings
+from bot.delivery import menus
 from bot.services.routing import pool_policy
 from bot.stopping import wait_bounded
 from bot.webhook import run_webhook
@@ -86,6 +87,7 @@ async def _serve_until(
         if stop.is_set():
             return
         await resolve_bot_username(app)
+        await menus.install(app.bot, app.sessionmaker, app.rt)  # student's, members' queued
         async with app.sessionmaker() as session:
             await pool_policy.warn_uncovered(session)  # `trustline doctor` says more
         await app.start_background()

@@ -55,7 +55,7 @@ from aiogram.exceptions import (
     TelegramNotFound,
     TelegramRetryAfter,
 )
-from aiogram.types import BufferedInputFile, Message, MessageId
+from aiogram.types import BotCommandScopeChat, BufferedInputFile, Message, MessageId
 from pydantic import ValidationError
 from sqlalchemy import (
     CursorResult,
@@ -74,7 +74,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.crypto import DecryptionError
 from bot.db.models import Case, Member, OutboxMessage, Relay
 from bot.db.session import make_engine, make_sessionmaker
-from bot.delivery import file_cleaning, outbox, undelivered
+from bot.delivery import file_cleaning, menus, outbox, undelivered
 from bot.delivery.ratelimit import RateLimiter
 from bot.delivery.sentlog import SentLog, SentNote
 from bot.services.runtime import Runtime
@@ -627,8 +627,10 @@ class OutboxSender:
             chat_id = int(payload["chat_id"])
         params = await self._resolve(session, dict(payload["params"]))
         method = str(payload["method"])
-        request = getattr(methods, method[0].upper() + method[1:])(chat_id=chat_id, **params)
-        return request, method
+        make = getattr(methods, method[0].upper() + method[1:])
+        if method in menus.SCOPED_METHODS:  # a chat's own command menu: the chat is the scope
+            return make(scope=BotCommandScopeChat(chat_id=chat_id), **params), method
+        return make(chat_id=chat_id, **params), method
 
     async def _resolve(self, session: AsyncSession, params: dict[str, Any]) -> dict[str, Any]:
         source = params.get("from_chat_id")

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import District, Member, Region, School
-from bot.delivery import notices
+from bot.delivery import menus, notices
 from bot.delivery.notices import Chat, Notice, Text
 from bot.domain import Role
 from bot.services.errors import InvalidInput, NotAllowed, NotFound
@@ -209,4 +209,5 @@ async def deactivate(
         ),
         now=now,
     )
+    menus.queue_menu_reset(session, rt, target, now=now)  # back to the student's menu
     return target, returned
