@@ -195,6 +195,7 @@ def role_help(role: str) -> str:
     if role == Role.SUPERVISOR:
         return _(
             "Your commands:\n/invite: a one-time link for a psychologist or school staff\n"
+            "/invites: invite links not used yet, each with a Revoke button\n"
             "/members: the accounts in your area\n/deactivate N: switch off account №N; its "
             "cases go back to the pool\n/stats: statistics\n/export: aggregate figures as "
             "CSV\n/lang: language\n\nYou never see what students write: only the "
