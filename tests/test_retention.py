@@ -232,7 +232,7 @@ async def test_trustline_retention_run(
     monkeypatch.setenv("TRUSTLINE_MASTER_KEY", settings.master_key.get_secret_value())
     code = await asyncio.to_thread(main, ["retention", "run"])
     assert code == 0
-    assert "1 closed cases" in capsys.readouterr().out
+    assert "1 closed case older than" in capsys.readouterr().out
     async with app.sessionmaker() as session:
         stored = await session.get(Case, case.id)
         assert stored is not None and stored.wrapped_key is None

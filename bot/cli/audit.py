@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 from bot.cli.common import cli_runtime, load_settings
+from bot.cli.wording import counted
 from bot.services.security import audit, audit_checkpoints, audit_keys
 
 SHOWN_FINDINGS = 100
@@ -45,18 +46,23 @@ def cmd_verify(args: argparse.Namespace) -> int:
         for problem in problems[:SHOWN_FINDINGS]:
             print(f"AUDIT LOG TAMPERED: {problem}")
         if len(problems) > SHOWN_FINDINGS:
-            print(f"AUDIT LOG TAMPERED: and {len(problems) - SHOWN_FINDINGS} findings more")
+            more = counted(len(problems) - SHOWN_FINDINGS, "finding")
+            print(f"AUDIT LOG TAMPERED: and {more} more")
         return 1
-    stripes = f"{report.stripes} stripe{'' if report.stripes == 1 else 's'}"
-    print(f"Audit log intact: {report.rows} rows in {stripes}.")
+    rows, stripes = counted(report.rows, "row"), counted(report.stripes, "stripe")
+    print(f"Audit log intact: {rows} in {stripes}.")
     if report.legacy_rows:
-        print(f"{report.legacy_rows} rows are from before keyed chaining (unkeyed hashes).")
+        legacy = counted(report.legacy_rows, "row is", "rows are")
+        print(f"{legacy} from before keyed chaining (unkeyed hashes).")
     if found.checkpoints:
         last = found.checkpoints[-1]
-        print(
-            f"Checked against {len(found.checkpoints)} checkpoints; the last, {last.label}, "
-            f"has digest {last.short_digest}."
-        )
+        if len(found.checkpoints) == 1:
+            print(f"Checked against 1 checkpoint, {last.label}, digest {last.short_digest}.")
+        else:
+            print(
+                f"Checked against {len(found.checkpoints)} checkpoints; the last, "
+                f"{last.label}, has digest {last.short_digest}."
+            )
     else:
         path = audit_checkpoints.checkpoint_path(settings)
         print(
@@ -72,7 +78,8 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
     found = audit_checkpoints.read(audit_checkpoints.checkpoint_path(settings), keyring)
     for checkpoint in found.checkpoints:
         print(
-            f"{checkpoint.label}  {checkpoint.entries} entries  digest {checkpoint.short_digest}"
+            f"{checkpoint.label}  {counted(checkpoint.entries, 'entry', 'entries')}  "
+            f"digest {checkpoint.short_digest}"
         )
     for problem in found.problems:
         print(f"AUDIT LOG TAMPERED: {problem}")

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from bot.cli.common import cli_runtime, load_settings
+from bot.cli.wording import a_role, counted
 from bot.domain import Role
 from bot.services.errors import ServiceError
 from bot.services.organisation import invites, members, org
@@ -107,7 +108,8 @@ def _make_invite(args: argparse.Namespace) -> int:
         print(f"trustline: {exc}", file=sys.stderr)
         return 1
     print(
-        f"One-time invite for a {created.role} of {place}, valid {created.hours} hours, "
+        f"One-time invite for {a_role(created.role)} of {place}, valid "
+        f"{counted(created.hours, 'hour')}, "
         f"works once. Send it privately:"
     )
     print(created.link)
@@ -140,5 +142,6 @@ def cmd_deactivate(args: argparse.Namespace) -> int:
     except ServiceError:
         print(f"trustline: there is no active account №{args.number}.", file=sys.stderr)
         return 1
-    print(f"Account {number} switched off; {count} of its cases went back to the pool.")
+    went = f"{count} of its cases went" if count != 1 else "its one case went"
+    print(f"Account {number} switched off; {went} back to the pool.")
     return 0

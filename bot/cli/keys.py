@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli.common import load_settings
+from bot.cli.wording import counted
 from bot.crypto import MasterKey, MasterKeyring
 from bot.db.session import make_engine, make_sessionmaker
 from bot.services.errors import ConfigError
@@ -78,7 +79,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     keys.write_key_file(key_file, [new, old.current])
     count = asyncio.run(_rewrap(settings, old, new))
     keys.write_key_file(key_file, [new])
-    print(f"Master key rotated: {count} keys rewrapped; the new key is in {key_file}.")
+    print(f"Master key rotated: {counted(count, 'key')} rewrapped; the new key is in {key_file}.")
     return 0
 
 
@@ -100,7 +101,8 @@ def _rotate_environment(args: argparse.Namespace, loaded: MasterKeyring, given: 
             )
         count = asyncio.run(_rewrap(load_settings(), loaded, loaded.current))
         print(
-            f"Master key rotated: {count} keys rewrapped; every data key is now under the "
+            f"Master key rotated: {counted(count, 'key')} rewrapped; every data key is now "
+            "under the "
             "first key of TRUSTLINE_MASTER_KEY. At the next restart it may hold that key alone."
         )
         return 0

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli.common import cli_runtime, load_settings
+from bot.cli.wording import counted
 from bot.services.errors import InvalidInput
 from bot.services.organisation import org
 from bot.services.security import audit
@@ -60,8 +61,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     report = asyncio.run(go())
     print(
-        f"Imported {path.name}: {report.schools_added} new schools, "
+        f"Imported {path.name}: {counted(report.schools_added, 'new school')}, "
         f"{report.schools_updated} updated, {report.schools_unchanged} already present; "
-        f"{report.regions_added} new regions, {report.districts_added} new districts."
+        f"{counted(report.regions_added, 'new region')}, "
+        f"{counted(report.districts_added, 'new district')}."
     )
     return 0

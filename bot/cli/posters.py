@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.app import make_bot
 from bot.cli.common import cli_runtime, load_settings
+from bot.cli.wording import counted
 from bot.config import Settings
 from bot.services.errors import ConfigError, NotFound
 from bot.services.organisation import org
@@ -123,8 +124,9 @@ def cmd_posters(args: argparse.Namespace) -> int:
         else (job.posters[0].code)
     )
     print(
-        f"{len(job.posters)} posters for {job.school_name} ({'+'.join(job.languages)}, "
-        f"{job.paper.upper()}, {len(job.pdf) // 1024} KB) written to {out}; poster codes "
-        f"{codes}. Posters printed earlier keep working."
+        f"{counted(len(job.posters), 'poster')} for {job.school_name} "
+        f"({'+'.join(job.languages)}, {job.paper.upper()}, {len(job.pdf) // 1024} KB) written "
+        f"to {out}; poster {'code' if len(job.posters) == 1 else 'codes'} {codes}. Posters "
+        "printed earlier keep working."
     )
     return 0

@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.app import opened_core
 from bot.cli.common import load_settings
+from bot.cli.wording import counted
 from bot.services.security import retention
 
 
@@ -29,10 +30,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             return await retention.run_retention(core.sessionmaker, core.rt)
 
     report = asyncio.run(go())
+    copies = counted(
+        report.dead_letter_copies_erased,
+        "dead letter's sealed copy",
+        "dead letters' sealed copies",
+    )
     print(
-        f"Retention: {report.cases_shredded} closed cases older than "
-        f"{settings.retention_days} days shredded; {report.updates_forgotten} update ids "
-        f"and {report.outbox_rows_purged} delivered outbox rows forgotten; "
-        f"{report.dead_letter_copies_erased} dead letters' sealed copies erased."
+        f"Retention: {counted(report.cases_shredded, 'closed case')} older than "
+        f"{counted(settings.retention_days, 'day')} shredded; "
+        f"{counted(report.updates_forgotten, 'update id')} and "
+        f"{counted(report.outbox_rows_purged, 'delivered outbox row')} forgotten; "
+        f"{copies} erased."
     )
     return 0
