@@ -29,6 +29,7 @@ from aiogram.utils.i18n import I18n
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot import metrics
 from bot.aiogram_adapter import KeepResponseModels, get_raw_updates, run_filters_inline
 from bot.config import DEFAULT_DATABASE_URL, Settings
 from bot.db.migrate import upgrade_async
@@ -187,7 +188,8 @@ class App:
         await run_bounded("app_close_database", self.core.close(), CLOSE_SECONDS)
 
     async def feed_update(self, update: Update) -> Any:
-        return await self.dispatcher.feed_update(self.bot, update)
+        with metrics.handling(update):
+            return await self.dispatcher.feed_update(self.bot, update)
 
 
 async def _sqlite_threads_done(limit: float = 1.0) -> None:
@@ -309,6 +311,7 @@ async def handle_update(
         attempt += 1
         try:
             await app.feed_update(update)
+            metrics.update_done(update, "handled")
             return True
         except asyncio.CancelledError:
             raise
@@ -330,10 +333,13 @@ async def handle_update(
             )
         if attempt >= MAX_ATTEMPTS:
             if await _set_aside(app, update, raw, failed, attempt):
+                metrics.update_done(update, "dead_letter")
                 return True
             if not wait_for_database:
+                metrics.update_done(update, "unconfirmed")
                 return False
         if await _stopped_within(stop, retry_wait(failed, attempt)):
+            metrics.update_done(update, "unconfirmed")
             return False
 
 

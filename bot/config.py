@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     telegram_api: str = "https://api.telegram.org"
     webhook_secret: SecretStr | None = None
     log_level: str = "INFO"
+    # `trustline run` serves /healthz, /readyz and /metrics on this port (in webhook mode
+    # the webhook's own server, on --port when given).
+    http_port: int = Field(default=8080, ge=1, le=65535)
     # The audit log (bot/services/security/audit*.py): its key and checkpoint file default
     # to files beside the master key file; heads are checkpointed every so many minutes,
     # and the supervisors get the checkpoint's digest every so many hours.

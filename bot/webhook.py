@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 from aiohttp import web
 
 from bot.app import App, handle_update, parse_update
+from bot.health import Health
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
@@ -70,13 +71,21 @@ STOP_GRACE_SECONDS = 3.0
 
 
 async def run_webhook(
-    app: App, url: str, host: str, port: int, stop: asyncio.Event | None = None
+    app: App,
+    url: str,
+    host: str,
+    port: int,
+    stop: asyncio.Event | None = None,
+    health: Health | None = None,
 ) -> None:
-    """Serve the endpoint, then tell Telegram where it is; runs until `stop` is set (or
-    cancelled). The webhook stays registered: Telegram keeps updates for the next start."""
+    """Serve the endpoint (and `health`'s /healthz, /readyz and /metrics beside it), then
+    tell Telegram where it is; runs until `stop` is set (or cancelled). The webhook stays
+    registered: Telegram keeps updates for the next start."""
     stop = stop or asyncio.Event()
     secret = webhook_secret(app)
     web_app = webhook_app(app, path=urlparse(url).path or "/", secret=secret, stop=stop)
+    if health is not None:
+        health.add_routes(web_app)
     runner = web.AppRunner(
         web_app, access_log=None, handler_cancellation=True, shutdown_timeout=STOP_GRACE_SECONDS
     )

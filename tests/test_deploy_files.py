@@ -28,11 +28,6 @@ CADDYFILE = ROOT / "deploy" / "Caddyfile"
 DEPLOY_DOC = ROOT / "docs" / "DEPLOY.md"
 DEPLOY_FILES = (DOCKERFILE, COMPOSE, CADDYFILE, DEPLOY_DOC)
 
-# Named by issue 16 (the port of /healthz, /readyz and /metrics) and used by the files
-# already; the setting comes with the health server, another change of this session.
-# Remove it from here once bot/config.py has it.
-PENDING_VARIABLES = {"TRUSTLINE_HTTP_PORT"}
-
 VARIABLE = re.compile(r"\bTRUSTLINE_[A-Z0-9_]+\b")
 SHELL_STOPS = {"|", "||", "&&", ";", ">", ">>", "<", "2>&1", "&"}
 
@@ -187,7 +182,7 @@ def cli_problems(argv: list[str]) -> list[str]:
 
 
 def variable_problems(text: str, where: str) -> list[str]:
-    known = setting_variables() | PENDING_VARIABLES
+    known = setting_variables()
     return [
         f"{where}: {name} is not a setting in bot/config.py"
         for name in sorted(set(VARIABLE.findall(text)))

@@ -13,6 +13,7 @@ from bot.app import create_app, poll, resolve_bot_username
 from bot.cli.common import load_settings
 from bot.config import Settings
 from bot.delivery import menus
+from bot.health import Health, serve_beside
 from bot.services.routing import pool_policy
 from bot.stopping import wait_bounded
 from bot.webhook import run_webhook
@@ -28,15 +29,20 @@ def register(subparsers: Any) -> None:
         default=None,
         help="public HTTPS URL Telegram posts updates to (else long polling)",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="webhook listen address")
-    parser.add_argument("--port", type=int, default=8080, help="webhook listen port")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="listen address of the webhook and /healthz, /readyz"
+    )
+    parser.add_argument(
+        "--port", type=int, default=None, help="listen port (default TRUSTLINE_HTTP_PORT, 8080)"
+    )
     parser.set_defaults(func=cmd_run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
     logging.getLogger().setLevel(settings.log_level.upper())
-    asyncio.run(serve(settings, webhook=args.webhook, host=args.host, port=args.port))
+    port = settings.http_port if args.port is None else args.port
+    asyncio.run(serve(settings, webhook=args.webhook, host=args.host, port=port))
     return 0
 
 
@@ -77,6 +83,7 @@ async def _serve_until(
     settings: Settings, stop: asyncio.Event, *, webhook: str | None, host: str, port: int
 ) -> None:
     app = await create_app(settings)
+    health = Health(app)  # before the first Bot API call: every answer counts as contact
     # Everything made so far (aiogram's types, the routers, the translations) lives as long
     # as the process. Frozen, the garbage collector stops walking it on every full
     # collection, a pause of ~0.3 s on a small server that showed as latency spikes
@@ -93,7 +100,9 @@ async def _serve_until(
         await app.start_background()
         log.info("bot_started mode=%s", "webhook" if webhook else "polling")
         intake = asyncio.create_task(
-            run_webhook(app, webhook, host, port, stop) if webhook else poll(app, stop=stop),
+            run_webhook(app, webhook, host, port, stop, health)
+            if webhook
+            else serve_beside(health, poll(app, stop=stop), host, port),
             name="intake",
         )
         stopping = asyncio.create_task(stop.wait())

@@ -71,6 +71,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import metrics
 from bot.crypto import DecryptionError
 from bot.db.models import Case, Member, OutboxMessage, Relay
 from bot.db.session import make_engine, make_sessionmaker
@@ -581,6 +582,7 @@ class OutboxSender:
                 log.warning("outbox_lease_lost id=%s", row.id)
                 return Outcome("lost")
             outcome = await self._call(row, row.request, row.method)
+            metrics.count_send(row.method, outcome)
         finally:
             self.limiter.release(row.queue)
         if outcome.status == "sent":
