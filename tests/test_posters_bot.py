@@ -218,7 +218,9 @@ async def test_checkposter_tells_other_schools_nothing_and_is_limited(
     photo = to_jpeg(on_wall(page, 0.9))
     own = await _check(fake_api, STAFF, photo)
     assert "✅" in own and "7А" in own and code in own
-    assert not any(ch.isdigit() for ch in own.replace(code, "").replace("901", "").replace("7А", ""))  # no count
+    assert not any(
+        ch.isdigit() for ch in own.replace(code, "").replace("901", "").replace("7А", "")
+    )  # no count
     other = await _check(fake_api, neighbour, photo)
     assert "другой школ" in other
     assert "7А" not in other and code not in other and "901" not in other
