@@ -22,6 +22,11 @@ class Translate(Protocol):
 
     def __call__(self, lang: str, msgid: str, /, **kwargs: Any) -> str: ...
 
+    def plural(self, lang: str, singular: str, plural: str, n: int, /, **kwargs: Any) -> str:
+        """`tr.plural(lang, "{n} poster", "{n} posters", n, n=n)`: the form `n` takes in
+        `lang` (the catalogue's Plural-Forms: ru has three, ky and kk say it one way)."""
+        ...
+
 
 def compile_catalogues(source: Path = LOCALES_DIR, target: Path | None = None) -> Path:
     """Compile every locales/<lang>/LC_MESSAGES/messages.po into `target` (a temp dir)."""
@@ -51,6 +56,10 @@ class Translator:
 
     def __call__(self, lang: str, msgid: str, /, **kwargs: Any) -> str:
         text = self.i18n.gettext(msgid, locale=normalize_language(lang))
+        return text.format(**kwargs) if kwargs else text
+
+    def plural(self, lang: str, singular: str, plural: str, n: int, /, **kwargs: Any) -> str:
+        text = self.i18n.gettext(singular, plural, n, locale=normalize_language(lang))
         return text.format(**kwargs) if kwargs else text
 
 

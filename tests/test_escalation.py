@@ -320,7 +320,7 @@ async def test_unanswered_reminds_at_24h_then_escalates_at_48h(
         app.rt.tr(
             "kk",
             "⚠️ No answer to the student for {wait}",
-            wait=app.rt.tr("kk", "{days} days", days=2),
+            wait=app.rt.tr.plural("kk", "{days} day", "{days} days", 2, days=2),
         )
     )
     assert SECRET not in text and "reply_markup" not in escalated["params"]

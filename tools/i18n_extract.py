@@ -25,6 +25,9 @@ KEYWORDS = {
     "lazy_gettext": None,
     "tr": (2,),
     "Text": None,  # bot.delivery.notices.Text(msgid, **args)
+    "Counted": (1, 2),  # bot.delivery.notices.Counted(singular, plural, count, **args)
+    "plural": (2, 3),  # tr.plural(lang, singular, plural, n, **args)
+    "ngettext": (1, 2),
 }
 
 

@@ -60,6 +60,28 @@ class Text:
         return f"Text({self.msgid!r}, **{dict(self.args)!r})"
 
 
+class Counted(Text):
+    """A msgid with its English plural, the form picked by `count` in each language's own
+    plural forms: `Counted("{days} day", "{days} days", days, days=days)`. Marked for
+    extraction like `Text`."""
+
+    __slots__ = ("plural", "count")
+
+    def __init__(self, singular: str, plural: str, count: int, /, **args: Arg) -> None:
+        super().__init__(singular, **args)
+        self.plural = plural
+        self.count = count
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Counted) and super().__eq__(other) and self.count == other.count
+
+    def __hash__(self) -> int:
+        return hash(self.msgid)
+
+    def __repr__(self) -> str:
+        return f"Counted({self.msgid!r}, {self.plural!r}, {self.count}, **{dict(self.args)!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class Joined:
     """Phrases put together with `sep` (lines of a card, a headline over it)."""
@@ -174,6 +196,8 @@ def render(rt: Runtime, lang: str, phrase: Phrase) -> str:
         name: value if isinstance(value, int) else render(rt, lang, value)
         for name, value in phrase.args.items()
     }
+    if isinstance(phrase, Counted):
+        return rt.tr.plural(lang, phrase.msgid, phrase.plural, phrase.count, **args)
     return rt.tr(lang, phrase.msgid, **args)
 
 

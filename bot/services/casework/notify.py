@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.callbacks import TakeCase
 from bot.db.models import Case, Member, OutboxMessage
 from bot.delivery import file_cleaning, notices
-from bot.delivery.notices import Button, Joined, Media, Notice, Phrase, Text
+from bot.delivery.notices import Button, Counted, Joined, Media, Notice, Phrase, Text
 from bot.domain import ContentKind, Priority, Role
 from bot.services.casework import codes
 from bot.services.labels import CATEGORY_LABELS, N_, PRIORITY_ICONS, PRIORITY_LABELS
@@ -62,7 +62,8 @@ def waiting(delta: timedelta) -> Text:
     hours, minutes = divmod(minutes, 60)
     if hours < 48:
         return Text("{hours} h {minutes} min", hours=hours, minutes=minutes)
-    return Text("{days} days", days=hours // 24)
+    days = hours // 24
+    return Counted("{days} day", "{days} days", days, days=days)
 
 
 def format_wait(rt: Runtime, lang: str, case: Case, now: datetime) -> str:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, timedelta
 
 from bot.domain import Outcome
+from bot.i18n import Translate as BotTranslate
 from bot.services.labels import N_, OUTCOME_LABELS
 from bot.services.reporting import stats
 from bot.services.reporting.periods import SUMMER, Period, PeriodKind
 
-Translate = Callable[..., str]
+Translate = BotTranslate
 
 MONTH_NAMES = (
     N_("January"),
@@ -37,7 +37,8 @@ def format_duration(tr: Translate, lang: str, value: timedelta | None) -> str:
     hours, minutes = divmod(minutes, 60)
     if hours < 48:
         return tr(lang, "{hours} h {minutes} min", hours=hours, minutes=minutes)
-    return tr(lang, "{days} days", days=hours // 24)
+    days = hours // 24
+    return tr.plural(lang, "{days} day", "{days} days", days, days=days)
 
 
 def _day(value: date) -> str:
