@@ -48,7 +48,7 @@ def test_every_plural_entry_has_all_its_forms(lang: str) -> None:
     assert "{days} day" in in_code
     assert in_code <= set(plural_ids), f"{lang}: counted in code, singular here"
     for msgid, message in plural_ids.items():
-        forms = list(message.string)
+        forms = list(cast(tuple[str, ...], message.string))
         assert len(forms) == catalog.num_plurals and all(f.strip() for f in forms), (lang, msgid)
         for form in forms:
             assert set(PLACEHOLDER.findall(form)) == set(PLACEHOLDER.findall(msgid)), msgid

@@ -630,7 +630,7 @@ class OutboxSender:
         params = await self._resolve(session, dict(payload["params"]))
         method = str(payload["method"])
         make = getattr(methods, method[0].upper() + method[1:])
-        if method in menus.SCOPED_METHODS:  # a chat's own command menu: the chat is the scope
+        if method in menus.SCOPED_METHODS and chat_id is not None:  # a chat's own menu
             return make(scope=BotCommandScopeChat(chat_id=chat_id), **params), method
         return make(chat_id=chat_id, **params), method
 
