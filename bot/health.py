@@ -80,8 +80,8 @@ def migration_heads(directory: Path = MIGRATIONS_DIR / "versions") -> frozenset[
 
 
 class TelegramContact(BaseRequestMiddleware):
-    """A Bot API session middleware that notes when Telegram last answered a call (an
-    error Telegram sent back counts: it answered)."""
+    """A Bot API session middleware that notes when a Bot API call (getUpdates included)
+    last succeeded."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
