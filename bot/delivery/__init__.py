@@ -1,0 +1,1 @@
+"""Everything that leaves the bot: notices → outbox rows → the sender, within Telegram's limits."""

@@ -1,0 +1,1 @@
+"""The organisation: regions, districts and schools, members and their scopes, invites."""

@@ -1,0 +1,1 @@
+"""Classroom posters: print orders, tokens in the QR code, scans and checks of a poster photo."""

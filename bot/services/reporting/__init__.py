@@ -1,0 +1,1 @@
+"""Figures for the education department: statistics, the chart, the export and its suppression."""

@@ -1,0 +1,1 @@
+"""Who a case goes to: the one routing policy (pool_policy), the queue, places and escalation."""

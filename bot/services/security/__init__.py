@@ -1,0 +1,1 @@
+"""What keeps the promises: the vault, keys and rotation, the keyed audit chain, retention."""
