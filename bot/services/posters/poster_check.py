@@ -63,7 +63,8 @@ def telegram_target(text: str) -> tuple[str, str | None] | None:
     except ValueError:
         return None
     query = parse_qs(parts.query)
-    start = (query.get("start") or [None])[0]
+    starts = query.get("start")
+    start = starts[0] if starts else None
     if parts.scheme in ("http", "https") and parts.netloc.lower() in _TELEGRAM_HOSTS:
         account = parts.path.strip("/").split("/")[0]
         return (account, start) if account else None

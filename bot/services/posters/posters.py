@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Insert
 
 from bot.db.models import District, Poster, PosterScan, Region, School
 from bot.domain import EMERGENCY_NUMBERS, Country, Language
@@ -136,6 +137,7 @@ async def record_scan(session: AsyncSession, poster_id: int, now: datetime) -> N
     at once must not collide on the primary key)."""
     values = {"poster_id": poster_id, "iso_week": iso_week(now), "count": 1}
     dialect = session.get_bind().dialect.name
+    statement: Insert
     if dialect == "postgresql":
         pg = pg_insert(PosterScan).values(**values)
         statement = pg.on_conflict_do_update(
@@ -170,6 +172,8 @@ async def school_country(session: AsyncSession, school: School) -> Country:
         .join(District, District.region_id == Region.id)
         .where(District.id == school.district_id)
     )
+    if country is None:
+        raise ValueError(f"school {school.id} is in no region")
     return Country(country)
 
 
@@ -194,7 +198,7 @@ def parse_paper(text: str | None) -> Paper:
     paper = (text or "a4").strip().lower()
     if paper not in PAPERS:
         raise BadPaper("paper must be a4 or a3")
-    return paper  # type: ignore[return-value]
+    return paper
 
 
 def parse_classes(text: str) -> tuple[str, ...]:
