@@ -30,7 +30,7 @@ from aiogram.types import Chat, InputFile, TelegramObject, Update, User
 from aiogram.types.update import UpdateTypeLookupError
 from aiogram.utils.i18n import I18n, I18nMiddleware
 from pydantic import BaseModel
-from sqlalchemy import inspect, select
+from sqlalchemy import Table, inspect, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -286,6 +286,7 @@ class TransactionMiddleware(BaseMiddleware):
         # round trips on every update. A concurrent duplicate still waits for the first
         # one's transaction and then inserts nothing, as before.
         table = ProcessedUpdate.__table__
+        assert isinstance(table, Table)  # typed as any FromClause; a mapped class has a Table
         dialect = session.get_bind().dialect.name
         insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
         inserted = await session.execute(

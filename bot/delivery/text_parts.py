@@ -98,9 +98,9 @@ def _boundary(text: str, start: int, end: int, limit: int, offsets: list[int]) -
     # when nothing better exists, and a cut inside a word only for a word longer than that.
     half = offsets[start] + limit // 2
     for rank in range(4):
-        position = best.get(rank)
-        if position is not None and offsets[position] >= half:
-            return position
+        found = best.get(rank)
+        if found is not None and offsets[found] >= half:
+            return found
     if best:
         return max(best.values())
     cut = end
