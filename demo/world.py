@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -177,10 +178,10 @@ class DemoWorld:
 
 def demo_settings(folder: Path, telegram_api: str, *, urgent_take_minutes: int = 5) -> Settings:
     return DemoSettings(
-        bot_token=BOT_TOKEN,
+        bot_token=SecretStr(BOT_TOKEN),
         bot_username=BOT_USERNAME,
         database_url=f"sqlite+aiosqlite:///{folder / 'demo.sqlite3'}",
-        master_key=base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        master_key=SecretStr(base64.urlsafe_b64encode(os.urandom(32)).decode()),
         master_key_file=folder / "unused.key",
         telegram_api=telegram_api,
         urgent_take_minutes=urgent_take_minutes,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bot.domain import Role
 
-ROLE_NOUNS = {
+ROLE_NOUNS: dict[str, str] = {  # Role is a StrEnum: its plain value finds it too
     Role.SUPERVISOR: "supervisor",
     Role.PSYCHOLOGIST: "psychologist",
     Role.STAFF: "staff member",
