@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -9,6 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///trustline.sqlite3"
 DEFAULT_KEY_FILE = Path("trustline.key")
+# What Telegram accepts as a secret_token (1-256 of these), at least 32 long here.
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{32,256}")
 
 
 class Settings(BaseSettings):
@@ -59,6 +62,18 @@ class Settings(BaseSettings):
             raise ValueError(
                 "TRUSTLINE_DATABASE_URL must start with postgresql+asyncpg:// "
                 "or sqlite+aiosqlite://"
+            )
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _long_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        """Telegram sends the secret in a header on every update; an empty or short one
+        would let whoever finds the URL speak as any Telegram id, a psychologist's too."""
+        if value is not None and not WEBHOOK_SECRET.fullmatch(value.get_secret_value()):
+            raise ValueError(
+                "TRUSTLINE_WEBHOOK_SECRET must be 32 to 256 characters of A-Z, a-z, 0-9, "
+                "_ and - (for example: openssl rand -hex 32)"
             )
         return value
 

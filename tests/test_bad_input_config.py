@@ -63,6 +63,32 @@ def test_a_key_file_of_the_wrong_length(
     assert str(key_file) in one_sentence(capsys)
 
 
+BAD_SECRETS = {
+    "empty": "",
+    "short": "x" * 31,
+    "a character Telegram refuses": "a" * 31 + "!",
+    "too long": "a" * 257,
+}
+
+
+@pytest.mark.parametrize("secret", BAD_SECRETS.values(), ids=BAD_SECRETS.keys())
+def test_a_webhook_secret_that_would_leave_the_webhook_open(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], secret: str
+):
+    clean_env.setenv("TRUSTLINE_MASTER_KEY", KEY)
+    clean_env.setenv("TRUSTLINE_WEBHOOK_SECRET", secret)
+    assert main(["run", "--webhook", "https://example.org/telegram/webhook"]) == 2
+    sentence = one_sentence(capsys)
+    assert "TRUSTLINE_WEBHOOK_SECRET" in sentence and "32" in sentence
+
+
+def test_a_long_webhook_secret_is_accepted(clean_env: pytest.MonkeyPatch):
+    clean_env.setenv("TRUSTLINE_WEBHOOK_SECRET", "a" * 32)
+    from bot.config import Settings
+
+    assert Settings().webhook_secret is not None
+
+
 BAD_URLS = {
     "unknown driver": ("mysql://root@localhost/trust", "TRUSTLINE_DATABASE_URL"),
     "port not a number": ("postgresql+asyncpg://u:pw@localhost:port/db", "not a database URL"),

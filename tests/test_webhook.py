@@ -28,7 +28,7 @@ from fake_telegram import FakeBotAPI, TgUser
 from tests.conftest import FakeClock
 from tests.faults.support import case_of, eventually, stored_texts, unsent_rows
 
-SECRET = "s3cret-token_for-tests"
+SECRET = "s3cret-token_for-tests-0123456789abcdef"
 
 
 def free_port() -> int:

@@ -103,16 +103,18 @@ async def bind_keys(engine: AsyncEngine, settings: Settings) -> AuditKeyring:
     directory, the master key in the environment): refused before it writes a row, and the
     new file removed, instead of a log that no longer verifies."""
     path = audit_keys.key_file_path(settings)
-    made = not path.exists()
-    keyring = audit_keys.load(settings)
-    if made:
-        try:
-            async with engine.connect() as conn:
+    if path.exists():
+        keyring = audit_keys.load(settings)
+    else:
+        # A database that cannot be reached fails here, before a key file is written.
+        async with engine.connect() as conn:
+            try:
                 other = await conn.scalar(
                     select(AuditEntry.key_id).where(AuditEntry.key_id.is_not(None)).limit(1)
                 )
-        except DBAPIError:  # not migrated yet: no row to protect
-            other = None
+            except DBAPIError:  # not migrated yet: no row to protect
+                other = None
+        keyring = audit_keys.load(settings)
         if other is not None and keyring.get(other) is None:
             path.unlink(missing_ok=True)
             await engine.dispose()
