@@ -285,7 +285,7 @@ def passing_failure(exc: BaseException) -> float | None:
 def retry_wait(exc: BaseException, attempt: int) -> float:
     """The wait after failed try number `attempt`: a growing backoff, or Telegram's own
     retry_after, never more than RETRY_CAP_SECONDS."""
-    backoff = FIRST_BACKOFF_SECONDS * 2 ** (attempt - 1)
+    backoff = FIRST_BACKOFF_SECONDS * 2.0 ** (attempt - 1)
     return min(max(backoff, passing_failure(exc) or 0.0), RETRY_CAP_SECONDS)
 
 

@@ -58,6 +58,8 @@ from aiogram.exceptions import (
 from aiogram.types import BotCommandScopeChat, BufferedInputFile, Message, MessageId
 from pydantic import ValidationError
 from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
     CursorResult,
     Integer,
     and_,
@@ -419,8 +421,11 @@ class OutboxSender:
         for row in claimed:
             task = asyncio.create_task(self._work_chat(row), name="outbox-chat")
             self._active[row.queue] = task
-            task.add_done_callback(lambda _t, q=row.queue: self._active.pop(q, None))
+            task.add_done_callback(functools.partial(self._chat_finished, row.queue))
         return len(claimed)
+
+    def _chat_finished(self, queue: Queue, _task: asyncio.Task[int]) -> None:
+        self._active.pop(queue, None)
 
     def _head_query(self, now: Any, queue: Queue | None) -> Any:
         """Rows that are the oldest unsent row of their chat, due and not leased.
@@ -466,6 +471,7 @@ class OutboxSender:
             o.status.in_(UNSENT),
             or_(o.lease_until.is_(None), o.lease_until < now),
         )
+        target: ColumnElement[bool]
         if self.is_postgres:
             # Another instance may hold some of these rows right now: skip them.
             locked = select(o.id).where(claimable).with_for_update(skip_locked=True)
@@ -558,7 +564,7 @@ class OutboxSender:
                 if outcome.status in ("blocked", "failed", "dropped"):
                     self._count(outcome)
                 if outcome.status in ("blocked", "failed") and outcome.reason is not None:
-                    await self._retry_db(lambda d=done, o=outcome: self._tell_undelivered(d, o))
+                    await self._retry_db(functools.partial(self._tell_undelivered, done, outcome))
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -815,7 +821,7 @@ def _queue_shape(queue: Queue | None) -> tuple[bool, bool, bool] | None:
 @functools.lru_cache(maxsize=8)
 def _head_statement(shape: tuple[bool, bool, bool] | None) -> Any:
     o = OutboxMessage
-    now = bindparam("now")
+    now: BindParameter[datetime] = bindparam("now")
     inner = select(
         o.id,
         o.case_id,
