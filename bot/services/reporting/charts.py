@@ -29,7 +29,12 @@ from matplotlib.patches import FancyBboxPatch, Rectangle
 from bot.domain import Category, Priority
 from bot.services.labels import CATEGORY_LABELS, N_, PRIORITY_LABELS
 from bot.services.reporting import stats
-from bot.services.reporting.stats_text import format_duration, period_label, scope_label
+from bot.services.reporting.stats_text import (
+    Translate,
+    format_duration,
+    period_label,
+    scope_label,
+)
 
 WIDTH_PX = 1080
 DPI = 150
@@ -58,8 +63,6 @@ LEGEND = 48
 ROW = 76
 EMPTY_ROW = 80
 BOTTOM = 40
-
-Translate = Callable[..., str]
 
 _fonts_lock = threading.Lock()
 _fonts_ready = False
