@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,7 +27,10 @@ class Settings(BaseSettings):
     master_key_file: Path | None = None
     telegram_api: str = "https://api.telegram.org"
     webhook_secret: SecretStr | None = None
+    # Read by the CLI before the settings (bot/cli/__init__.configure_logging); here so that
+    # they are documented settings like the others.
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
     # `trustline run` serves /healthz, /readyz and /metrics on this port (in webhook mode
     # the webhook's own server, on --port when given).
     http_port: int = Field(default=8080, ge=1, le=65535)
@@ -64,6 +68,13 @@ class Settings(BaseSettings):
                 "or sqlite+aiosqlite://"
             )
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("TRUSTLINE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+        return value.upper()
 
     @field_validator("webhook_secret")
     @classmethod

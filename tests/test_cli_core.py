@@ -62,3 +62,34 @@ def test_db_upgrade_keys_rotate_and_audit_verify(
     assert before != after
     assert main(["audit", "verify"]) == 0
     assert "intact" in capsys.readouterr().out
+
+
+def test_commands_are_quiet_by_default(tmp_path: Path) -> None:
+    """No library narration (alembic printed a line per migration step): the operator sees
+    the command's own answer only."""
+    result = _run(["db", "upgrade"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "Database is up to date."
+    assert result.stderr == ""
+
+
+def test_json_log_lines(tmp_path: Path) -> None:
+    import json
+
+    result = _run(["audit", "verify"], tmp_path, TRUSTLINE_LOG_FORMAT="json")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    events = [entry["message"].split(":")[0] for entry in lines]
+    assert "master_key_generated" in events and "audit_key_generated" in events
+    assert all(
+        entry["level"] == "WARNING" and entry["logger"].startswith("bot.") for entry in lines
+    )
+
+
+def test_an_unknown_log_level_is_one_sentence(tmp_path: Path) -> None:
+    result = _run(["db", "upgrade"], tmp_path, TRUSTLINE_LOG_LEVEL="loud")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "trustline: TRUSTLINE_LOG_LEVEL is not valid: "
+        "Value error, TRUSTLINE_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR."
+    ]

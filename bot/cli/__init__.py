@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -41,10 +43,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+# Libraries that narrate their work at INFO (alembic: a line per migration step; fontTools:
+# a hundred lines per poster font subset): only their warnings reach the operator.
+QUIET_LIBRARIES = ("alembic", "fontTools", "matplotlib", "PIL", "asyncio")
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object a line (TRUSTLINE_LOG_FORMAT=json), for a log collector. Records carry
+    event names and case codes only, as the text format does."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging() -> None:
+    """TRUSTLINE_LOG_LEVEL (default INFO) for TrustLine's own events, libraries' chatter at
+    WARNING; TRUSTLINE_LOG_FORMAT=json for JSON lines (default: text)."""
+    level = os.environ.get("TRUSTLINE_LOG_LEVEL", "INFO").upper()
+    handler = logging.StreamHandler()
+    if os.environ.get("TRUSTLINE_LOG_FORMAT", "text").lower() == "json":
+        handler.setFormatter(JsonLines())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    if not root.handlers:  # as logging.basicConfig: an embedding host's handlers stay
+        root.addHandler(handler)
+    root.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
