@@ -119,9 +119,12 @@ class Model:
         self.categories = tuple(Category(name) for name in data["categories"])  # type: ignore[attr-defined]
         scale = float(data["scale"])  # type: ignore[arg-type]
         self.bias = float(data["bias"])  # type: ignore[arg-type]
-        self.head_names = tuple(data.get("heads", ["urgent"]))  # type: ignore[arg-type]
-        biases = data.get("head_bias", [data["bias"]])  # type: ignore[arg-type]
-        self.head_bias = tuple(float(b) for b in biases)  # type: ignore[union-attr]
+        names = data.get("heads", ["urgent"])
+        biases = data.get("head_bias", [data["bias"]])
+        if not isinstance(names, list) or not isinstance(biases, list):
+            raise ValueError("model.json: heads and head_bias must be lists")
+        self.head_names: tuple[str, ...] = tuple(names)
+        self.head_bias = tuple(float(b) for b in biases)
         # The urgent threshold for messages the rules made HIGH: among risks, the urgent head
         # separates "now" from "this hour" (2.0: off).
         self.flagged_threshold = float(data.get("flagged_threshold", 2.0))  # type: ignore[arg-type]
