@@ -69,7 +69,7 @@ async def test_language_active_case_and_a_poster_order_survive_a_restart(
 
     async with running_app(settings, clock) as app:  # a new process: nothing in memory
         start = len(fake_api.calls)
-        fake_api.text_message(student, "мен әлі осындамын")
+        fake_api.text_message(student, "рахмет, күтемін")
         ack = await next_to(fake_api, student.id, start)
         assert ack.text == received_kk  # the language chosen before the restart
         fake_api.text_message(psy, "Мен сені тыңдап отырмын")  # goes to the active case
@@ -81,7 +81,7 @@ async def test_language_active_case_and_a_poster_order_survive_a_restart(
         assert document.ok
         await settled(app, fake_api)
         assert await _step_of(app, staff) == ""
-        assert await stored_texts(app, case.id) == ["маған көмек керек", "мен әлі осындамын"]
+        assert await stored_texts(app, case.id) == ["маған көмек керек", "рахмет, күтемін"]
         assert await stored_texts(app, case.id, author="psychologist") == [
             "Мен сені тыңдап отырмын"
         ]
