@@ -165,12 +165,19 @@ async def running_app(settings: Settings, clock: FakeClock) -> AsyncIterator[App
     running. Tests of a restart enter it twice."""
     application = await create_app(settings, clock=clock, migrate=False)
     await application.start_background()
-    polling = asyncio.create_task(poll(application, poll_seconds=1))
+    stop = asyncio.Event()
+    polling = asyncio.create_task(poll(application, poll_seconds=1, stop=stop))
     try:
         yield application
     finally:
-        polling.cancel()  # once: see bot/stopping.py
-        await wait_bounded("test_polling", [polling], POLLING_STOP_SECONDS)
+        # Stopped, not cancelled: an update being handled commits or rolls back by itself.
+        # A cancelled handler left SQLAlchemy's shielded close of its SQLite connection
+        # running behind the write lock; the event loop's shutdown then cancelled that close
+        # a second time, and it never ended (bot/stopping.py): a test hung in teardown.
+        stop.set()
+        if not await wait_bounded("test_polling", [polling], POLLING_STOP_SECONDS):
+            polling.cancel()  # the first cancel it gets
+            await wait_bounded("test_polling_cancelled", [polling], POLLING_STOP_SECONDS)
         await application.close()
 
 
