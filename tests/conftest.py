@@ -29,8 +29,8 @@ TEST_TOKEN = "123456789:AAHfakeTokenForTestsOnly_abcdefghijk"
 # An update being handled when a test ends rolls back within this (logged if not): longer
 # than SQLite's 30 s busy timeout, so the loop's shutdown never cancels it a second time.
 POLLING_STOP_SECONDS = 45.0
-# Longer than SQLite's 30 s busy timeout (bot/db/session.py).
-LEFTOVER_SECONDS = 35.0
+# What a test leaves running is cancelled once and given this long to end.
+LEFTOVER_SECONDS = 2.0
 # One template per pytest process, so parallel runs never drop each other's template.
 TEMPLATE_DB = f"trustline_test_template_{os.getpid()}"
 
@@ -169,11 +169,15 @@ async def no_task_outlives_its_test() -> AsyncIterator[None]:
     A task still pending here is cancelled by the loop's shutdown; on SQLite, a connection
     close already cancelled once then never ends (bot/stopping.py) and the whole run hung
     in teardown (seen in CI at tests/test_escalation_urgent.py, cause not yet pinned).
-    Leftovers get the SQLite busy timeout to end by themselves; one that does not is taken
-    off the loop's task list, with a warning naming it, instead of hanging the run."""
+    Leftovers are cancelled once, as the shutdown would; one that does not end within
+    LEFTOVER_SECONDS is taken off the loop's task list, with a warning naming it,
+    instead of hanging the run."""
+    before = asyncio.all_tasks()  # a longer-lived fixture's own tasks are not leftovers
     yield
     me = asyncio.current_task()
-    left = [task for task in asyncio.all_tasks() if task is not me and not task.done()]
+    left = [t for t in asyncio.all_tasks() if t is not me and not t.done() and t not in before]
+    for task in left:
+        task.cancel()  # as the loop's shutdown would, once
     if left and not await wait_bounded("test_leftover_tasks", left, LEFTOVER_SECONDS):
         for task in left:
             if not task.done():
