@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import logging
 import os
 import uuid
@@ -163,7 +164,7 @@ def settings(
 
 
 @pytest.fixture(autouse=True)
-async def no_task_outlives_its_test() -> AsyncIterator[None]:
+async def no_task_outlives_its_test(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     """A safety net for the event loop's shutdown, torn down after every other fixture.
 
     A task still pending here is cancelled by the loop's shutdown; on SQLite, a connection
@@ -176,6 +177,8 @@ async def no_task_outlives_its_test() -> AsyncIterator[None]:
     yield
     me = asyncio.current_task()
     left = [t for t in asyncio.all_tasks() if t is not me and not t.done() and t not in before]
+    if left:
+        _note_leftovers(request.node.nodeid, left)
     for task in left:
         task.cancel()  # as the loop's shutdown would, once
     if left and not await wait_bounded("test_leftover_tasks", left, LEFTOVER_SECONDS):
@@ -184,6 +187,18 @@ async def no_task_outlives_its_test() -> AsyncIterator[None]:
                 asyncio.tasks._unregister_task(task)  # noqa: SLF001 - see the docstring
         names = sorted(task.get_name() for task in left if not task.done())
         logging.getLogger(__name__).warning("test_tasks_left_pending tasks=%s", names)
+
+
+def _note_leftovers(nodeid: str, tasks: list[asyncio.Task[object]]) -> None:
+    """Which test left which task, and where it waits: test-artifacts/leftover-tasks.log."""
+    out = io.StringIO()
+    for task in tasks:
+        out.write(f"{nodeid} {task.get_name()} {task.get_coro()!r}\n")
+        task.print_stack(limit=8, file=out)
+    path = Path(__file__).resolve().parent.parent / "test-artifacts" / "leftover-tasks.log"
+    path.parent.mkdir(exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(out.getvalue())
 
 
 @asynccontextmanager

@@ -4,6 +4,7 @@ their language, through the outbox), again at start, and reset when they are swi
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -16,8 +17,10 @@ from aiogram.types import (
     BotCommandScopeAllPrivateChats,
     BotCommandScopeChat,
 )
+from sqlalchemy import func, select
 
 from bot.app import App
+from bot.db.models import Member, OutboxMessage
 from bot.delivery import menus
 from bot.domain import Role
 from fake_telegram import Call, FakeBotAPI, TgUser
@@ -125,6 +128,16 @@ async def test_students_menu_in_each_language(app: App, fake_api: FakeBotAPI) ->
     assert fake_api.menu_for(4242, "en") == STUDENT
 
 
+async def menu_rows(app: App) -> int | None:
+    """setMyCommands rows ever queued (sent rows stay until retention)."""
+    async with app.sessionmaker() as session:
+        return await session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.method == "setMyCommands")
+        )
+
+
 async def test_member_menus_on_join_at_start_and_after_switch_off(
     app: App, fake_api: FakeBotAPI
 ) -> None:
@@ -161,12 +174,26 @@ async def test_member_menus_on_join_at_start_and_after_switch_off(
     # No chat id is ever in an outbox row's clear columns: the scope is made when sending.
     assert all("chat_id" not in c.params for c in fake_api.calls_of("setMyCommands"))
 
-    # At start every active member's menu is set again.
+    # A start queues no member's menu again while it is unchanged, even with two processes
+    # starting together; a menu that changed (new words, another language) is queued once.
     mark = len(fake_api.calls)
-    await menus.install(app.bot, app.sessionmaker, app.rt)
+    await asyncio.gather(
+        menus.install(app.bot, app.sessionmaker, app.rt),
+        menus.install(app.bot, app.sessionmaker, app.rt),
+    )
+    assert await menu_rows(app) == 3  # the three joins' rows, nothing from the starts
+    async with app.sessionmaker() as session, session.begin():
+        row = await session.get(Member, psychologist.id)
+        assert row is not None and row.menu_digest is not None
+        row.menu_digest = "0" * 16  # as if the catalogue's words had changed
+    await asyncio.gather(
+        menus.install(app.bot, app.sessionmaker, app.rt),
+        menus.install(app.bot, app.sessionmaker, app.rt),
+    )
     app.sender.poke()
-    for user in (boss, psy, teacher):
-        await fake_api.wait_for(chat_menu(user), start=mark)
+    await fake_api.wait_for(chat_menu(psy), start=mark)
+    assert await menu_rows(app) == 4
+    assert fake_api.menu_for(psy.id, "ru") == PSYCHOLOGIST
 
     # Switched off: their chat shows the student's menu again.
     start = len(fake_api.calls)

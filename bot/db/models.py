@@ -116,6 +116,9 @@ class Member(Base):
     # Conversation step that must survive a restart: "" or, while staff order posters,
     # "posters:<languages>:<paper>" (the classroom list is awaited). No content.
     step: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    # A digest of the command menu last queued for this member's chat (bot.delivery.menus):
+    # a start queues a member's menu only when it changed, and only one process does so.
+    menu_digest: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -11,6 +11,8 @@ the student's menu) through a row of their chat, like the message that tells the
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from datetime import datetime
 from typing import Any
@@ -18,7 +20,7 @@ from typing import Any
 from aiogram import Bot
 from aiogram.exceptions import AiogramError
 from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Member
@@ -98,36 +100,72 @@ async def set_student_menus(bot: Bot, tr: Translate) -> None:
     await bot.set_my_commands(commands(tr, STUDENT_MENU, DEFAULT_LANGUAGE.value), scope=scope)
 
 
+def member_menu(rt: Runtime, member: Member) -> dict[str, Any] | None:
+    """setMyCommands' parameters for the member's own chat, or None (no menu of their own)."""
+    menu = MEMBER_MENUS.get(member.role)
+    if menu is None or not member.active:
+        return None
+    params = menu_params(rt.tr, menu, member.language)
+    params.pop("language_code")  # a chat's own menu: whatever language the app shows
+    return params
+
+
+def menu_digest(params: dict[str, Any]) -> str:
+    """Names one menu: the same commands and words give the same digest."""
+    encoded = json.dumps(params, sort_keys=True, ensure_ascii=False).encode()
+    return hashlib.sha256(encoded).hexdigest()[:16]
+
+
 def queue_member_menu(
     session: AsyncSession, rt: Runtime, member: Member, *, now: datetime
 ) -> None:
-    """The member's menu in their chat, in their language, sent after commit."""
-    menu = MEMBER_MENUS.get(member.role)
-    if menu is None or not member.active:
+    """The member's menu in their chat, in their language, sent after commit (unless that
+    very menu was queued already)."""
+    params = member_menu(rt, member)
+    if params is None:
         return
-    params = menu_params(rt.tr, menu, member.language)
-    params.pop("language_code")  # a chat's own menu: whatever language the app shows
+    digest = menu_digest(params)
+    if member.menu_digest == digest:
+        return
+    member.menu_digest = digest
     outbox.enqueue(session, rt.vault, member, "setMyCommands", params, now=now)
 
 
 def queue_menu_reset(session: AsyncSession, rt: Runtime, member: Member, *, now: datetime) -> None:
     """A switched-off member's chat goes back to the student's menu: their chat's own list is
     deleted. To their chat, not their account (rows of a switched-off account are dropped)."""
+    member.menu_digest = None  # switched on again, they get their menu again
     chat = outbox.Chat(rt.vault.member_chat_id(member))
     outbox.enqueue(session, rt.vault, chat, "deleteMyCommands", {}, now=now)
 
 
 async def install(bot: Bot, sessionmaker: async_sessionmaker[AsyncSession], rt: Runtime) -> None:
-    """At start: the student's menus, and every active member's own, queued. A menu is a
+    """At start: the student's menus, and every active member's own queued where it changed
+    (in id order, so processes starting together lock rows in one order). A menu is a
     convenience: Telegram refusing it is logged, and the bot starts all the same."""
     try:
         await set_student_menus(bot, rt.tr)
     except (AiogramError, OSError, TimeoutError) as exc:
         log.warning("student_menus_not_set error=%s", type(exc).__name__)
     async with sessionmaker() as session, session.begin():
-        active = await session.scalars(select(Member).where(Member.active.is_(True)))
+        active = await session.scalars(
+            select(Member).where(Member.active.is_(True)).order_by(Member.id)
+        )
         count = 0
-        for member in active:
-            queue_member_menu(session, rt, member, now=rt.now())
-            count += 1
+        for member in active.all():
+            params = member_menu(rt, member)
+            if params is None:
+                continue
+            digest = menu_digest(params)
+            # Only the process whose update changes the row queues it: another one starting
+            # at the same time waits for the row, then finds the digest already there.
+            changed = await session.execute(
+                update(Member)
+                .where(Member.id == member.id, Member.menu_digest.is_distinct_from(digest))
+                .values(menu_digest=digest)
+                .execution_options(synchronize_session=False)
+            )
+            if changed.rowcount:  # type: ignore[attr-defined]
+                outbox.enqueue(session, rt.vault, member, "setMyCommands", params, now=rt.now())
+                count += 1
     log.info("menus_set members=%s", count)
