@@ -92,7 +92,11 @@ async def create_core(
         migrate = settings.database_url == DEFAULT_DATABASE_URL
     if migrate:
         await upgrade_async(settings.database_url)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout_seconds,
+    )
     await audit.bind_keys(engine, settings)  # rows chained with a key kept outside the db
     sessionmaker = make_sessionmaker(engine)
     try:

@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     # Floods: per pseudonym.
     student_messages_per_minute: int = Field(default=20, ge=1)
     student_new_cases_per_day: int = Field(default=10, ge=1)
+    # PostgreSQL connections of one process (the pool, bot/db/session.py): a fixed number,
+    # none opened beyond it, so connections and their prepared statements live long. A
+    # transaction that finds all of them busy waits up to the timeout (then the update is
+    # retried). Each process holds db_pool_size + 1 (the outbox leases' own connection):
+    # keep the sum over every process under PostgreSQL's max_connections (100 by default).
+    # Not used with SQLite.
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     # Outgoing limits of Telegram.
     send_per_second: float = Field(default=30.0, gt=0)
     send_per_chat_per_second: float = Field(default=1.0, gt=0)
