@@ -108,7 +108,12 @@ async def create_core(
         raise
     i18n = make_i18n()
     rt = Runtime(
-        vault=Vault(keyring, pseudonyms, reload=keys.keyring_reloader(settings, keyring)),
+        vault=Vault(
+            keyring,
+            pseudonyms,
+            periods=keys.load_period_keys(settings),
+            reload=keys.keyring_reloader(settings, keyring),
+        ),
         tr=Translator(i18n),
         settings=settings,
         bot_username=settings.bot_username or "trustline_bot",

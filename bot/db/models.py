@@ -216,6 +216,9 @@ class Case(Base):
     )
     wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     kek_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # The retention period ("YYYY-MM") whose key, kept outside the database, wraps the data
+    # key under the master key (bot/crypto/periods.py); NULL before migration 0016.
+    key_period: Mapped[str | None] = mapped_column(String(7), nullable=True, index=True)
     chat_id_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     signals_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     closing_note_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)

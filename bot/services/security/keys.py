@@ -1,4 +1,5 @@
-"""Master key loading, long-lived key material and master key rotation."""
+"""Master key loading, the retention-period key directory, long-lived key material and master
+key rotation."""
 
 from __future__ import annotations
 
@@ -9,17 +10,18 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.crypto import MasterKey, MasterKeyring, PseudonymKeys
+from bot.crypto import MasterKey, MasterKeyring, PeriodKeyring, PseudonymKeys
 from bot.db.models import Case, DeadLetter, KeyMaterial, Member, OutboxMessage
 from bot.services.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 PSEUDONYM_ROOT = "pseudonym_root"
+PERIOD_KEY_DIRECTORY = "trustline-period-keys"
 
 
 def _decode_key(text: str, where: str) -> MasterKey:
@@ -146,6 +148,29 @@ def keyring_reloader(
     return KeyFileWatch(settings.key_file, keyring).current
 
 
+def period_key_directory(settings: Settings) -> Path:
+    """Where the retention-period keys live: a directory beside the master key file (its
+    default place when the master key is given in TRUSTLINE_MASTER_KEY), like the audit key.
+    Every process of one bot must see the same directory."""
+    return settings.key_file.with_name(PERIOD_KEY_DIRECTORY)
+
+
+def load_period_keys(settings: Settings) -> PeriodKeyring:
+    """The period keyring; a directory that group or others may enter is refused, like a
+    key file they may read."""
+    directory = period_key_directory(settings)
+    if directory.exists():
+        if not directory.is_dir():
+            raise ConfigError(f"{directory} should be the period key directory, not a file.")
+        mode = directory.stat().st_mode
+        if mode & 0o077:
+            raise ConfigError(
+                f"The period key directory {directory} is open to others (mode "
+                f"{mode & 0o777:o}); fix it with: chmod 700 {directory}"
+            )
+    return PeriodKeyring(directory)
+
+
 async def load_pseudonym_keys(session: AsyncSession, keyring: MasterKeyring) -> PseudonymKeys:
     row = await session.get(KeyMaterial, PSEUDONYM_ROOT)
     if row is None:
@@ -216,9 +241,21 @@ async def rewrap_all(
         for case in batch:
             assert case.wrapped_key is not None and case.kek_id is not None
             ctx = case_key_context(case.code)
-            secret = old.unwrap(case.wrapped_key, case.kek_id, ctx)
-            case.wrapped_key, case.kek_id = target.wrap(secret, ctx)
-            count += 1
+            # Only the master key's layer: what it wraps (the data key under the period
+            # key) is carried over as it is.
+            inner = old.unwrap(case.wrapped_key, case.kek_id, ctx)
+            wrapped, kek_id = target.wrap(inner, ctx)
+            # On the bytes read: a case shredded meanwhile keeps no key (an update by id
+            # alone would write the destroyed key back).
+            result = await session.execute(
+                update(Case)
+                .where(Case.id == case.id, Case.wrapped_key == case.wrapped_key)
+                .values(wrapped_key=wrapped, kek_id=kek_id)
+                .execution_options(synchronize_session=False)
+            )
+            session.expire(case)  # read afresh by the next batch, whatever happened
+            if getattr(result, "rowcount", 0) == 1:
+                count += 1
         await session.flush()
     while room() > 0:  # updates set aside (bot.services.deadletters), usually none
         letters = (
