@@ -1,0 +1,153 @@
+"""Retention-period keys (bot/crypto/periods.py): random keys in files beside the master key,
+made once among racing processes, refused when others may read them, destroyed for good, and
+never replaced by another key when one is missing."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.crypto import (
+    DecryptionError,
+    MasterKey,
+    MasterKeyring,
+    PeriodKeyMissing,
+    PeriodKeyring,
+    PseudonymKeys,
+    period_of,
+)
+from bot.crypto.periods import PeriodKeyFileError, period_end
+from bot.db.models import Case
+from bot.services.security.keys import case_key_context
+from bot.services.security.vault import CaseShredded, Vault
+
+
+def _make(directory: str) -> bytes:
+    return PeriodKeyring(Path(directory)).get_or_create("2026-11").secret
+
+
+def _destroy(directory: str) -> bool:
+    return PeriodKeyring(Path(directory)).destroy("2026-11")
+
+
+def _vault(directory: Path) -> Vault:
+    return Vault(
+        MasterKeyring(MasterKey.generate()),
+        PseudonymKeys.from_root(os.urandom(32)),
+        periods=PeriodKeyring(directory),
+    )
+
+
+def _case(code: str, opened: datetime) -> Case:
+    return Case(code=code, created_at=opened)
+
+
+def test_periods_are_utc_months() -> None:
+    assert period_of(datetime(2026, 12, 31, 23, 59, tzinfo=UTC)) == "2026-12"
+    assert period_end("2026-12") == datetime(2027, 1, 1, tzinfo=UTC)
+    assert period_end("2027-02") == datetime(2027, 3, 1, tzinfo=UTC)
+    with pytest.raises(ValueError, match="YYYY-MM"):
+        period_end("2026-13")
+
+
+def test_racing_processes_make_one_key(tmp_path: Path) -> None:
+    directory = tmp_path / "periods"
+    with ProcessPoolExecutor(max_workers=6) as pool:
+        secrets = list(pool.map(_make, [str(directory)] * 24))
+    assert len(set(secrets)) == 1  # every process uses the key that won
+    assert [p.name for p in directory.iterdir()] == ["2026-11.key"]  # no partial file left
+    assert (directory / "2026-11.key").stat().st_mode & 0o777 == 0o600
+    assert directory.stat().st_mode & 0o777 == 0o700
+    assert PeriodKeyring(directory).get("2026-11").secret == secrets[0]
+
+
+def test_a_key_is_destroyed_once_and_is_gone(tmp_path: Path) -> None:
+    directory = tmp_path / "periods"
+    keyring = PeriodKeyring(directory)
+    keyring.get_or_create("2026-11")
+    keyring.get_or_create("2026-12")
+    with ProcessPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(_destroy, [str(directory)] * 8))
+    assert results.count(True) == 1  # exactly one process destroyed it (and audits it)
+    assert keyring.periods() == ["2026-12"]
+    assert sorted(p.name for p in directory.iterdir()) == ["2026-12.key"]
+    with pytest.raises(PeriodKeyMissing, match="2026-11"):
+        keyring.get("2026-11")  # the cached copy went with the file
+
+
+def test_a_key_file_others_may_read_is_refused(tmp_path: Path) -> None:
+    keyring = PeriodKeyring(tmp_path)
+    keyring.get_or_create("2026-10")
+    (tmp_path / "2026-10.key").chmod(0o640)
+    with pytest.raises(PeriodKeyFileError, match="chmod 600"):
+        PeriodKeyring(tmp_path).get("2026-10")
+
+
+def test_a_damaged_key_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "2026-10.key").write_text("not a key\n")
+    (tmp_path / "2026-10.key").chmod(0o600)
+    with pytest.raises(PeriodKeyFileError, match="one 32-byte key"):
+        PeriodKeyring(tmp_path).get("2026-10")
+
+
+def test_a_leftover_of_a_destroy_that_died_is_swept(tmp_path: Path) -> None:
+    keyring = PeriodKeyring(tmp_path)
+    keyring.get_or_create("2026-09")
+    os.rename(tmp_path / "2026-09.key", tmp_path / ".destroying-2026-09-abc")
+    assert keyring.sweep() == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_case_opens_only_with_its_period_key(tmp_path: Path) -> None:
+    vault = _vault(tmp_path / "periods")
+    case = _case("AAAA1111", datetime(2026, 11, 5, tzinfo=UTC))
+    key = vault.new_case_key(case)
+    assert case.key_period == "2026-11"
+    sealed = vault.seal_for_case(case, "msg/1", "body", "мне плохо")
+    assert vault.open_text_for_case(case, "msg/1", "body", sealed) == "мне плохо"
+    # The master key alone opens only the outer layer: what is inside is no data key.
+    inner = vault.keyring.unwrap(case.wrapped_key or b"", case.kek_id or "", "case:AAAA1111")
+    assert inner != key.secret and len(inner) > len(key.secret)
+
+    assert vault.periods.destroy("2026-11")
+    with pytest.raises(PeriodKeyMissing, match="2026-11"):
+        vault.open_text_for_case(case, "msg/1", "body", sealed)  # not from a cache either
+    # A new key made for the same month afterwards is another key: it opens nothing old.
+    vault.periods.get_or_create("2026-11")
+    vault.forget_cached_keys()
+    with pytest.raises(DecryptionError):
+        vault.open_text_for_case(case, "msg/1", "body", sealed)
+
+
+def test_a_row_naming_the_wrong_period_is_an_error_not_a_wrong_key(tmp_path: Path) -> None:
+    vault = _vault(tmp_path / "periods")
+    case = _case("BBBB2222", datetime(2026, 10, 5, tzinfo=UTC))
+    vault.new_case_key(case)
+    vault.periods.get_or_create("2026-12")
+    case.key_period = "2026-12"
+    with pytest.raises(DecryptionError, match="2026-12"):
+        vault.case_key(case)
+    case.key_period = None  # as if from before migration 0016: the master key alone
+    with pytest.raises(DecryptionError, match="names no period"):
+        vault.case_key(case)
+
+
+def test_a_case_from_before_period_keys_opens_with_the_master_key(tmp_path: Path) -> None:
+    vault = _vault(tmp_path / "periods")
+    case = _case("CCCC3333", datetime(2026, 1, 5, tzinfo=UTC))
+    secret = os.urandom(32)
+    case.wrapped_key, case.kek_id = vault.keyring.wrap(secret, case_key_context(case.code))
+    assert vault.case_key(case).secret == secret
+    case.wrapped_key = None
+    with pytest.raises(CaseShredded):
+        vault.case_key(case)
+
+
+def test_a_vault_without_period_keys_refuses_cases() -> None:
+    vault = Vault(MasterKeyring(MasterKey.generate()), PseudonymKeys.from_root(os.urandom(32)))
+    with pytest.raises(DecryptionError, match="no retention-period key directory"):
+        vault.new_case_key(_case("DDDD4444", datetime(2026, 1, 5, tzinfo=UTC)))
