@@ -45,7 +45,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.crypto import period_of
+from bot.crypto import DecryptionError, period_of
 from bot.crypto.periods import period_end
 from bot.db.models import Case, CaseMessage, Member, OutboxMessage, ProcessedUpdate, Relay, Student
 from bot.domain import CaseStatus
@@ -179,12 +179,22 @@ async def delete_staff_copies(session: AsyncSession, rt: Runtime, case_ids: list
     return queued
 
 
-async def settle_periods(session: AsyncSession, rt: Runtime, *, limit: int = BATCH) -> int:
-    """Rewrap (at most `limit`) case keys that are not under the period they belong to: a
-    closed case's is its closing month, an open case's the current month; rows from before
-    migration 0016 have none. Closed cases past retention are left to shredding. Each
-    rewrap is conditional on the bytes read, so a case shredded or rewrapped meanwhile by
-    another process is left as that process left it. How many were rewrapped."""
+@dataclass(frozen=True, slots=True)
+class Settled:
+    moved: int
+    # The id to go on after, or None when no case is left to look at.
+    after: int | None
+
+
+async def settle_periods(
+    session: AsyncSession, rt: Runtime, *, after: int = 0, limit: int = BATCH
+) -> Settled:
+    """Rewrap the keys of (at most `limit`) cases after id `after` that are not under the
+    period they belong to: a closed case's is its closing month, an open case's the current
+    month; rows from before migration 0016 have none. Closed cases past retention are left
+    to shredding. Each rewrap is conditional on the bytes read, so a case shredded or
+    rewrapped meanwhile by another process is left as that process left it. A key that does
+    not open is logged with the case code and passed over: it never stops the pass."""
     now = rt.now()
     current = period_of(now)
     cutoff = now - timedelta(days=rt.settings.retention_days)
@@ -195,41 +205,51 @@ async def settle_periods(session: AsyncSession, rt: Runtime, *, limit: int = BAT
             .distinct()
         )
     ).all()
-    not_expired = or_(Case.status != CaseStatus.CLOSED, Case.closed_at >= cutoff)
-    conditions = [Case.key_period.is_(None)] + [
-        (Case.key_period == period)
-        & or_(Case.status != CaseStatus.CLOSED, Case.closed_at >= period_end(period))
-        for period in periods
-        if period is not None
-    ]
+    misplaced = or_(
+        Case.key_period.is_(None),
+        *(
+            (Case.key_period == period)
+            & or_(Case.status != CaseStatus.CLOSED, Case.closed_at >= period_end(period))
+            for period in periods
+            if period is not None
+        ),
+    )
+    found = (
+        await session.scalars(
+            select(Case)
+            .where(
+                Case.id > after,
+                Case.wrapped_key.is_not(None),
+                or_(Case.status != CaseStatus.CLOSED, Case.closed_at >= cutoff),
+                misplaced,
+            )
+            .order_by(Case.id)
+            .limit(limit)
+        )
+    ).all()
     moved = 0
-    for condition in conditions:
-        if moved >= limit:
-            break
-        found = (
-            await session.scalars(
-                select(Case)
-                .where(condition, not_expired, Case.wrapped_key.is_not(None))
-                .order_by(Case.id)
-                .limit(limit - moved)
-            )
-        ).all()
-        for case in found:
-            assert case.wrapped_key is not None
-            closed = case.status == CaseStatus.CLOSED and case.closed_at is not None
-            target = period_of(case.closed_at) if closed and case.closed_at else current
+    for case in found:
+        assert case.wrapped_key is not None
+        closed = case.closed_at if case.status == CaseStatus.CLOSED else None
+        target = period_of(closed) if closed is not None else current
+        try:
             secret = rt.vault.case_key(case).secret
-            wrapped, kek_id = rt.vault.wrap_case_secret(case.code, secret, target)
-            result = await session.execute(
-                update(Case)
-                .where(Case.id == case.id, Case.wrapped_key == case.wrapped_key)
-                .values(wrapped_key=wrapped, kek_id=kek_id, key_period=target)
-                .execution_options(synchronize_session=False)
-            )
-            session.expire(case)
-            if getattr(result, "rowcount", 0) == 1:
-                moved += 1
-    return moved
+        except DecryptionError as exc:
+            log.error("case_key_unreadable case=%s error=%s", case.code, type(exc).__name__)
+            continue
+        wrapped, kek_id = rt.vault.wrap_case_secret(case.code, secret, target)
+        result = await session.execute(
+            update(Case)
+            .where(Case.id == case.id, Case.wrapped_key == case.wrapped_key)
+            .values(wrapped_key=wrapped, kek_id=kek_id, key_period=target)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(result, "rowcount", 0) == 1:
+            moved += 1
+    ids = [case.id for case in found]
+    for case in found:
+        session.expire(case)
+    return Settled(moved, ids[-1] if len(ids) == limit else None)
 
 
 async def destroy_spent_periods(session: AsyncSession, rt: Runtime) -> list[str]:
@@ -297,13 +317,14 @@ async def run_retention(
             break
     if shredded:
         rt.vault.forget_cached_keys()  # no data key of a shredded case stays in memory
-    settled = 0
+    settled, after = 0, 0
     while True:
         async with sessionmaker() as session, session.begin():
-            moved = await settle_periods(session, rt)
-        settled += moved
-        if moved < BATCH:
+            step = await settle_periods(session, rt, after=after)
+        settled += step.moved
+        if step.after is None:
             break
+        after = step.after
     async with sessionmaker() as session, session.begin():
         destroyed = await destroy_spent_periods(session, rt)
     for period in destroyed:
