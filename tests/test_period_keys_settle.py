@@ -5,12 +5,15 @@ an open case follows the months; a period key still needed is never destroyed.""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
 from sqlalchemy import select, update
 
 from bot.app import App
+from bot.cli import main
+from bot.config import Settings
 from bot.crypto import period_of
 from bot.db.models import Case
 from bot.services.security import keys, retention
@@ -112,3 +115,31 @@ async def test_an_open_case_follows_the_months_and_its_old_key_waits(
     assert report.cases_shredded == 1
     assert closing in report.period_keys_destroyed
     assert app.rt.vault.periods.periods() == []  # no case is under any key now
+
+
+async def test_the_cli_lists_period_keys_and_names_a_missing_one(
+    app: App,
+    fake_api: FakeBotAPI,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fake_api.text_message(TgUser(9521, "Erlan"), "меня травят")
+    await settled(app, fake_api)
+    period = period_of(app.rt.now())
+    monkeypatch.setenv("TRUSTLINE_DATABASE_URL", settings.database_url)
+    assert settings.master_key is not None
+    monkeypatch.setenv("TRUSTLINE_MASTER_KEY", settings.master_key.get_secret_value())
+
+    assert await asyncio.to_thread(main, ["keys", "periods"]) == 0
+    said = capsys.readouterr().out
+    assert f"{period}: 1 case under it" in said and "MISSING" not in said
+
+    assert await asyncio.to_thread(main, ["retention", "run"]) == 0
+    assert "Period keys: 0 case keys moved" in capsys.readouterr().out
+
+    # The key directory lost (a restore without the keys): named, and a non-zero exit.
+    key_file = keys.period_key_directory(settings) / f"{period}.key"
+    key_file.rename(key_file.with_name("elsewhere"))
+    assert await asyncio.to_thread(main, ["keys", "periods"]) == 1
+    assert f"MISSING {period}: 1 case" in capsys.readouterr().out
