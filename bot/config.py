@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     # PostgreSQL connections of one process (the pool, bot/db/session.py): a fixed number,
     # none opened beyond it, so connections and their prepared statements live long. A
     # transaction that finds all of them busy waits up to the timeout (then the update is
-    # retried). Each process holds db_pool_size + 1 (the outbox leases' own connection):
+    # retried). The outbox sender keeps a connection or two of its own beside the pool:
     # keep the sum over every process under PostgreSQL's max_connections (100 by default).
     # Not used with SQLite.
     db_pool_size: int = Field(default=10, ge=1, le=200)
