@@ -1,6 +1,6 @@
-"""Copies in staff chats (issue 15, point 5): when a case is shredded, the messages the bot put
-into psychologists' chats about it are deleted while Telegram still allows it (48 hours);
-older ones stay (the README says so). The fake Bot API refuses what Telegram refuses: a
+"""Copies in staff chats (issue 15, point 5): when a case is shredded (or its student uses
+/forget), the messages the bot put into psychologists' chats about it are deleted while
+Telegram still allows it (48 hours); older ones stay (the README says so). The fake Bot API refuses what Telegram refuses: a
 deleteMessage for a message sent 48 hours ago or more."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from bot.services.routing import queue
 from bot.services.security import retention
 from fake_telegram import FakeBotAPI, TgUser
 from tests.conftest import TEST_TOKEN, FakeClock
-from tests.faults.support import case_of, command, psychologist, settled
+from tests.faults.support import case_of, command, psychologist, settled, stored_texts
 
 HOURS_48 = 48 * 3600
 
@@ -127,3 +127,26 @@ async def test_copies_older_than_48_hours_are_left_alone(
     await settled(app, fake_api)
     assert not [c for c in fake_api.calls[start:] if c.method.lower() == "deletemessage"]
     assert all(fake_api.message(psy.id, m) is not None for m in relays)  # what remains
+
+
+async def test_forget_deletes_the_student_s_words_from_staff_chats(
+    app: App, fake_api: FakeBotAPI
+) -> None:
+    user, psy = TgUser(9403, "Gulnara"), TgUser(9493, "Psy")
+    await psychologist(app, psy)
+    fake_api.text_message(user, "я боюсь идти домой")
+    await settled(app, fake_api)
+    case = await case_of(app, user)
+    command(fake_api, psy, f"/take {case.code}")
+    await settled(app, fake_api)
+    fake_api.text_message(user, "он опять пьёт")
+    await settled(app, fake_api)
+    relays = await _relays(app, case)
+    assert relays and "он опять пьёт" in _texts(fake_api, psy.id)
+
+    fake_api.callback_query(user, "forget:yes")
+    await settled(app, fake_api)
+    assert all(fake_api.message(psy.id, m) is None for m in relays)
+    assert "он опять пьёт" not in _texts(fake_api, psy.id)
+    # The case itself lives on for the psychologist, read through the bot (audited).
+    assert await stored_texts(app, case.id) == ["я боюсь идти домой", "он опять пьёт"]

@@ -42,7 +42,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.crypto import DecryptionError, period_of
@@ -141,24 +141,27 @@ async def shred_expired_cases(
     return [case.code for case in found]
 
 
-async def delete_staff_copies(session: AsyncSession, rt: Runtime, case_ids: list[int]) -> int:
+async def delete_staff_copies(
+    session: AsyncSession, rt: Runtime, case_ids: list[int], *, cards: bool = True
+) -> int:
     """Queue a deleteMessage for every message about these cases that the bot put into a
-    staff chat (relays of the student's messages, the pool's cards) less than
-    DELETABLE_FOR ago; how many. The rows name no case, so nothing of the case is kept in
-    them, and a refusal (the copy is already gone) is only counted by the sender."""
+    staff chat less than DELETABLE_FOR ago: relays of the case (the student's words, sent
+    to whoever holds it) and, with `cards`, the pool's cards; how many. The rows name no
+    case, and a refusal (the copy is already gone) is only counted by the sender. /forget
+    passes cards=False: the case lives on in its pool, only the student's words go."""
     if not case_ids:
         return 0
     from bot.delivery import outbox  # noqa: PLC0415 - outbox → vault → security
 
     now = rt.now()
+    about: ColumnElement[bool] = OutboxMessage.relay_case_id.in_(case_ids)
+    if cards:
+        about = or_(about, OutboxMessage.card_case_id.in_(case_ids))
     found = (
         await session.execute(
             select(OutboxMessage.member_id, OutboxMessage.message_id)
             .where(
-                or_(
-                    OutboxMessage.relay_case_id.in_(case_ids),
-                    OutboxMessage.card_case_id.in_(case_ids),
-                ),
+                about,
                 OutboxMessage.member_id.is_not(None),
                 OutboxMessage.message_id.is_not(None),
                 OutboxMessage.status == "sent",
