@@ -42,8 +42,11 @@ class Settings(BaseSettings):
     audit_checkpoint_minutes: int = Field(default=60, ge=1)
     audit_digest_hours: int = Field(default=24, ge=1)
 
-    # Retention of closed cases, then crypto-shredding.
+    # Retention of closed cases, then crypto-shredding. The retention-period keys (one a
+    # month, bot/crypto/periods.py) are written by the bot: a directory beside the master key
+    # file unless named here (every process of one bot must share it).
     retention_days: int = Field(default=365, ge=1)
+    period_key_dir: Path | None = None
     # Invites are one-time deep links that expire.
     invite_ttl_hours: int = Field(default=72, ge=1)
     # Deadlines (minutes / hours), see DESIGN.md "Supervisor".

@@ -151,3 +151,19 @@ def test_a_vault_without_period_keys_refuses_cases() -> None:
     vault = Vault(MasterKeyring(MasterKey.generate()), PseudonymKeys.from_root(os.urandom(32)))
     with pytest.raises(DecryptionError, match="no retention-period key directory"):
         vault.new_case_key(_case("DDDD4444", datetime(2026, 1, 5, tzinfo=UTC)))
+
+
+def test_the_period_key_directory_is_where_the_bot_can_write(tmp_path: Path) -> None:
+    from bot.config import Settings
+    from bot.services.security import keys
+    from tests.test_deploy_files import compose, our_services
+
+    beside = Settings(master_key_file=tmp_path / "secrets" / "trustline.key", _env_file=None)  # type: ignore[call-arg]
+    assert keys.period_key_directory(beside) == tmp_path / "secrets" / "trustline-period-keys"
+    named = Settings(period_key_dir=tmp_path / "state" / "periods", _env_file=None)  # type: ignore[call-arg]
+    assert keys.period_key_directory(named) == tmp_path / "state" / "periods"
+    # In containers the master key is a read-only secret: the period keys go on the state
+    # volume every replica shares.
+    for name, service in our_services(compose()).items():
+        where = service["environment"]["TRUSTLINE_PERIOD_KEY_DIR"]
+        assert where.startswith("/var/lib/trustline/state/"), name

@@ -149,10 +149,11 @@ def keyring_reloader(
 
 
 def period_key_directory(settings: Settings) -> Path:
-    """Where the retention-period keys live: a directory beside the master key file (its
-    default place when the master key is given in TRUSTLINE_MASTER_KEY), like the audit key.
-    Every process of one bot must see the same directory."""
-    return settings.key_file.with_name(PERIOD_KEY_DIRECTORY)
+    """Where the retention-period keys live: TRUSTLINE_PERIOD_KEY_DIR, else a directory
+    beside the master key file (its default place when the master key is given in
+    TRUSTLINE_MASTER_KEY), like the audit key. Every process of one bot must see the same
+    directory, and the bot must be able to write in it (not a read-only secret mount)."""
+    return settings.period_key_dir or settings.key_file.with_name(PERIOD_KEY_DIRECTORY)
 
 
 def load_period_keys(settings: Settings) -> PeriodKeyring:
