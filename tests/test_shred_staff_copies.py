@@ -1,7 +1,7 @@
 """Copies in staff chats (issue 15, point 5): when a case is shredded (or its student uses
 /forget), the messages the bot put into psychologists' chats about it are deleted while
-Telegram still allows it (48 hours); older ones stay (the README says so). The fake Bot API refuses what Telegram refuses: a
-deleteMessage for a message sent 48 hours ago or more."""
+Telegram still allows it (48 hours); older ones stay (the README says so). The fake Bot API
+refuses what Telegram refuses: a deleteMessage for a message sent 48 hours ago or more."""
 
 from __future__ import annotations
 
