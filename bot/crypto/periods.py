@@ -120,7 +120,7 @@ class PeriodKeyring:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self._cache: dict[str, PeriodKey] = {}
+        self._cache: dict[str, tuple[PeriodKey, str]] = {}
         self._lock = threading.Lock()
 
     def path(self, period: str) -> Path:
@@ -138,16 +138,20 @@ class PeriodKeyring:
 
     def get(self, period: str) -> PeriodKey:
         """The key of `period`; PeriodKeyMissing if it does not exist (never a new one)."""
+        cached = self._cache.get(period)
+        if cached is not None:
+            key, where = cached
+            try:
+                os.stat(where)  # still there: not destroyed by another process meanwhile
+            except FileNotFoundError:
+                self._forget(period)
+                raise PeriodKeyMissing(period, self.directory) from None
+            return key
         path = self.path(period)
         try:
             found = path.stat()
         except FileNotFoundError:
-            with self._lock:
-                self._cache.pop(period, None)
             raise PeriodKeyMissing(period, self.directory) from None
-        cached = self._cache.get(period)
-        if cached is not None:
-            return cached
         if found.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise PeriodKeyFileError(
                 f"The period key file {path} can be read by group or others "
@@ -155,8 +159,12 @@ class PeriodKeyring:
             )
         key = PeriodKey(period, _decode(path.read_text(), path))
         with self._lock:
-            self._cache[period] = key
+            self._cache[period] = (key, str(path))
         return key
+
+    def _forget(self, period: str) -> None:
+        with self._lock:
+            self._cache.pop(period, None)
 
     def get_or_create(self, period: str) -> PeriodKey:
         """The key of `period`, made now if it does not exist yet. Of several processes
@@ -197,8 +205,7 @@ class PeriodKeyring:
         else:
             _overwrite_and_unlink(doomed)
             destroyed = True
-        with self._lock:
-            self._cache.pop(period, None)
+        self._forget(period)
         self._sync_directory()
         return destroyed
 
