@@ -102,6 +102,7 @@ async def create_core(
     try:
         async with sessionmaker() as session, session.begin():
             pseudonyms = await keys.load_pseudonym_keys(session, keyring)
+        periods = keys.load_period_keys(settings)  # made once the database answered
     except BaseException:
         await engine.dispose()  # no connection attempt may outlive a failed start
         await _sqlite_threads_done()
@@ -111,7 +112,7 @@ async def create_core(
         vault=Vault(
             keyring,
             pseudonyms,
-            periods=keys.load_period_keys(settings),
+            periods=periods,
             reload=keys.keyring_reloader(settings, keyring),
         ),
         tr=Translator(i18n),

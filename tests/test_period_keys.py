@@ -167,3 +167,22 @@ def test_the_period_key_directory_is_where_the_bot_can_write(tmp_path: Path) -> 
     for name, service in our_services(compose()).items():
         where = service["environment"]["TRUSTLINE_PERIOD_KEY_DIR"]
         assert where.startswith("/var/lib/trustline/state/"), name
+
+
+def test_a_period_key_directory_the_bot_cannot_use_is_refused_at_start(tmp_path: Path) -> None:
+    from bot.config import Settings
+    from bot.services.errors import ConfigError
+    from bot.services.security import keys
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    inside_a_file = Settings(period_key_dir=blocker / "periods", _env_file=None)  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match="TRUSTLINE_PERIOD_KEY_DIR"):
+        keys.load_period_keys(inside_a_file)
+    open_to_others = tmp_path / "shared"
+    open_to_others.mkdir(mode=0o755)
+    open_to_others.chmod(0o755)
+    with pytest.raises(ConfigError, match="chmod 700"):
+        keys.load_period_keys(Settings(period_key_dir=open_to_others, _env_file=None))  # type: ignore[call-arg]
+    made = keys.load_period_keys(Settings(period_key_dir=tmp_path / "new", _env_file=None))  # type: ignore[call-arg]
+    assert made.directory.is_dir() and made.directory.stat().st_mode & 0o777 == 0o700

@@ -157,18 +157,30 @@ def period_key_directory(settings: Settings) -> Path:
 
 
 def load_period_keys(settings: Settings) -> PeriodKeyring:
-    """The period keyring; a directory that group or others may enter is refused, like a
-    key file they may read."""
+    """The period keyring, its directory made now (mode 0700) so that a place the bot cannot
+    write in is refused at start, not at a student's first message; a directory that group
+    or others may enter is refused, like a key file they may read."""
     directory = period_key_directory(settings)
-    if directory.exists():
-        if not directory.is_dir():
-            raise ConfigError(f"{directory} should be the period key directory, not a file.")
-        mode = directory.stat().st_mode
-        if mode & 0o077:
-            raise ConfigError(
-                f"The period key directory {directory} is open to others (mode "
-                f"{mode & 0o777:o}); fix it with: chmod 700 {directory}"
-            )
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot make the period key directory {directory} ({exc.strerror or exc}): set "
+            "TRUSTLINE_PERIOD_KEY_DIR to a directory the bot can write in."
+        ) from None
+    if not directory.is_dir():
+        raise ConfigError(f"{directory} should be the period key directory, not a file.")
+    mode = directory.stat().st_mode
+    if mode & 0o077:
+        raise ConfigError(
+            f"The period key directory {directory} is open to others (mode "
+            f"{mode & 0o777:o}); fix it with: chmod 700 {directory}"
+        )
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"The bot cannot write in the period key directory {directory}: set "
+            "TRUSTLINE_PERIOD_KEY_DIR to a directory it can write in."
+        )
     return PeriodKeyring(directory)
 
 
