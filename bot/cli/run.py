@@ -102,6 +102,7 @@ async def _serve_until(
     # (benchmarks/BENCHMARKS.md, "garbage collector").
     gc.collect()
     gc.freeze()
+    cancelled = False
     try:
         if stop.is_set():
             return
@@ -117,7 +118,15 @@ async def _serve_until(
             name="intake",
         )
         stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait({intake, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            await asyncio.wait({intake, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            # Cancelled from outside (the demo and tests stop it so): stop as on a signal, in
+            # the same bounded steps. Closing the app under a running intake instead left the
+            # intake to the event loop's shutdown, which cancelled an update's SQLite close
+            # a second time (bot/stopping.py).
+            cancelled = True
+            stop.set()
         stopping.cancel()
         if not intake.done():
             # Sends in flight are finished or released while the intake winds down.
@@ -126,10 +135,12 @@ async def _serve_until(
         if not intake.done():
             intake.cancel()  # once, and waited for with a limit: bot/stopping.py
             await wait_bounded("run_intake", [intake], INTAKE_GRACE_SECONDS)
-        else:
+        elif not cancelled:
             intake.result()  # an intake that ended on its own by failing says why
     finally:
         await app.close()
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 async def own_name(settings: Settings) -> str:
