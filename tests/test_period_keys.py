@@ -186,3 +186,22 @@ def test_a_period_key_directory_the_bot_cannot_use_is_refused_at_start(tmp_path:
         keys.load_period_keys(Settings(period_key_dir=open_to_others, _env_file=None))  # type: ignore[call-arg]
     made = keys.load_period_keys(Settings(period_key_dir=tmp_path / "new", _env_file=None))  # type: ignore[call-arg]
     assert made.directory.is_dir() and made.directory.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_dead_letter_is_under_its_month_s_key(tmp_path: Path) -> None:
+    vault = _vault(tmp_path / "periods")
+    when = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
+    wrapped, kek_id, sealed = vault.seal_dead_letter(42, b'{"update_id": 42}', now=when)
+    assert wrapped.startswith(b"P2026-11")
+    assert vault.open_dead_letter(42, wrapped, kek_id, sealed) == b'{"update_id": 42}'
+    # Sealed before period keys (the master key alone): still opens.
+    from bot.crypto import new_data_key, seal_field
+
+    key = new_data_key()
+    old_wrapped, old_id = vault.keyring.wrap(key.secret, "dead_letter:43")
+    old_sealed = seal_field(key, b"{}", table="dead_letter", row="43", field="update")
+    assert vault.open_dead_letter(43, old_wrapped, old_id, old_sealed) == b"{}"
+
+    assert vault.periods.destroy("2026-11")
+    with pytest.raises(PeriodKeyMissing, match="2026-11"):
+        vault.open_dead_letter(42, wrapped, kek_id, sealed)

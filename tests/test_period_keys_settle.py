@@ -14,9 +14,11 @@ from sqlalchemy import select, update
 from bot.app import App
 from bot.cli import main
 from bot.config import Settings
-from bot.crypto import period_of
-from bot.db.models import Case
+from bot.crypto import MasterKey, MasterKeyring, period_of
+from bot.db.models import Case, DeadLetter
+from bot.services import deadletters
 from bot.services.security import keys, retention
+from bot.services.security.vault import Vault
 from fake_telegram import FakeBotAPI, TgUser
 from tests.conftest import FakeClock
 from tests.faults.support import case_of, settled, stored_texts
@@ -143,3 +145,21 @@ async def test_the_cli_lists_period_keys_and_names_a_missing_one(
     key_file.rename(key_file.with_name("elsewhere"))
     assert await asyncio.to_thread(main, ["keys", "periods"]) == 1
     assert f"MISSING {period}: 1 case" in capsys.readouterr().out
+
+
+async def test_rotation_keeps_a_dead_letter_under_its_period(app: App) -> None:
+    failure = deadletters.Failure(place="handlers.student:1", error="ValueError", attempts=3)
+    async with app.sessionmaker() as session, session.begin():
+        letter = await deadletters.record(
+            session, app.rt.vault, 777, {"update_id": 777}, failure, now=app.rt.now()
+        )
+        letter_id = letter.id
+    old, new = app.rt.vault.keyring, MasterKey.generate()
+    async with app.sessionmaker() as session, session.begin():
+        assert await keys.rewrap_all(session, old, new) >= 1
+    only_new = Vault(MasterKeyring(new), app.rt.vault.pseudonyms, periods=app.rt.vault.periods)
+    async with app.sessionmaker() as session:
+        stored = await session.get(DeadLetter, letter_id)
+        assert stored is not None and stored.kek_id == new.key_id
+        assert stored.wrapped_key is not None and stored.wrapped_key.startswith(b"P")
+        assert await deadletters.sealed_update(session, only_new, letter_id) == {"update_id": 777}

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.crypto import MasterKey, MasterKeyring, PeriodKeyring, PseudonymKeys
+from bot.crypto.periods import check_period
 from bot.db.models import Case, DeadLetter, KeyMaterial, Member, OutboxMessage
 from bot.services.errors import ConfigError
 
@@ -196,6 +197,24 @@ async def load_pseudonym_keys(session: AsyncSession, keyring: MasterKeyring) -> 
     return PseudonymKeys.from_root(root)
 
 
+# A wrapped key that names its period in front (dead letters, whose rows have no column for
+# it): b"P" + "YYYY-MM" + the master key's wrap. A wrap by the master key alone starts with
+# its format byte, 0x01, so the two never mix.
+PERIOD_PREFIX = b"P"
+_PERIOD_LENGTH = 7
+
+
+def with_period(period: str, outer: bytes) -> bytes:
+    return PERIOD_PREFIX + check_period(period).encode() + outer
+
+
+def split_period(wrapped: bytes) -> tuple[str | None, bytes]:
+    """(period, the master key's wrap) of a wrapped key that may name its period."""
+    if wrapped[:1] != PERIOD_PREFIX:
+        return None, wrapped
+    return wrapped[1 : 1 + _PERIOD_LENGTH].decode(), wrapped[1 + _PERIOD_LENGTH :]
+
+
 def case_key_context(case_code: str) -> str:
     return f"case:{case_code}"
 
@@ -284,8 +303,10 @@ async def rewrap_all(
         for letter in letters:
             assert letter.wrapped_key is not None and letter.kek_id is not None
             ctx = dead_letter_key_context(letter.update_id)
-            secret = old.unwrap(letter.wrapped_key, letter.kek_id, ctx)
-            letter.wrapped_key, letter.kek_id = target.wrap(secret, ctx)
+            # Only the master key's layer; a period named in front is kept as it is.
+            period, outer = split_period(letter.wrapped_key)
+            rewrapped, letter.kek_id = target.wrap(old.unwrap(outer, letter.kek_id, ctx), ctx)
+            letter.wrapped_key = rewrapped if period is None else with_period(period, rewrapped)
             count += 1
         await session.flush()
     if room() > 0:  # replies waiting for a chat with no case or account: a few, seconds old

@@ -20,7 +20,8 @@ beside the master key and never in the database, and each pass:
    month, closed ones to their closing month's key, and rows from before migration 0016
    (wrapped by the master key alone) get a period;
 3. destroys the key of every period that no unshredded case is under any more and that
-   ended at least `retention_days` ago (`destroy_spent_periods`): every case that was ever
+   ended at least `retention_days` ago (`destroy_spent_periods`; the sealed copies of dead
+   letters are under period keys too, and live a shorter while): every case that was ever
    under it is shredded, or lives on under a later key. From then on no dump of the database
    or copy of the file taken before, opened with every key that is left, gives those cases
    back. The wait after the month's end keeps a recent backup restorable for cases that
@@ -260,7 +261,10 @@ async def destroy_spent_periods(session: AsyncSession, rt: Runtime) -> list[str]
     `retention_days` ago; the periods destroyed by this call (audited in this transaction).
     Several processes may run it at once: the key file is destroyed by exactly one."""
     now = rt.now()
-    keep_after = now - timedelta(days=rt.settings.retention_days)
+    # A dead letter's sealed copy (under the key of the month it was set aside in) lives
+    # SEALED_COPY_DAYS: a retention shorter than that must not take its key first.
+    kept_days = max(rt.settings.retention_days, deadletters.SEALED_COPY_DAYS)
+    keep_after = now - timedelta(days=kept_days)
     periods = rt.vault.periods
     periods.sweep()
     destroyed: list[str] = []

@@ -32,6 +32,8 @@ from bot.services.security.keys import (
     case_key_context,
     dead_letter_key_context,
     member_key_context,
+    split_period,
+    with_period,
 )
 
 
@@ -179,16 +181,31 @@ class Vault:
 
     # --- dead letters ----------------------------------------------------------------
 
-    def seal_dead_letter(self, update_id: int, data: bytes) -> tuple[bytes, str, bytes]:
+    def seal_dead_letter(
+        self, update_id: int, data: bytes, *, now: datetime | None = None
+    ) -> tuple[bytes, str, bytes]:
         """An update set aside, sealed under a data key of its own: (wrapped key, master
-        key id, ciphertext). Destroying the wrapped key destroys the copy."""
+        key id, ciphertext). Like a case's, the key is wrapped by the key of the month
+        (named in front of the wrapped bytes) and then by the master key, so the copy, a
+        child's words outside any case, is gone from old backups too once that month's key
+        is destroyed. Destroying the wrapped key destroys the copy."""
         key = new_data_key()
-        wrapped, kek_id = self.keyring.wrap(key.secret, dead_letter_key_context(update_id))
+        period = period_of(now or datetime.now(UTC))
+        context = dead_letter_key_context(update_id)
+        inner = self.periods.get_or_create(period).wrap(key.secret, context)
+        outer, kek_id = self.keyring.wrap(inner, context)
         sealed = seal_field(key, data, table="dead_letter", row=str(update_id), field="update")
-        return wrapped, kek_id, sealed
+        return with_period(period, outer), kek_id, sealed
 
     def open_dead_letter(
         self, update_id: int, wrapped: bytes, kek_id: str, sealed: bytes
     ) -> bytes:
-        key = DataKey(self.keyring.unwrap(wrapped, kek_id, dead_letter_key_context(update_id)))
+        context = dead_letter_key_context(update_id)
+        period, outer = split_period(wrapped)
+        inner = self.keyring.unwrap(outer, kek_id, context)
+        if period is None:  # sealed before period keys: the master key alone
+            secret = inner
+        else:
+            secret = self.periods.get(period).unwrap(inner, context)
+        key = DataKey(secret)
         return open_field(key, sealed, table="dead_letter", row=str(update_id), field="update")
