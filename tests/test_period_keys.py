@@ -4,10 +4,12 @@ never replaced by another key when one is missing."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,15 +56,54 @@ def test_periods_are_utc_months() -> None:
         period_end("2026-13")
 
 
+def _make_at_signal(directory: str, start: Any, out: Any) -> None:
+    start.wait()
+    out.put(_make(directory))
+
+
 def test_racing_processes_make_one_key(tmp_path: Path) -> None:
     directory = tmp_path / "periods"
-    with ProcessPoolExecutor(max_workers=6) as pool:
-        secrets = list(pool.map(_make, [str(directory)] * 24))
+    context = multiprocessing.get_context("spawn")
+    start, out = context.Event(), context.Queue()
+    racers = [
+        context.Process(target=_make_at_signal, args=(str(directory), start, out))
+        for _ in range(6)
+    ]
+    for racer in racers:
+        racer.start()
+    start.set()  # all at once
+    secrets = [out.get(timeout=60) for _ in racers]
+    for racer in racers:
+        racer.join(timeout=60)
+        assert racer.exitcode == 0
+    with ProcessPoolExecutor(max_workers=3) as pool:
+        secrets += list(pool.map(_make, [str(directory)] * 6))
     assert len(set(secrets)) == 1  # every process uses the key that won
     assert [p.name for p in directory.iterdir()] == ["2026-11.key"]  # no partial file left
     assert (directory / "2026-11.key").stat().st_mode & 0o777 == 0o600
     assert directory.stat().st_mode & 0o777 == 0o700
     assert PeriodKeyring(directory).get("2026-11").secret == secrets[0]
+
+
+def test_a_process_that_loses_the_race_uses_the_winner_s_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interleaving the race test can only hope to hit: another process links its key
+    between this one's write and its link."""
+    directory = tmp_path / "periods"
+    winner = PeriodKeyring(tmp_path / "elsewhere").get_or_create("2026-11")
+    real_link = os.link
+
+    def another_process_first(source: Any, target: Any) -> None:
+        Path(target).write_text(
+            (tmp_path / "elsewhere" / "2026-11.key").read_text(), encoding="utf-8"
+        )
+        Path(target).chmod(0o600)
+        real_link(source, target)  # FileExistsError, as for the loser
+
+    monkeypatch.setattr("bot.crypto.periods.os.link", another_process_first)
+    assert PeriodKeyring(directory).get_or_create("2026-11").secret == winner.secret
+    assert [p.name for p in directory.iterdir()] == ["2026-11.key"]  # its partial is gone
 
 
 def test_a_key_is_destroyed_once_and_is_gone(tmp_path: Path) -> None:
