@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -405,6 +406,19 @@ class AuditDigestSent(Base):
 
 
 # --- operations ----------------------------------------------------------------------------
+
+
+class SendSeat(Base):
+    """One of the bot's sends per window (30 for Telegram's 30 a second), shared by every
+    process on one PostgreSQL database (bot/delivery/ratelimit.py). Times are seconds since
+    the epoch on PostgreSQL's clock; `token` counts claims and fences a late write."""
+
+    __tablename__ = "send_seats"
+
+    seat: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    token: Mapped[int] = mapped_column(BigInteger)
+    free_at: Mapped[float] = mapped_column(Double)
+    paused_until: Mapped[float] = mapped_column(Double)
 
 
 class DeadLetter(Base):
