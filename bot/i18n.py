@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from aiogram.utils.i18n import I18n
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from bot.domain import Language
+
+if TYPE_CHECKING:
+    # Imported where the catalogues are loaded (make_i18n): importing aiogram takes seconds,
+    # and the CLI's commands that never speak to Telegram import this module's protocol only.
+    from aiogram.utils.i18n import I18n
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "messages"
@@ -43,6 +47,8 @@ def compile_catalogues(source: Path = LOCALES_DIR, target: Path | None = None) -
 
 
 def make_i18n(compiled: Path | None = None) -> I18n:
+    from aiogram.utils.i18n import I18n
+
     return I18n(
         path=compiled or compile_catalogues(), default_locale=DEFAULT_LANGUAGE.value, domain=DOMAIN
     )

@@ -55,6 +55,12 @@ def test_a_command_that_does_not_speak_to_telegram_does_not_import_aiogram(
     assert found["code"] == 0
     assert "aiogram" not in found["loaded"]  # type: ignore[operator]
     assert (tmp_path / "trustline.sqlite3").exists()  # it did run
+    found = probe(
+        ["backup", "--out", str(tmp_path / "dumps")], tmp_path, TRUSTLINE_DATABASE_URL=url
+    )
+    assert found["code"] == 0
+    assert "aiogram" not in found["loaded"]  # type: ignore[operator]
+    assert len(list((tmp_path / "dumps").iterdir())) == 1
 
 
 def test_the_help_lines_are_the_commands_own() -> None:
