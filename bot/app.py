@@ -22,7 +22,6 @@ from aiogram.exceptions import (
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
-    TelegramUnauthorizedError,
 )
 from aiogram.types import Update
 from aiogram.utils.i18n import I18n
@@ -254,18 +253,6 @@ async def create_app(
     dp.include_routers(*setup_routers())
     run_filters_inline(dp)
     return App(core, bot, dp, sender)
-
-
-async def resolve_bot_username(app: App) -> None:
-    if app.settings.bot_username:
-        return
-    try:
-        me = await app.bot.me()
-    except TelegramUnauthorizedError as exc:
-        raise ConfigError(
-            "Telegram rejected TRUSTLINE_BOT_TOKEN; copy the token again from @BotFather."
-        ) from exc
-    app.rt.bot_username = me.username or app.rt.bot_username
 
 
 # An update that fails is tried this often in all, with backoff waits between tries, and
