@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -165,28 +164,32 @@ def settings(
 
 @pytest.fixture(autouse=True)
 async def no_task_outlives_its_test(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    """A safety net for the event loop's shutdown, torn down after every other fixture.
+    """What a test leaves running, found here, after every other fixture is torn down.
 
-    A task still pending here is cancelled by the loop's shutdown; on SQLite, a connection
-    close already cancelled once then never ends (bot/stopping.py) and the whole run hung
-    in teardown (seen in CI at tests/test_escalation_urgent.py, cause not yet pinned).
-    Leftovers are cancelled once, as the shutdown would; one that does not end within
-    LEFTOVER_SECONDS is taken off the loop's task list, with a warning naming it,
-    instead of hanging the run."""
+    The event loop's shutdown would cancel it; on SQLite a connection close cancelled a
+    second time never ends (bot/stopping.py), and the whole run hung in teardown. The
+    cause, found with this log: `trustline run` cancelled from outside (the demo, tests
+    of run) closed the app under a still-running intake (bot/cli/run.py now stops as on
+    a signal). Every leftover is written with its stack to
+    test-artifacts/leftover-tasks.log and cancelled once, as the shutdown would; one that
+    does not end within LEFTOVER_SECONDS fails the test, and is taken off the loop's task
+    list so the run goes on instead of hanging."""
     before = asyncio.all_tasks()  # a longer-lived fixture's own tasks are not leftovers
     yield
     me = asyncio.current_task()
     left = [t for t in asyncio.all_tasks() if t is not me and not t.done() and t not in before]
-    if left:
-        _note_leftovers(request.node.nodeid, left)
+    if not left:
+        return
+    _note_leftovers(request.node.nodeid, left)
     for task in left:
         task.cancel()  # as the loop's shutdown would, once
-    if left and not await wait_bounded("test_leftover_tasks", left, LEFTOVER_SECONDS):
-        for task in left:
-            if not task.done():
-                asyncio.tasks._unregister_task(task)  # noqa: SLF001 - see the docstring
-        names = sorted(task.get_name() for task in left if not task.done())
-        logging.getLogger(__name__).warning("test_tasks_left_pending tasks=%s", names)
+    if await wait_bounded("test_leftover_tasks", left, LEFTOVER_SECONDS):
+        return
+    stuck = [task for task in left if not task.done()]
+    for task in stuck:
+        asyncio.tasks._unregister_task(task)  # noqa: SLF001 - see the docstring
+    names = sorted(task.get_name() for task in stuck)
+    pytest.fail(f"tasks left by the test did not end when cancelled: {names}", pytrace=False)
 
 
 def _note_leftovers(nodeid: str, tasks: list[asyncio.Task[object]]) -> None:
