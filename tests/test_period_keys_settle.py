@@ -138,7 +138,7 @@ async def test_the_cli_lists_period_keys_and_names_a_missing_one(
     assert f"{period}: 1 case under it" in said and "MISSING" not in said
 
     assert await asyncio.to_thread(main, ["retention", "run"]) == 0
-    assert "Period keys: 0 case keys moved" in capsys.readouterr().out
+    assert "Period keys: 0 case keys rewrapped" in capsys.readouterr().out
 
     # The key directory lost (a restore without the keys): named, and a non-zero exit.
     key_file = keys.period_key_directory(settings) / f"{period}.key"

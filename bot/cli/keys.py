@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from bot.cli.common import load_settings
 from bot.cli.wording import counted
-from bot.crypto import MasterKey, MasterKeyring
+from bot.crypto import MasterKey, MasterKeyring, PeriodKeyring
 from bot.crypto.periods import period_end
 from bot.db.models import Case
 from bot.db.session import make_engine, make_sessionmaker
@@ -66,7 +66,7 @@ def cmd_periods(args: argparse.Namespace) -> int:
     """One line per period key (cases under it, the earliest day it may be destroyed), and
     an error for a period that cases are under but whose key is missing (exit 1)."""
     settings = load_settings()
-    ring = keys.load_period_keys(settings)
+    ring = PeriodKeyring(keys.period_key_directory(settings))  # only read: nothing made
     present = ring.periods()
     under = asyncio.run(_cases_by_period(settings))
     print(f"Period keys in {ring.directory.resolve()}: {counted(len(present), 'key')}.")

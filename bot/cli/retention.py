@@ -45,8 +45,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     destroyed = report.period_keys_destroyed
     print(
-        f"Period keys: {counted(report.keys_settled, 'case key')} moved under the key of "
-        "its period; "
+        f"Period keys: {counted(report.keys_settled, 'case key')} rewrapped under the right "
+        "month; "
         + (
             f"{counted(len(destroyed), 'period key')} destroyed ({', '.join(destroyed)})."
             if destroyed
