@@ -126,3 +126,19 @@ async def test_the_limiter_keeps_the_chat_pace_and_shares_the_overall_one(
         limiter.release(permit)
     await limiter.close(2.0)
     assert starts[1] - starts[0] >= 1.0 and starts[2] - starts[1] >= 1.0
+
+
+async def test_a_rate_far_above_telegrams_keeps_a_bounded_table(
+    engines: list[AsyncEngine],
+) -> None:
+    """Tests and benchmarks lift the limit (100,000 a second): the seats stay MAX_SEATS, in a
+    window short enough to keep that pace, and requests go out at once."""
+    window = SharedWindow(engines[0], 100_000)
+    assert (window.capacity, window.seconds) == (ratelimit.MAX_SEATS, 0.01)
+    seats = await asyncio.gather(*(window.acquire() for _ in range(50)))
+    assert len({seat.seat for seat in seats}) == 50
+    for seat in seats:
+        window.release(seat)
+    await window.close(2.0)
+    async with engines[0].connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(SendSeat)) == ratelimit.MAX_SEATS
