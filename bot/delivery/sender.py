@@ -1,16 +1,19 @@
 """The outbox sender: delivers committed outgoing messages within Telegram's limits.
 
-Every row goes through two short transactions, fenced by the claim's token (the row's
-`attempts` after the claim incremented it):
+Every row goes through two short transactions, each shared with other rows, fenced by the
+claim's token (the row's `attempts` after the claim incremented it):
 
-1. *claim*: the head of a chat's queue is leased and marked `sending` (`FOR UPDATE SKIP
-   LOCKED` on PostgreSQL, so instances sharing the database never claim the same row),
-   and its Bot API request is built from the sealed payload in the same transaction. The
-   call then waits for the rate limits; after a long wait the lease is renewed first,
+1. *claim*: heads of chats' queues, up to CLAIM_BATCH at a time, are leased and marked
+   `sending` (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so instances sharing the database
+   never claim the same row), and their Bot API requests are built from the sealed
+   payloads in the same transaction. A call then waits for the rate limits (shared by all
+   processes, bot/delivery/ratelimit.py); after a long wait the lease is renewed first,
    fenced, so a sender whose lease ran out never sends a row someone else took over;
 2. *outcome*: `sent` (payload erased), a retry time, `blocked` (403: the psychologist is
    told), `failed` (400: the request itself is wrong) or `dropped` (the case was shredded
-   or the student unlinked their chat), together with the claim of the chat's next row.
+   or the student unlinked their chat), together with the claim of the chat's next row;
+   the outcomes chats reach while one transaction of outcomes commits are recorded
+   together in the next one (up to RECORD_BATCH), one task recording them in turn.
 
 The crash window. Telegram has no idempotency key, so a message can be exactly-once only
 up to the moment between Telegram accepting it and step 2 committing. We choose
@@ -113,6 +116,8 @@ CLAIM_BATCH = 25
 MAX_ACTIVE_CHATS = 200
 ACTIVE_SECONDS_OF_SENDS = 2.0
 RETRY_CAP_SECONDS = 300
+# Outcomes recorded per transaction, at most (with the claims of their chats' next rows).
+RECORD_BATCH = 100
 IDLE_SECONDS = 1.0
 # Statuses of rows still to be delivered; the rest are final.
 UNSENT = ("pending", "sending")
@@ -184,6 +189,16 @@ class Outcome:
 
 
 @dataclass(frozen=True, slots=True)
+class _ToRecord:
+    """An outcome waiting for the next transaction of outcomes, and who waits for it."""
+
+    row: Claimed
+    outcome: Outcome
+    claim_next: bool
+    done: asyncio.Future[Claimed | None]
+
+
+@dataclass(frozen=True, slots=True)
 class Claimed:
     """A leased row: its id, its chat's queue, the token fencing later writes, and what
     the claiming transaction built: the Bot API request, or the outcome that stands in
@@ -248,6 +263,9 @@ class OutboxSender:
         # release never makes an accepted message go again.
         self._held: dict[uuid.UUID, int] = {}
         self._accepted: set[uuid.UUID] = set()
+        # Outcomes waiting to be recorded, and the task recording them (one at a time).
+        self._to_record: list[_ToRecord] = []
+        self._recorder: asyncio.Task[None] | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -305,7 +323,9 @@ class OutboxSender:
             cut = list(self._active.values())
             for task in cut:
                 task.cancel()
-            await wait_bounded("outbox_cut", cut, CUT_SECONDS)
+            # The outcomes of the sends cut off are recorded all the same (never cancelled).
+            recording = [self._recorder] if self._recorder is not None else []
+            await wait_bounded("outbox_cut", [*cut, *recording], CUT_SECONDS)
         finally:
             self._keeper_stop.set()  # between two renewals: no transaction is cut
             # Meanwhile the ends of the last requests free their seats for the others.
@@ -720,52 +740,96 @@ class OutboxSender:
     # --- short fenced transactions ------------------------------------------------------
 
     async def _record(self, row: Claimed, outcome: Outcome, *, claim_next: bool) -> Claimed | None:
-        """Commit the outcome (and claim the chat's next row in the same transaction).
-        After a send this is retried until the database takes it: giving up here is
-        exactly what would send the message a second time."""
+        """Commit the outcome (and claim the chat's next row in the same transaction),
+        together with the outcomes other chats reached meanwhile: one transaction for all
+        of them (`_record_waiting`). After a send this is retried until the database takes
+        it: giving up here is exactly what would send the message a second time. A caller
+        cut off while waiting does not take its outcome back: it is recorded all the same."""
+        done: asyncio.Future[Claimed | None] = asyncio.get_running_loop().create_future()
+        done.add_done_callback(_retrieved)
+        self._to_record.append(_ToRecord(row, outcome, claim_next, done))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_waiting(), name="outbox-outcomes")
+        return await asyncio.shield(done)
 
-        async def go() -> Claimed | None:
-            async with self.sessionmaker() as session, session.begin():
-                now = self.rt.now()
-                values: dict[str, Any] = {"lease_until": None, "error": outcome.error}
-                if outcome.status == "retry":
-                    values.update(
-                        status="pending", not_before=now + timedelta(seconds=outcome.retry_after)
-                    )
-                else:  # final: nothing that could name the chat stays behind
-                    values.update(
-                        status=outcome.status,
-                        sent_at=now,
-                        payload_enc=b"",
-                        chat_key=None,
-                        message_id=outcome.message_id,  # a card is edited by it (notify)
-                    )
-                result = await session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id == row.id, OutboxMessage.attempts == row.token)
-                    .values(**values)
-                    .execution_options(synchronize_session=False)
+    async def _record_waiting(self) -> None:
+        """Record the outcomes waiting, RECORD_BATCH per transaction, until none is left. A
+        batch that fails for another reason than the database (a bug in one of them) is
+        recorded one outcome per transaction, so the others are not held up by it."""
+        while self._to_record:
+            batch = self._to_record[:RECORD_BATCH]
+            del self._to_record[:RECORD_BATCH]
+            try:
+                found = await self._retry_db(functools.partial(self._record_batch, batch))
+            except Exception:
+                log.exception("outbox_record_batch_failed rows=%s", len(batch))
+                for one in batch:
+                    try:
+                        alone = await self._retry_db(functools.partial(self._record_batch, [one]))
+                    except Exception as exc:
+                        if not one.done.done():
+                            one.done.set_exception(exc)
+                        continue
+                    self._settle(one, alone[0])
+                continue
+            for one, next_row in zip(batch, found, strict=True):
+                self._settle(one, next_row)
+
+    def _settle(self, one: _ToRecord, next_row: Claimed | None) -> None:
+        if next_row is not None:
+            self._hold([next_row])  # committed: ours now, whether or not its chat goes on
+        if not one.done.done():
+            one.done.set_result(next_row)
+
+    async def _record_batch(self, batch: Sequence[_ToRecord]) -> list[Claimed | None]:
+        async with self.sessionmaker() as session, session.begin():
+            return [
+                await self._record_in(session, one.row, one.outcome, one.claim_next)
+                for one in batch
+            ]
+
+    async def _record_in(
+        self, session: AsyncSession, row: Claimed, outcome: Outcome, claim_next: bool
+    ) -> Claimed | None:
+        """One outcome, fenced by the claim's token, and the claim of the chat's next row."""
+        now = self.rt.now()
+        values: dict[str, Any] = {"lease_until": None, "error": outcome.error}
+        if outcome.status == "retry":
+            values.update(
+                status="pending", not_before=now + timedelta(seconds=outcome.retry_after)
+            )
+        else:  # final: nothing that could name the chat stays behind
+            values.update(
+                status=outcome.status,
+                sent_at=now,
+                payload_enc=b"",
+                chat_key=None,
+                message_id=outcome.message_id,  # a card is edited by it (notify)
+            )
+        result = await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row.id, OutboxMessage.attempts == row.token)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if _rowcount(result) != 1:
+            log.warning("outbox_lease_lost id=%s status=%s", row.id, outcome.status)
+        elif (
+            outcome.message_id is not None
+            and row.member_id is not None
+            and row.relay_case_id is not None
+        ):
+            session.add(
+                Relay(
+                    member_id=row.member_id,
+                    message_id=outcome.message_id,
+                    case_id=row.relay_case_id,
                 )
-                if _rowcount(result) != 1:
-                    log.warning("outbox_lease_lost id=%s status=%s", row.id, outcome.status)
-                elif (
-                    outcome.message_id is not None
-                    and row.member_id is not None
-                    and row.relay_case_id is not None
-                ):
-                    session.add(
-                        Relay(
-                            member_id=row.member_id,
-                            message_id=outcome.message_id,
-                            case_id=row.relay_case_id,
-                        )
-                    )
-                if not claim_next:
-                    return None
-                found = await self._claim_in(session, exclude=set(), limit=1, queue=row.queue)
-                return found[0] if found else None
-
-        return await self._retry_db(go)
+            )
+        if not claim_next:
+            return None
+        found = await self._claim_in(session, exclude=set(), limit=1, queue=row.queue)
+        return found[0] if found else None
 
     async def _retry_db(self, work: Callable[[], Awaitable[T]]) -> T:
         delay = 0.2
@@ -817,6 +881,12 @@ class OutboxSender:
         if told is not None:
             log.info("outbox_undelivered_told to=%s reason=%s", told, outcome.reason)
             self.poke()
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """An outcome's failure is seen even when its chat was cut off and nobody awaits it."""
+    if not future.cancelled():
+        future.exception()
 
 
 async def _woken(event: asyncio.Event, seconds: float) -> bool:
