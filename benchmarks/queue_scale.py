@@ -35,8 +35,8 @@ from benchmarks.common import (
     percentile,
     settle_gc,
 )
-from bot.app import Core, create_core
 from bot.config import Settings
+from bot.core import Core, create_core
 from bot.db.models import Case, CaseMessage, Member
 from bot.domain import Role
 from bot.services.casework import conversation

@@ -31,8 +31,8 @@ from benchmarks.common import (
     vm_hwm_mb,
 )
 from benchmarks.workload import Message
-from bot.app import Core, create_core
 from bot.config import Settings
+from bot.core import Core, create_core
 from bot.db.models import District, OutboxMessage, Poster, School
 from bot.domain import Role
 from bot.services.organisation import invites, members, org

@@ -1,14 +1,14 @@
-"""The app factory: everything is built here, once, from Settings (also for tests)."""
+"""The app factory: the bot is built here, once, from Settings (also for tests): the Core
+(bot/core.py: database, keys, translations, no aiogram) plus the Telegram side."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import threading
 import traceback
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,16 +30,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import metrics
 from bot.aiogram_adapter import KeepResponseModels, get_raw_updates, run_filters_inline
-from bot.config import DEFAULT_DATABASE_URL, Settings
-from bot.db.migrate import upgrade_async
-from bot.db.session import is_sqlite, make_engine, make_sessionmaker
+from bot.config import Settings
+from bot.core import Core, create_core
+from bot.db.session import is_sqlite
 from bot.delivery.sender import STOP_SECONDS as SENDER_STOP_SECONDS
 from bot.delivery.sender import (
     OutboxSender,
     is_transient_db_error,
     missing_master_key,
 )
-from bot.i18n import Translator, make_i18n
+from bot.i18n import make_i18n
 from bot.middlewares import (
     IdentityMiddleware,
     LanguageMiddleware,
@@ -49,8 +49,6 @@ from bot.middlewares import (
 from bot.services import deadletters
 from bot.services.errors import ConfigError
 from bot.services.runtime import Runtime, utc_now
-from bot.services.security import audit, keys
-from bot.services.security.vault import Vault
 from bot.stopping import run_bounded, wait_bounded
 
 log = logging.getLogger(__name__)
@@ -66,82 +64,15 @@ LEFT_SECONDS = 45.0
 
 
 @dataclass
-class Core:
-    """What every command needs that does not speak to Telegram: settings, the database,
-    the keys (the vault follows a master key rotated by another process) and the
-    translations. The bot's App is a Core plus the Telegram side."""
-
-    settings: Settings
-    engine: AsyncEngine
-    sessionmaker: async_sessionmaker[AsyncSession]
-    rt: Runtime
-    i18n: I18n
-
-    async def close(self) -> None:
-        await self.engine.dispose()
-
-
-async def create_core(
-    settings: Settings, *, clock: Any = utc_now, migrate: bool | None = None
-) -> Core:
-    """Migrate (by default only the embedded SQLite default), open the database, load the
-    master keyring and the pseudonym keys (made on the first start), build the runtime."""
-    keyring = keys.load_master_keyring(settings)
-    if migrate is None:
-        migrate = settings.database_url == DEFAULT_DATABASE_URL
-    if migrate:
-        await upgrade_async(settings.database_url)
-    engine = make_engine(
-        settings.database_url,
-        pool_size=settings.db_pool_size,
-        pool_timeout=settings.db_pool_timeout_seconds,
-    )
-    await audit.bind_keys(engine, settings)  # rows chained with a key kept outside the db
-    sessionmaker = make_sessionmaker(engine)
-    try:
-        async with sessionmaker() as session, session.begin():
-            pseudonyms = await keys.load_pseudonym_keys(session, keyring)
-        periods = keys.load_period_keys(settings)  # made once the database answered
-    except BaseException:
-        await engine.dispose()  # no connection attempt may outlive a failed start
-        await _sqlite_threads_done()
-        raise
-    i18n = make_i18n()
-    rt = Runtime(
-        vault=Vault(
-            keyring,
-            pseudonyms,
-            periods=periods,
-            reload=keys.keyring_reloader(settings, keyring),
-        ),
-        tr=Translator(i18n),
-        settings=settings,
-        bot_username=settings.bot_username or "trustline_bot",
-        clock=clock,
-    )
-    return Core(settings, engine, sessionmaker, rt, i18n)
-
-
-@contextlib.asynccontextmanager
-async def opened_core(
-    settings: Settings, *, clock: Any = utc_now, migrate: bool | None = None
-) -> AsyncIterator[Core]:
-    """create_core for the length of a block, closed after it."""
-    core = await create_core(settings, clock=clock, migrate=migrate)
-    try:
-        yield core
-    finally:
-        await core.close()
-
-
-@dataclass
 class App:
-    """The bot: a Core, the Bot API client, the dispatcher and the outbox sender."""
+    """The bot: a Core, the Bot API client, the dispatcher, the outbox sender and the
+    handlers' aiogram I18n (over the Core's catalogues)."""
 
     core: Core
     bot: Bot
     dispatcher: Dispatcher
     sender: OutboxSender
+    i18n: I18n
     background: list[asyncio.Task[Any]] = field(default_factory=list)
 
     @property
@@ -159,10 +90,6 @@ class App:
     @property
     def rt(self) -> Runtime:
         return self.core.rt
-
-    @property
-    def i18n(self) -> I18n:
-        return self.core.i18n
 
     async def start_background(self) -> None:
         self.background.append(asyncio.create_task(self.sender.run(), name="outbox"))
@@ -201,15 +128,6 @@ class App:
             return await self.dispatcher.feed_update(self.bot, update)
 
 
-async def _sqlite_threads_done(limit: float = 1.0) -> None:
-    """aiosqlite reports the shutdown of a connection that failed to open back to this
-    loop from its thread; give it that moment before the loop closes on the error."""
-    for _ in range(int(limit / 0.02)):
-        if not any("_connection_worker_thread" in t.name for t in threading.enumerate()):
-            return
-        await asyncio.sleep(0.02)
-
-
 def make_bot(settings: Settings) -> Bot:
     if settings.bot_token is None:
         raise ConfigError(
@@ -232,7 +150,11 @@ def make_bot(settings: Settings) -> Bot:
 
 
 async def create_app(
-    settings: Settings, *, clock: Any = utc_now, migrate: bool | None = None
+    settings: Settings,
+    *,
+    clock: Any = utc_now,
+    migrate: bool | None = None,
+    bot_username: str | None = None,
 ) -> App:
     """The one assembly of the bot: the Bot API client first (a bad token fails before
     the database is touched), then the Core, the outbox sender and the dispatcher. No
@@ -240,19 +162,20 @@ async def create_app(
     (or in the button's CallbackData), written in the update's transaction."""
     bot = make_bot(settings)
     bot.session.middleware(RepliesAfterCommit())
-    core = await create_core(settings, clock=clock, migrate=migrate)
+    core = await create_core(settings, clock=clock, migrate=migrate, bot_username=bot_username)
     sender = OutboxSender(
         bot, core.sessionmaker, core.rt, is_postgres=not is_sqlite(settings.database_url)
     )
     dp = Dispatcher()
     dp.update.outer_middleware(TransactionMiddleware(core.sessionmaker, core.rt, sender.poke))
     dp.update.outer_middleware(IdentityMiddleware())
-    LanguageMiddleware(core.i18n).setup(dp)
+    i18n = make_i18n(core.catalogues)
+    LanguageMiddleware(i18n).setup(dp)
     from handlers import setup_routers
 
     dp.include_routers(*setup_routers())
     run_filters_inline(dp)
-    return App(core, bot, dp, sender)
+    return App(core, bot, dp, sender, i18n)
 
 
 # An update that fails is tried this often in all, with backoff waits between tries, and

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gettext
 import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -12,8 +15,9 @@ from babel.messages.pofile import read_po
 from bot.domain import Language
 
 if TYPE_CHECKING:
-    # Imported where the catalogues are loaded (make_i18n): importing aiogram takes seconds,
-    # and the CLI's commands that never speak to Telegram import this module's protocol only.
+    # Imported only where the bot's handlers get their I18n (make_i18n): importing aiogram
+    # takes seconds, and the CLI's commands that never speak to Telegram translate with the
+    # catalogues alone (load_catalogues, Translator).
     from aiogram.utils.i18n import I18n
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
@@ -46,26 +50,72 @@ def compile_catalogues(source: Path = LOCALES_DIR, target: Path | None = None) -
     return target
 
 
-def make_i18n(compiled: Path | None = None) -> I18n:
+@dataclass(frozen=True)
+class Catalogues:
+    """The compiled catalogues, loaded once: `locales` maps a language to its gettext
+    translations, as aiogram's I18n holds them (make_i18n gives the bot's I18n these very
+    objects, so the handlers' `_` and the services' Translator say the same)."""
+
+    path: Path
+    locales: Mapping[str, gettext.GNUTranslations]
+
+
+def load_catalogues(compiled: Path | None = None) -> Catalogues:
+    """Every compiled language of `compiled` (compile_catalogues by default), loaded the way
+    aiogram's I18n.find_locales loads them."""
+    path = compiled or compile_catalogues()
+    locales: dict[str, gettext.GNUTranslations] = {}
+    for lang_dir in sorted(path.iterdir()):
+        mo_path = lang_dir / "LC_MESSAGES" / f"{DOMAIN}.mo"
+        if lang_dir.is_dir() and mo_path.exists():
+            with mo_path.open("rb") as fh:
+                locales[lang_dir.name] = gettext.GNUTranslations(fh)
+    return Catalogues(path, locales)
+
+
+def make_i18n(source: Catalogues | Path | None = None) -> I18n:
+    """aiogram's I18n for the handlers' context (`gettext as _`); given Catalogues it shares
+    their loaded translations instead of reading the files again."""
     from aiogram.utils.i18n import I18n
 
+    if isinstance(source, Catalogues):
+        i18n = I18n(path=source.path, default_locale=DEFAULT_LANGUAGE.value, domain=DOMAIN)
+        i18n.locales = dict(source.locales)  # the very translations the Translator uses
+        return i18n
     return I18n(
-        path=compiled or compile_catalogues(), default_locale=DEFAULT_LANGUAGE.value, domain=DOMAIN
+        path=source or compile_catalogues(), default_locale=DEFAULT_LANGUAGE.value, domain=DOMAIN
     )
 
 
-class Translator:
-    """Translate into any language explicitly (for messages to other people)."""
+class HasLocales(Protocol):
+    """Catalogues, or aiogram's I18n: languages mapped to their gettext translations."""
 
-    def __init__(self, i18n: I18n) -> None:
-        self.i18n = i18n
+    @property
+    def locales(self) -> Mapping[str, gettext.GNUTranslations]: ...
+
+
+class Translator:
+    """Translate into any language explicitly (for messages to other people), with the
+    lookup of aiogram's I18n.gettext: a language without a catalogue gives the English
+    source (singular for n == 1, else plural)."""
+
+    def __init__(self, source: HasLocales) -> None:
+        self.locales = source.locales
+
+    def gettext(self, singular: str, plural: str | None = None, n: int = 1, *, lang: str) -> str:
+        translations = self.locales.get(normalize_language(lang))
+        if translations is None:
+            return singular if n == 1 or plural is None else plural
+        if plural is None:
+            return translations.gettext(singular)
+        return translations.ngettext(singular, plural, n)
 
     def __call__(self, lang: str, msgid: str, /, **kwargs: Any) -> str:
-        text = self.i18n.gettext(msgid, locale=normalize_language(lang))
+        text = self.gettext(msgid, lang=lang)
         return text.format(**kwargs) if kwargs else text
 
     def plural(self, lang: str, singular: str, plural: str, n: int, /, **kwargs: Any) -> str:
-        text = self.i18n.gettext(singular, plural, n, locale=normalize_language(lang))
+        text = self.gettext(singular, plural, n, lang=lang)
         return text.format(**kwargs) if kwargs else text
 
 

@@ -22,9 +22,9 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.app import opened_core
 from bot.cli.run import serve
 from bot.config import Settings
+from bot.core import opened_core
 from bot.domain import Language, Role
 from bot.services.organisation import invites, members, org
 from bot.services.posters import posters

@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.app import opened_core
 from bot.cli import main
 from bot.config import Settings
+from bot.core import opened_core
 from bot.db.models import AuditEntry, AuditHead
 from bot.services.security import audit, audit_checkpoints, audit_keys
 from tests.conftest import FakeClock

@@ -17,10 +17,11 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.app import App, opened_core
+from bot.app import App
 from bot.cli import main
 from bot.cli.backup import backup_sqlite, libpq_environment
 from bot.config import Settings
+from bot.core import opened_core
 from bot.db.models import Case, CaseMessage
 from bot.services.casework import cases
 from fake_telegram import FakeBotAPI, TgUser

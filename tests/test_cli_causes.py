@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.app import opened_core
 from bot.config import Settings
+from bot.core import opened_core
 from bot.crypto import MasterKey
 from bot.db.models import Invite
 from bot.services.organisation import org

@@ -79,3 +79,23 @@ def test_the_help_lines_are_the_commands_own() -> None:
     none_imported = help_lines(build_parser(set()))
     assert none_imported == every_module
     assert list(every_module) == list(COMMANDS)
+
+
+def test_commands_that_open_the_core_do_not_import_aiogram(tmp_path: Path) -> None:
+    """org import, members list, audit verify and retention run open the app's core
+    (bot/core.py: database, keys, translations) and never speak to Telegram (issue 16)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'trustline.sqlite3'}"
+    schools = ROOT / "examples" / "schools.csv"
+    assert probe(["db", "upgrade"], tmp_path, TRUSTLINE_DATABASE_URL=url)["code"] == 0
+    for command in (
+        ["org", "import", str(schools)],
+        ["members", "list"],
+        ["audit", "verify"],
+        ["retention", "run"],
+    ):
+        found = probe(command, tmp_path, TRUSTLINE_DATABASE_URL=url)
+        assert found["code"] == 0, command
+        assert "sqlalchemy" in found["loaded"], command  # type: ignore[operator]
+        assert "aiogram" not in found["loaded"], command  # type: ignore[operator]
+        assert "bot.app" not in found["loaded"], command  # type: ignore[operator]
+    assert (tmp_path / "trustline-audit.key").exists()  # the core did open: its audit key

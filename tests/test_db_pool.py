@@ -11,8 +11,8 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.app import create_core
 from bot.config import Settings
+from bot.core import create_core
 from bot.db.models import Case
 from bot.db.session import is_sqlite, make_engine
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bot.app import opened_core
 from bot.config import Settings
+from bot.core import opened_core
 from bot.crypto import MasterKey
 from bot.services.security.keys import write_key_file
 from fake_telegram import FakeBotAPI

@@ -80,7 +80,7 @@ async def check_database(settings: Settings) -> None:
     bot.cli.problems says in one sentence.
 
     The embedded default (an SQLite file in the working directory) is made and migrated by
-    the start itself (bot.app.create_core): only its keys are asked about."""
+    the start itself (bot.core.create_core): only its keys are asked about."""
     from sqlalchemy import inspect, select, text
 
     from bot.config import DEFAULT_DATABASE_URL
@@ -180,17 +180,15 @@ async def bot_username(settings: Settings) -> str:
 async def cli_runtime(
     settings: Settings, *, bot_name: str | None = None, checked: bool = False
 ) -> AsyncIterator[tuple[Runtime, AsyncSession]]:
-    """The runtime of bot.app.create_core (the bot's own assembly, without Telegram) and
+    """The runtime of bot.core.create_core (the bot's own assembly, without Telegram) and
     one transaction, committed when the block ends without an error. The database is
     checked first (check_ready; `checked`: the command did already), so a command
     that cannot work writes nothing. `bot_name`: the @name the links made in the block
     open (from bot_username); a command that makes links must give it."""
-    from bot.app import opened_core
+    from bot.core import opened_core
 
     if not checked:
         await check_ready(settings)
-    async with opened_core(settings) as core:
-        if bot_name is not None:
-            core.rt.bot_username = bot_name
+    async with opened_core(settings, bot_username=bot_name) as core:
         async with core.sessionmaker() as session, session.begin():
             yield core.rt, session

@@ -8,9 +8,9 @@ import argparse
 import asyncio
 from typing import Any
 
-from bot.app import opened_core
 from bot.cli.common import load_settings
 from bot.cli.wording import counted
+from bot.core import opened_core
 from bot.services.security import retention
 
 

@@ -93,8 +93,7 @@ async def _serve_until(
     await make_bot(settings).session.close()
     await check_ready(settings)
     name = await own_name(settings)
-    app = await create_app(settings)
-    app.rt.bot_username = name
+    app = await create_app(settings, bot_username=name)
     health = Health(app)  # before the first Bot API call: every answer counts as contact
     # Everything made so far (aiogram's types, the routers, the translations) lives as long
     # as the process. Frozen, the garbage collector stops walking it on every full

@@ -15,11 +15,8 @@ import hashlib
 import json
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiogram import Bot
-from aiogram.exceptions import AiogramError
-from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -29,6 +26,10 @@ from bot.domain import Language, Role
 from bot.i18n import DEFAULT_LANGUAGE, Translate
 from bot.services.labels import N_
 from bot.services.runtime import Runtime
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+    from aiogram.types import BotCommand
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,10 @@ MEMBER_MENUS: dict[str, tuple[tuple[str, str], ...]] = {
 
 
 def commands(tr: Translate, menu: tuple[tuple[str, str], ...], lang: str) -> list[BotCommand]:
+    # aiogram is imported where a menu is built, not with this module: services that queue
+    # a menu's reset (members.py) are imported by CLI commands that never speak to Telegram.
+    from aiogram.types import BotCommand
+
     return [BotCommand(command=name, description=tr(lang, text)) for name, text in menu]
 
 
@@ -92,6 +97,8 @@ def menu_params(tr: Translate, menu: tuple[tuple[str, str], ...], lang: str) -> 
 
 async def set_student_menus(bot: Bot, tr: Translate) -> None:
     """Every private chat's menu: the student's, in each language and once without one."""
+    from aiogram.types import BotCommandScopeAllPrivateChats
+
     scope = BotCommandScopeAllPrivateChats()
     for lang in Language:
         await bot.set_my_commands(
@@ -143,6 +150,8 @@ async def install(bot: Bot, sessionmaker: async_sessionmaker[AsyncSession], rt: 
     """At start: the student's menus, and every active member's own queued where it changed
     (in id order, so processes starting together lock rows in one order). A menu is a
     convenience: Telegram refusing it is logged, and the bot starts all the same."""
+    from aiogram.exceptions import AiogramError
+
     try:
         await set_student_menus(bot, rt.tr)
     except (AiogramError, OSError, TimeoutError) as exc:

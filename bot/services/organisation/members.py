@@ -17,7 +17,6 @@ from bot.delivery import menus, notices
 from bot.delivery.notices import Chat, Notice, Text
 from bot.domain import Role
 from bot.services.errors import InvalidInput, NotAllowed, NotFound
-from bot.services.routing import queue
 from bot.services.runtime import Runtime
 from bot.services.security import audit
 
@@ -175,6 +174,10 @@ async def deactivate(
             or not manages(supervisor, target_scope)
         ):
             raise MemberNotFound(str(member_id))  # outside the scope: as if it did not exist
+    # The queue (with the cards' buttons, aiogram's CallbackData) only where cases go back
+    # to it: `trustline members list` imports this module and never speaks to Telegram.
+    from bot.services.routing import queue
+
     now = rt.now()
     target.active = False
     target.active_case_id = None
