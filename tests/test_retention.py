@@ -146,6 +146,7 @@ async def test_pending_messages_of_a_shredded_case_are_never_sent(
     case = await _conversation(app, fake_api, user, psy)
     app.sender.stop()  # a message waits in the outbox when the case expires
     await asyncio.sleep(0)
+    clock.advance(days=app.settings.retention_days + 1)
     async with app.sessionmaker() as session, session.begin():
         stored = await session.get(Case, case.id)
         assert stored is not None
@@ -158,13 +159,17 @@ async def test_pending_messages_of_a_shredded_case_are_never_sent(
             now=app.rt.now(),
         )
         row_id = row.id
-    clock.advance(days=app.settings.retention_days + 1)
     await retention.run_retention(app.sessionmaker, app.rt)
     async with app.sessionmaker() as session:
         dropped = await session.get(OutboxMessage, row_id)
         assert dropped is not None and dropped.status == "dropped" and dropped.payload_enc == b""
     assert await app.sender.drain_once() == 0
     assert "слишком поздно" not in fake_api.sent_texts(user.id)
+    # Never sent, it is still forgotten like the sent rows, a week on.
+    clock.advance(days=8)
+    await retention.run_retention(app.sessionmaker, app.rt)
+    async with app.sessionmaker() as session:
+        assert await session.get(OutboxMessage, row_id) is None
 
 
 async def test_update_ids_and_delivered_rows_are_forgotten_after_days(

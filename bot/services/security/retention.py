@@ -43,7 +43,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, delete, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.crypto import DecryptionError, period_of
@@ -300,10 +300,13 @@ async def forget_processed_updates(session: AsyncSession, now: datetime) -> int:
 
 
 async def purge_finished_outbox(session: AsyncSession, now: datetime) -> int:
+    """Rows done with (sent, failed, dropped) are forgotten a week after they were sent, or,
+    never sent (dropped by a shred, a /forget, a switched-off account), after they were made."""
     result = await session.execute(
         delete(OutboxMessage).where(
             OutboxMessage.status.not_in(("pending", "sending")),
-            OutboxMessage.sent_at < now - FINISHED_OUTBOX_MEMORY,
+            func.coalesce(OutboxMessage.sent_at, OutboxMessage.created_at)
+            < now - FINISHED_OUTBOX_MEMORY,
         )
     )
     return int(getattr(result, "rowcount", 0) or 0)
