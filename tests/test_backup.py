@@ -24,6 +24,7 @@ from bot.config import Settings
 from bot.core import opened_core
 from bot.db.models import Case, CaseMessage
 from bot.services.casework import cases
+from bot.services.security import keys
 from fake_telegram import FakeBotAPI, TgUser
 from tests.faults.support import case_of, settled
 
@@ -99,6 +100,9 @@ async def test_backup_restores_into_a_fresh_database(
     )
     assert "apart from this dump" in printed
     assert "TRUSTLINE_MASTER_KEY" in printed and "trustline-audit.key" in printed
+    # The period keys too: cases are sealed under them (bot/crypto/periods.py).
+    period_keys = keys.period_key_directory(settings).resolve()
+    assert f"retention-period key directory {period_keys}" in printed
     if on_sqlite:
         assert dump.suffix == ".sqlite3"
         fresh = tmp_path / "restored" / "trustline.sqlite3"

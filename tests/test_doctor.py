@@ -11,9 +11,11 @@ from pathlib import Path
 from bot.config import Settings
 from bot.core import opened_core
 from bot.crypto import MasterKey
+from bot.domain import Priority
 from bot.services.security.keys import write_key_file
 from fake_telegram import FakeBotAPI
 from tests.conftest import TEST_TOKEN
+from tests.deadline_helpers import make_case
 from tests.test_cli_causes import Said, closed_port, trustline
 
 HEALTHY = [
@@ -21,6 +23,7 @@ HEALTHY = [
     "webhook: none set (the bot polls); no secret needed",
     "key: trustline.key present, mode 600 or stricter, opens the database's keys",
     "database: reachable, migrations current",
+    "periods: trustline-period-keys holds the key of every period cases are under",
     "coverage: every region and district has a psychologist",
 ]
 GOOD_SECRET = "s" * 40
@@ -116,7 +119,11 @@ async def test_each_failure_is_one_line_and_exit_1(database_url: str, tmp_path: 
         "and - (for example: openssl rand -hex 32)",
         f"key: the master key in {other} does not open this database's keys; use the key "
         "this database was set up with",
-        *HEALTHY[3:],
+        HEALTHY[3],
+        # The period keys are looked for beside the master key file given (an absolute path).
+        f"periods: {tmp_path / 'trustline-period-keys'} holds the key of every period cases "
+        "are under",
+        *HEALTHY[5:],
     ]
 
     # A token Telegram refuses, and --webhook without a secret.
@@ -157,3 +164,33 @@ async def test_nothing_set_up_yet(tmp_path: Path) -> None:
         "`trustline db upgrade`",
     ]
     assert await asyncio.to_thread(lambda: list(tmp_path.iterdir())) == []
+
+
+async def test_a_period_key_missing_is_a_failed_line(database_url: str, tmp_path: Path) -> None:
+    """A case sealed under a retention period whose key is not in the period key directory
+    (TRUSTLINE_PERIOD_KEY_DIR) cannot be opened: one failed line, exit 1."""
+    await _installed(database_url, tmp_path)
+    key = tmp_path / "trustline.key"
+    settings = Settings(database_url=database_url, master_key_file=key, _env_file=None)
+    async with opened_core(settings) as core, core.sessionmaker() as session, session.begin():
+        case = await make_case(session, core.rt, None, priority=Priority.NORMAL)
+        period = case.key_period
+    assert period is not None
+    period_keys = tmp_path / "trustline-period-keys"
+    (lost,) = [p for p in period_keys.iterdir() if p.name.startswith(period)]
+    await asyncio.to_thread(lost.unlink)
+    async with FakeBotAPI(username="zhambyl_trust_bot") as api:
+        said, lines = await doctor(
+            tmp_path,
+            TRUSTLINE_DATABASE_URL=database_url,
+            TRUSTLINE_BOT_TOKEN=TEST_TOKEN,
+            TRUSTLINE_TELEGRAM_API=api.base_url,
+        )
+    assert said.code == 1
+    assert lines == [
+        *HEALTHY[:4],
+        f"periods: the key of {period} (1 case) is not in trustline-period-keys; restore it "
+        "from the backup of the keys (or set TRUSTLINE_PERIOD_KEY_DIR to where the keys "
+        "are), or those cases cannot be opened",
+        *HEALTHY[5:],
+    ]

@@ -69,7 +69,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def keys_reminder(settings: Settings) -> str:
-    from bot.services.security import audit_checkpoints, audit_keys
+    from bot.services.security import audit_checkpoints, audit_keys, keys
 
     if settings.master_key is not None:
         master = "the master key (TRUSTLINE_MASTER_KEY)"
@@ -77,10 +77,12 @@ def keys_reminder(settings: Settings) -> str:
         master = f"the master key file {settings.key_file.resolve()}"
     audit_key = audit_keys.key_file_path(settings).resolve()
     checkpoints = audit_checkpoints.checkpoint_path(settings).resolve()
+    period_keys = keys.period_key_directory(settings).resolve()
     return (
-        f"Keep {master} and the audit key file {audit_key} apart from this dump, on other "
-        "storage in other hands: without the master key the dump cannot be read, and next "
-        "to it the dump is every report in clear. Back up the audit checkpoint file "
+        f"Keep {master}, the retention-period key directory {period_keys} and the audit "
+        f"key file {audit_key} apart from this dump, on other storage in other hands: "
+        "without the master key and the period keys the dump cannot be read, and next "
+        "to them the dump is every report in clear. Back up the audit checkpoint file "
         f"{checkpoints} too (it proves the audit log was not cut short)."
     )
 

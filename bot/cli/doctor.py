@@ -8,6 +8,8 @@ One line per check, and exit code 1 when any check fails:
 - webhook: when Telegram has a webhook set for the bot (getWebhookInfo), or `--webhook` is
   given, TRUSTLINE_WEBHOOK_SECRET is set and long enough (32 characters and more);
 - database: reachable, migrations current;
+- periods: every retention period cases are under has its key in the period key directory
+  (TRUSTLINE_PERIOD_KEY_DIR; `trustline keys periods` lists them);
 - coverage: every region and district is covered by an active psychologist
   (bot.services.routing.pool_policy).
 The doctor writes nothing: no key file, no database file, no rows.
@@ -222,6 +224,25 @@ async def opens_database_keys(settings: Settings, keyring: Any) -> bool | None:
     return True
 
 
+async def check_period_keys(settings: Settings) -> tuple[str, bool]:
+    """Every retention period cases are under has its key in the period key directory
+    (bot.cli.keys.period_findings, which only reads)."""
+    from bot.cli.keys import period_findings
+    from bot.cli.wording import counted
+
+    found = await period_findings(settings)
+    where = found.directory
+    if found.missing:
+        named = ", ".join(f"{p} ({counted(found.under[p], 'case')})" for p in found.missing)
+        return (
+            f"periods: the key of {named} is not in {where}; restore it from the backup of "
+            "the keys (or set TRUSTLINE_PERIOD_KEY_DIR to where the keys are), or those "
+            "cases cannot be opened",
+            True,
+        )
+    return f"periods: {where} holds the key of every period cases are under", False
+
+
 def describe(place: Uncovered) -> str:
     if place.level == "region":
         return (
@@ -267,6 +288,9 @@ async def diagnose(settings: Settings, say: Say) -> int:
             say("migrations: not current; run `trustline db upgrade`")
             return 1
         say("database: reachable, migrations current")
+        line, failed = await check_period_keys(settings)
+        say(line)
+        problems += failed
         async with make_sessionmaker(engine)() as session:
             uncovered = await pool_policy.uncovered_places(session)
         for place in uncovered:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -62,14 +63,35 @@ async def _cases_by_period(settings: Any) -> dict[str | None, int]:
         await engine.dispose()
 
 
+@dataclass
+class PeriodFindings:
+    """The period key directory, the periods whose key is in it, and how many cases are
+    under each period (None: from before period keys, under the master key alone)."""
+
+    directory: Path
+    present: list[str]
+    under: dict[str | None, int]
+
+    @property
+    def missing(self) -> list[str]:
+        """Periods cases are under whose key is not in the directory: they cannot be
+        opened."""
+        return sorted(p for p in self.under if p is not None and p not in self.present)
+
+
+async def period_findings(settings: Any) -> PeriodFindings:
+    """Only reads: the directory is not made, no key is made."""
+    ring = PeriodKeyring(keys.period_key_directory(settings))
+    return PeriodFindings(ring.directory, ring.periods(), await _cases_by_period(settings))
+
+
 def cmd_periods(args: argparse.Namespace) -> int:
     """One line per period key (cases under it, the earliest day it may be destroyed), and
     an error for a period that cases are under but whose key is missing (exit 1)."""
     settings = load_settings()
-    ring = PeriodKeyring(keys.period_key_directory(settings))  # only read: nothing made
-    present = ring.periods()
-    under = asyncio.run(_cases_by_period(settings))
-    print(f"Period keys in {ring.directory.resolve()}: {counted(len(present), 'key')}.")
+    found = asyncio.run(period_findings(settings))
+    present, under = found.present, found.under
+    print(f"Period keys in {found.directory.resolve()}: {counted(len(present), 'key')}.")
     for period in present:
         earliest = period_end(period) + timedelta(days=settings.retention_days)
         print(
@@ -81,14 +103,13 @@ def cmd_periods(args: argparse.Namespace) -> int:
             f"  {counted(under[None], 'case')} from before period keys (the master key "
             "alone): the next retention pass moves them under their period's key"
         )
-    missing = sorted(p for p in under if p is not None and p not in present)
-    for period in missing:
+    for period in found.missing:
         print(
             f"  MISSING {period}: {counted(under[period], 'case')} under a key that is not "
             "in this directory; restore it from the backup of the keys, or they cannot be "
             "opened"
         )
-    return 1 if missing else 0
+    return 1 if found.missing else 0
 
 
 async def _rewrap(settings: Any, old: MasterKeyring, new: MasterKey) -> int:
