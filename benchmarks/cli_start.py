@@ -7,6 +7,9 @@ and the reference `python -c pass` (the interpreter's own start), taken in turns
 the machine's load falls on both alike. Reported: the median wall time of each, and the
 CPU time (user + system) of the median CLI run. The commands that do not speak to Telegram
 do not import aiogram (bot/cli/__init__.py); it alone took about 5 s to import.
+
+Also `trustline members list` on a migrated SQLite file: a command that opens the app's
+core (bot/core.py: database, keys, catalogues) without aiogram.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import resource
 import statistics
 import subprocess  # noqa: S404 (our own interpreter, an argument list)
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,14 +37,33 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def timed(command: list[str]) -> tuple[float, float]:
+def timed(
+    command: list[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> tuple[float, float]:
     """Wall and CPU seconds of one run of `command`, which must succeed."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRUSTLINE_")}
-    env["PYTHONPATH"] = str(ROOT)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TRUSTLINE_")}
+    clean["PYTHONPATH"] = str(ROOT)
     cpu = _children_cpu()
     start = time.perf_counter()
-    subprocess.run(command, env=env, cwd=ROOT, check=True, capture_output=True)  # noqa: S603
+    subprocess.run(  # noqa: S603
+        command, env={**clean, **(env or {})}, cwd=cwd, check=True, capture_output=True
+    )
     return time.perf_counter() - start, _children_cpu() - cpu
+
+
+def measure_core_command(runs: int) -> dict[str, Any]:
+    """`trustline members list` (opens the core) on a fresh migrated SQLite file."""
+    with tempfile.TemporaryDirectory(prefix="trustline-cli-start-") as folder:
+        where = Path(folder)
+        env = {"TRUSTLINE_DATABASE_URL": f"sqlite+aiosqlite:///{where / 'trustline.sqlite3'}"}
+        members = [sys.executable, "-m", "bot.cli", "members", "list"]
+        timed([sys.executable, "-m", "bot.cli", "db", "upgrade"], cwd=where, env=env)
+        timed(members, cwd=where, env=env)  # the first start makes the key files
+        walls = [timed(members, cwd=where, env=env) for _ in range(runs)]
+    return {
+        "members_list_wall_s": statistics.median(wall for wall, _ in walls),
+        "members_list_cpu_s": statistics.median(cpu for _, cpu in walls),
+    }
 
 
 def measure(runs: int) -> dict[str, Any]:
@@ -57,6 +80,7 @@ def measure(runs: int) -> dict[str, Any]:
         "help_wall_max_s": max(wall for wall, _ in help_runs),
         "bare_wall_s": statistics.median(wall for wall, _ in bare_runs),
         "load_1min": round(os.getloadavg()[0], 2),
+        **measure_core_command(max(1, runs // 3)),
     }
 
 
@@ -81,6 +105,13 @@ async def run(smoke: bool) -> Any:
             figures["help_cpu_s"],
             "s",
             note=f"slowest of {figures['runs']} runs {figures['help_wall_max_s']:.2f} s wall",
+        ),
+        Figure(
+            "trustline members list (opens the core, no aiogram), wall clock (median)",
+            figures["members_list_wall_s"],
+            "s",
+            reference=figures["bare_wall_s"],
+            reference_name="python -c pass",
         ),
     )
     return result
