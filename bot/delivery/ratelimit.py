@@ -263,7 +263,10 @@ class SharedWindow:
                 raise
             except Exception as exc:  # the database is away: the requests wait meanwhile
                 log.warning("send_seats_failed error=%s", type(exc).__name__)
-                if self._closing:
+                if self._closing or not self._waiters:
+                    # Nobody waits for a seat: the ends not recorded only keep their seats
+                    # until the lease frees them; retrying would outlive a closed database.
+                    self._ended.clear()
                     return
                 await asyncio.sleep(SEAT_RETRY_SECONDS)
 
