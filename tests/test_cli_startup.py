@@ -82,7 +82,7 @@ def test_the_help_lines_are_the_commands_own() -> None:
 
 
 def test_commands_that_open_the_core_do_not_import_aiogram(tmp_path: Path) -> None:
-    """org import, members list, audit verify and retention run open the app's core
+    """org import, members list, audit verify, retention run and posters open the app's core
     (bot/core.py: database, keys, translations) and never speak to Telegram (issue 16)."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'trustline.sqlite3'}"
     schools = ROOT / "examples" / "schools.csv"
@@ -99,3 +99,13 @@ def test_commands_that_open_the_core_do_not_import_aiogram(tmp_path: Path) -> No
         assert "aiogram" not in found["loaded"], command  # type: ignore[operator]
         assert "bot.app" not in found["loaded"], command  # type: ignore[operator]
     assert (tmp_path / "trustline-audit.key").exists()  # the core did open: its audit key
+    # posters with TRUSTLINE_BOT_USERNAME set: the links' @name is not asked of Telegram.
+    found = probe(
+        ["posters", "--school", "1", "--classes", "5A", "--out", str(tmp_path / "p.pdf")],
+        tmp_path,
+        TRUSTLINE_DATABASE_URL=url,
+        TRUSTLINE_BOT_USERNAME="zhambyl_trust_bot",
+    )
+    assert found["code"] == 0
+    assert "aiogram" not in found["loaded"]  # type: ignore[operator]
+    assert (tmp_path / "p.pdf").stat().st_size > 0
