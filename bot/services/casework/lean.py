@@ -223,7 +223,7 @@ def _read() -> Select[Any]:
         .with_for_update(skip_locked=True)
         .subquery("h")
     )
-    seen = select(PROCESSED.c.update_id).where(PROCESSED.c.update_id == bindparam("update_id"))
+    seen = select(PROCESSED.c.update_id).where(PROCESSED.c.update_id == bindparam("p_update_id"))
     member = select(MEMBERS.c.id).where(MEMBERS.c.pseudonym == bindparam("member"))
     return (
         select(
@@ -252,7 +252,7 @@ def _values(table: Table, columns: tuple[str, ...], prefix: str = "") -> list[An
 def _student_update() -> Update:
     return (
         update(STUDENTS)
-        .where(STUDENTS.c.id == bindparam("student_id"))
+        .where(STUDENTS.c.id == bindparam("p_student_id"))
         .values({n: bindparam(f"s_{n}") for n in STUDENT_SET})
     )
 
@@ -260,7 +260,7 @@ def _student_update() -> Update:
 def _case_update() -> Update:
     return (
         update(CASES)
-        .where(CASES.c.id == bindparam("case_id"))
+        .where(CASES.c.id == bindparam("p_case_id"))
         .values(
             {
                 **{n: bindparam(f"c_{n}") for n in CASE_SET},
@@ -273,7 +273,7 @@ def _case_update() -> Update:
 def _head_update(last_id: Any) -> Update:
     return (
         update(HEADS)
-        .where(HEADS.c.id == bindparam("head_id"), HEADS.c.last_hash == bindparam("prev_hash"))
+        .where(HEADS.c.id == bindparam("p_head_id"), HEADS.c.last_hash == bindparam("p_prev_hash"))
         .values(last_id=last_id, last_hash=bindparam("a_hash"), count=HEADS.c.count + 1)
     )
 
@@ -284,7 +284,7 @@ def _write_postgresql(rows: int) -> Select[Any]:
     update id was new, and the final SELECT counts what each part wrote."""
     first = (
         postgresql_insert(PROCESSED)
-        .values(update_id=bindparam("update_id"), at=bindparam("now"))
+        .values(update_id=bindparam("p_update_id"), at=bindparam("p_now"))
         .on_conflict_do_nothing()
         .returning(PROCESSED.c.update_id)
         .cte("first_time")
@@ -355,13 +355,13 @@ def _write_sqlite() -> _SqliteWrite:
     """The same write as separate Core statements (SQLite has no data-modifying CTEs)."""
     return _SqliteWrite(
         first=sqlite_insert(PROCESSED)
-        .values(update_id=bindparam("update_id"), at=bindparam("now"))
+        .values(update_id=bindparam("p_update_id"), at=bindparam("p_now"))
         .on_conflict_do_nothing()
         .returning(PROCESSED.c.update_id),
         student=_student_update(),
         case=_case_update(),
         message=insert(MESSAGES).values({n: bindparam(f"m_{n}") for n in MESSAGE_COLUMNS}),
-        outbox=insert(OUTBOX).values({n: bindparam(n) for n in OUTBOX_COLUMNS}),
+        outbox=insert(OUTBOX).values({n: bindparam(f"o_{n}") for n in OUTBOX_COLUMNS}),
         entry=insert(AUDIT)
         .values({n: bindparam(f"a_{n}") for n in AUDIT_COLUMNS})
         .returning(AUDIT.c.id),
@@ -406,7 +406,7 @@ async def submit(session: AsyncSession, rt: Runtime, message: StudentText) -> Ou
             {
                 "student": pseudonyms.student_id(message.user_id),
                 "member": pseudonyms.member_id(message.user_id),
-                "update_id": message.update_id,
+                "p_update_id": message.update_id,
             },
         )
     ).first()
@@ -481,12 +481,12 @@ async def submit(session: AsyncSession, rt: Runtime, message: StudentText) -> Ou
         key, row.h_id, row.h_last_hash, now, "student", "student_message", case.code, detail
     )
     params: dict[str, Any] = {
-        "update_id": message.update_id,
-        "now": now,
-        "student_id": row.s_id,
-        "case_id": case.id,
-        "head_id": row.h_id,
-        "prev_hash": row.h_last_hash,
+        "p_update_id": message.update_id,
+        "p_now": now,
+        "p_student_id": row.s_id,
+        "p_case_id": case.id,
+        "p_head_id": row.h_id,
+        "p_prev_hash": row.h_last_hash,
         **{f"s_{n}": getattr(student, n) for n in STUDENT_SET},
         **{f"c_{n}": getattr(case, n) for n in CASE_SET},
         "m_id": message_id,
@@ -548,7 +548,7 @@ async def _write_statements(
     for statement in (parts.student, parts.case, parts.message):
         if (await conn.execute(statement, params)).rowcount != 1:
             raise LeanWriteFailed("the student, the case or the message was not written")
-    await conn.execute(parts.outbox, rows)
+    await conn.execute(parts.outbox, [{f"o_{n}": v for n, v in row.items()} for row in rows])
     audit_id = (await conn.execute(parts.entry, params)).scalar_one()
     if (await conn.execute(parts.head, {**params, "audit_id": audit_id})).rowcount != 1:
         raise LeanWriteFailed("the audit head moved under the write")
