@@ -1,13 +1,17 @@
 """The lean path of the most frequent update: a known student's plain text on their open case.
 
 Why it is shaped so. Nearly every update the line gets is a student writing one more line in
-a conversation that is already open. Through the ORM that costs 13 statements in the
-update's transaction (the update id, the member and the student looked up, the case locked,
-the holder loaded, the message, each outbox row, the audit head locked and its row and the
-head written, each its own round trip) and about 0.3 ms of ORM work per statement on top of
-the driver: 8 ms of CPU per message on the benchmark machine, against 0.5 ms for one read
-and one write in SQLAlchemy Core (issue 17). Encryption, the pseudonym, triage and the audit
-HMAC together are 0.13 ms: the cost is round trips and the ORM, not the work. So here:
+a conversation that is already open. Through the ORM path (handlers/student.py,
+`cases.submit_student_message`) that update costs 11 statements between BEGIN and COMMIT:
+the update id, the member and the student looked up, the case locked, the holder loaded,
+the message, each outbox row, the audit head locked and its row and the head written,
+each its own round trip, and the ORM's unit of work around each (about 0.3 ms per
+statement over the driver, issue 17). Encryption, the pseudonym, triage and the audit HMAC
+together are about 0.13 ms: the cost is round trips and the ORM, not the work. Measured
+side by side in one run (benchmarks/student_path.py, PostgreSQL on the same machine): 11
+statements and 19.4 ms of the bot's CPU per message through the ORM, 2 statements and 5.3
+ms here (the whole update: aiogram, the session, the pool; the machine was loaded, so the
+ratio holds better than the milliseconds). So here:
 
 - **One read** (`_read`): the update id already seen?, a member with this pseudonym?, the
   student, their active case locked `FOR UPDATE` (as `cases.active_case` locks it), the
@@ -23,8 +27,9 @@ HMAC together are 0.13 ms: the cost is round trips and the ORM, not the work. So
   counters and the case, inserts the sealed message, the outbox rows and the audit row and
   moves the audit head. A redelivered update racing this one inserts nothing at all.
   SQLite has no data-modifying CTEs: there the same Core statements run one after the
-  other in the same transaction (`_write_sqlite`, seven short statements on a local file,
-  whose writers are serialised from BEGIN IMMEDIATE anyway).
+  other in the same transaction (`_write_sqlite`: seven short statements on a local file,
+  whose writers are serialised from BEGIN IMMEDIATE anyway), so a message there is the read
+  and seven writes instead of the ORM path's eleven statements.
 
 Statements are built once per shape (`functools.cache`) with bound parameters, so
 SQLAlchemy's compiled cache and asyncpg's prepared statements are hit on every message.
@@ -38,8 +43,11 @@ it as ordinary: anything urgent or high, or with the weak hints that make the bo
 you in danger right now?", and any message over the per-minute flood limit, is handed over
 (`Outcome.HANDOVER`) before anything is written: the caller then runs the ORM path
 (handlers/student.py → `cases.submit_student_message`) in the same transaction, which
-alerts, asks and answers as it always has. A new student, a first message, /commands,
-files and every staff flow never come here.
+alerts, asks and answers as it always has. A new student and a first message are handed
+over too, after the read (one statement more for them, and the audit head the read locked
+stays with the transaction, which the ORM path's audit then extends); commands, files and
+every update that is not a private text never come here
+(bot.middlewares.lean_candidate).
 """
 
 from __future__ import annotations
