@@ -33,6 +33,7 @@ REGISTRY = {
     "posters": "benchmarks.posters:run",  # run 5
     "triage": "benchmarks.external:triage",  # triage confusion matrices per language
     "adapter": "benchmarks.aiogram_adapter:run",  # what each private aiogram use buys
+    "cli_start": "benchmarks.cli_start:run",  # trustline --help beside python -c pass
 }
 
 

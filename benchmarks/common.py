@@ -221,17 +221,37 @@ def cpu_seconds(pid: int) -> float:
 
 
 def postgres_cpu() -> dict[int, float]:
-    """CPU seconds so far of every PostgreSQL process (server and backends)."""
+    """CPU seconds so far of every PostgreSQL process (server and backends), each with the
+    CPU of its children that exited and were reaped (`cutime`+`cstime` in /proc/<pid>/stat).
+
+    A backend is a child of the postmaster: while it lives its CPU is its own, once it
+    exits the kernel adds it to the postmaster's children times. Summing only the live
+    processes (as before issue 17) lost the CPU of every backend that ended within the
+    window, and a pool that churns connections ends many."""
     found: dict[int, float] = {}
     for proc in psutil.process_iter(["name", "cpu_times"]):
         if proc.info["name"] in ("postgres", "postmaster") and proc.info["cpu_times"]:
             times = proc.info["cpu_times"]
-            found[proc.pid] = float(times.user + times.system)
+            found[proc.pid] = float(
+                times.user + times.system + times.children_user + times.children_system
+            )
     return found
 
 
+def postmaster_pids() -> set[int]:
+    """The PostgreSQL server processes that are not another PostgreSQL process's child."""
+    found: dict[int, int] = {}
+    for proc in psutil.process_iter(["name", "ppid"]):
+        if proc.info["name"] in ("postgres", "postmaster"):
+            found[proc.pid] = proc.info["ppid"]
+    return {pid for pid, parent in found.items() if parent not in found}
+
+
 def postgres_cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
-    return sum(value - before.get(pid, 0.0) for pid, value in after.items())
+    """The server's CPU between two samples: totals, not per process, so a backend alive at
+    the first sample and gone at the second counts once (its time moved into the
+    postmaster's children times), and one born and gone in between counts too."""
+    return sum(after.values()) - sum(before.values())
 
 
 def vm_hwm_mb(pid: int) -> float | None:
@@ -255,16 +275,24 @@ class CpuWindow:
         self._t0 = 0.0
         self.used: dict[str, float] = {}
         self.wall = 0.0
+        self._postmasters: set[int] = set()
+        self.postgres_restarted = False
 
     def start(self) -> None:
         self._t0 = time.perf_counter()
         self._start = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
         self._pg = postgres_cpu()
+        self._postmasters = postmaster_pids()
 
     def stop(self) -> dict[str, float]:
         self.wall = time.perf_counter() - self._t0
         self.used = {name: cpu_seconds(pid) - self._start[name] for name, pid in self.pids.items()}
         self.used["postgresql"] = postgres_cpu_delta(self._pg, postgres_cpu())
+        # A server restarted in the window (another job on the machine) took its children's
+        # times with it: no figure rather than a wrong one.
+        self.postgres_restarted = postmaster_pids() != self._postmasters
+        if self.postgres_restarted:
+            self.used["postgresql"] = float("nan")
         return self.used
 
     def cpu_ms_per(self, name: str, count: int) -> float:

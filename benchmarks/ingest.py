@@ -31,6 +31,7 @@ from benchmarks.common import CpuWindow, Figure, Result, percentile, settle_gc
 from benchmarks.rig import (
     UNLIMITED,
     Arrivals,
+    BackendCpu,
     BotProcess,
     TrustLineRig,
     bare_relay,
@@ -45,6 +46,7 @@ from fake_telegram import Call, FakeBotAPI, TgUser
 STAFF_CHAT = -1009999999999
 
 
+REFERENCE = "fair bare relay"
 TARGET_RATE = 100.0  # issue 7: p99 at 100 offered messages/s
 FLOOR_TRANSACTIONS, FLOOR_TRANSACTIONS_SMOKE = 3000, 300
 
@@ -156,6 +158,9 @@ async def run_bare(sizes: Sizes, load: Workload) -> dict[str, Any]:
                 "seconds": round(t_end - t0, 3),
                 "per_s": len(ids) / (t_end - t0),
                 "bot_cpu_ms_per_message": cpu.cpu_ms_per("bot", len(ids)),
+                # The relay has no database: this is what other work on the same server
+                # costs PostgreSQL over the window, the background of TrustLine's figure.
+                "postgresql_cpu_ms_per_message": cpu.cpu_ms_per("postgresql", len(ids)),
                 "cpu_share_of_a_core": cpu.utilisation(),
             }
             out["peak_rss_mb_after_ingest"] = bot.rss_peak()
@@ -193,6 +198,9 @@ async def run_trustline(sizes: Sizes, load: Workload) -> dict[str, Any]:
         settle_gc()
         committed_cpu = CpuWindow({"bot": bot.pid, "fake_api": os.getpid()})
         delivered_cpu = CpuWindow({"bot": bot.pid, "fake_api": os.getpid()})
+        sessions_before = await rig.sessions_started()
+        backends_cpu = BackendCpu(rig, bot.pid)
+        await backends_cpu.start()
         committed_cpu.start()
         delivered_cpu.start()
         ids = push_all(api, load.ingest)
@@ -200,6 +208,8 @@ async def run_trustline(sizes: Sizes, load: Workload) -> dict[str, Any]:
         committed_cpu.stop()
         await rig.settle()
         delivered_cpu.stop()
+        await backends_cpu.stop()
+        sessions = await rig.sessions_started() - sessions_before
         t0 = min(api.handed_out_at[uid] for uid in ids.values())
         sends = [c for c in api.calls[start:] if c.is_send and c.ok]
         t_delivered = max(c.at for c in sends)
@@ -212,6 +222,21 @@ async def run_trustline(sizes: Sizes, load: Workload) -> dict[str, Any]:
             "delivered_seconds": round(t_delivered - t0, 3),
             "delivered_per_s": n / (t_delivered - t0),
             "bot_cpu_ms_per_message_until_delivered": delivered_cpu.cpu_ms_per("bot", n),
+            # The backends serving the bot's own connections (nothing else on the server).
+            "bot_backends_cpu_ms_per_message_until_delivered": round(
+                backends_cpu.used / n * 1000, 2
+            ),
+            "bot_backends": backends_cpu.backends,
+            "bot_backends_vanished": backends_cpu.vanished,
+            # Every PostgreSQL process, backends that exited in the window included (and so
+            # whatever else ran on the server meanwhile).
+            "postgresql_cpu_ms_per_message_until_delivered": delivered_cpu.cpu_ms_per(
+                "postgresql", n
+            ),
+            "postgresql_restarted": delivered_cpu.postgres_restarted,
+            # Connections opened to the bench database in the window (pg_stat_database):
+            # a fixed pool opens none once warm; an overflowing one churns.
+            "database_sessions_started": sessions,
             "cpu_share_of_a_core_until_committed": committed_cpu.utilisation(),
             "cpu_share_of_a_core_until_delivered": delivered_cpu.utilisation(),
             "updates_failed": bot.log_lines("update_failed"),
@@ -287,31 +312,37 @@ async def run(smoke: bool) -> Result:
         "storage_floor": storage,
     }
     b, t = bare["ingest"], trustline["ingest"]
+    # Issue 17's targets, against the fair relay (benchmarks/bare_relay.py).
     committed = Figure(
         "ingest, committed",
         t["committed_per_s"],
         "msg/s",
         b["per_s"],
-        "bare relay",
-        "≥ 0.7 × bare",
+        REFERENCE,
+        "≥ 0.5 × bare (stretch 0.7)",
     )
-    committed.met = (committed.ratio or 0) >= 0.7
+    committed.met = (committed.ratio or 0) >= 0.5
     delivered = Figure(
-        "ingest, all sent", t["delivered_per_s"], "msg/s", b["per_s"], "bare relay", "≥ 0.7 × bare"
+        "ingest, all sent",
+        t["delivered_per_s"],
+        "msg/s",
+        b["per_s"],
+        REFERENCE,
+        "≥ 0.5 × bare (stretch 0.7)",
     )
-    delivered.met = (delivered.ratio or 0) >= 0.7
+    delivered.met = (delivered.ratio or 0) >= 0.5
     result.add(committed, delivered)
     for rate, _count in sizes.latency:
         bl, tl = bare["latency"][f"{rate:g}"], trustline["latency"][f"{rate:g}"]
         graded = rate == TARGET_RATE
         result.add(
-            Figure(f"latency p50 @ {rate:g}/s", tl["p50_ms"], "ms", bl["p50_ms"], "bare relay"),
+            Figure(f"latency p50 @ {rate:g}/s", tl["p50_ms"], "ms", bl["p50_ms"], REFERENCE),
             Figure(
                 f"latency p99 @ {rate:g}/s",
                 tl["p99_ms"],
                 "ms",
                 bl["p99_ms"],
-                "bare relay",
+                REFERENCE,
                 "≤ 50 ms" if graded else "",
                 met=(tl["p99_ms"] <= 50 and not tl["missing"]) if graded else None,
             ),
@@ -319,38 +350,69 @@ async def run(smoke: bool) -> Result:
     # Where the time goes: CPU per message beside the bare relay's, and the floor one
     # durable ORM transaction per message sets (benchmarks/floor.py).
     bare_cpu = b["bot_cpu_ms_per_message"]
+    bot_cpu = t["bot_cpu_ms_per_message_until_delivered"]
+    pg_cpu = t["bot_backends_cpu_ms_per_message_until_delivered"]
+    server_cpu = t["postgresql_cpu_ms_per_message_until_delivered"]
     result.add(
         Figure(
             "bot CPU per message",
-            t["bot_cpu_ms_per_message_until_delivered"],
+            bot_cpu,
             "ms",
             bare_cpu,
-            "bare relay",
+            REFERENCE,
+            "≤ 1.5 ms",
+            met=bot_cpu <= 1.5,
+        ),
+        # PostgreSQL's CPU over the same window (exited backends included); the relay's
+        # figure is what other work on the server cost meanwhile (it has no database).
+        # The bot's own backends (exact when none vanished: t["bot_backends_vanished"]).
+        Figure("PostgreSQL CPU per message, the bot's backends", pg_cpu, "ms"),
+        # The whole server, exited backends included: other work on the machine's
+        # PostgreSQL is in it; the relay's window shows how much (the relay has no database).
+        Figure("PostgreSQL CPU per message, whole server", server_cpu, "ms"),
+        Figure(
+            "PostgreSQL busy without the bot (relay's window)",
+            b["cpu_share_of_a_core"].get("postgresql"),
+            "cores",
+        ),
+        Figure(
+            "bot + PostgreSQL CPU per message",
+            round(bot_cpu + pg_cpu, 2),
+            "ms",
+            bare_cpu,
+            REFERENCE,
+        ),
+        Figure(
+            "database sessions opened during ingest",
+            t["database_sessions_started"],
+            "",
         ),
         Figure(
             "floor: 1-insert transaction",
             storage["one_insert"]["cpu_ms"],
             "ms",
             bare_cpu,
-            "bare relay",
+            REFERENCE,
         ),
         Figure(
             "floor: an update's statements",
             storage["update_shape"]["cpu_ms"],
             "ms",
             bare_cpu,
-            "bare relay",
+            REFERENCE,
         ),
     )
     rss = trustline["peak_rss_mb_after_ingest"]
-    memory = Figure(
-        "peak RSS during ingest",
-        rss,
-        "MB",
-        bare["peak_rss_mb_after_ingest"],
-        "bare relay",
-        "≤ 200 MB",
-    )
+    bare_rss = bare["peak_rss_mb_after_ingest"]
+    memory = Figure("peak RSS during ingest", rss, "MB", bare_rss, REFERENCE, "≤ 200 MB")
     memory.met = rss is not None and rss <= 200
-    result.add(memory)
+    above = None if rss is None or bare_rss is None else round(rss - bare_rss, 1)
+    over_bare = Figure(
+        "peak RSS above the relay's",
+        above,
+        "MB",
+        target="≤ 30 MB",
+        met=above is not None and above <= 30,
+    )
+    result.add(memory, over_bare)
     return result

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
+import psutil
+from sqlalchemy import func, select, text
 
 from benchmarks.common import (
     BOT_TOKEN,
@@ -274,6 +275,35 @@ class TrustLineRig:
         for i, user in enumerate(students):
             self.api.start(user, tokens[i % len(tokens)])
 
+    async def sessions_started(self) -> int:
+        """Connections ever opened to this database (pg_stat_database.sessions), this
+        process's included: the difference over a window is the pool's churn."""
+        async with self.a.engine.connect() as conn:
+            count = await conn.scalar(
+                text("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+            )
+        return int(count or 0)
+
+    async def backends_of(self, pid: int) -> set[int]:
+        """The PostgreSQL backends serving process `pid`: its TCP connections' local ports
+        matched to pg_stat_activity.client_port."""
+        try:
+            ports = [
+                c.laddr.port
+                for c in psutil.Process(pid).net_connections(kind="tcp")
+                if c.raddr and c.status == psutil.CONN_ESTABLISHED
+            ]
+        except psutil.Error:
+            return set()
+        if not ports:
+            return set()
+        async with self.a.engine.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE client_port = ANY(:ports)"),
+                {"ports": ports},
+            )
+            return {int(row[0]) for row in rows}
+
     # --- waiting ---------------------------------------------------------------------------
 
     async def unsent(self) -> int:
@@ -312,6 +342,33 @@ class TrustLineRig:
             and self.bot.proc.returncode is not None
         ):
             raise RuntimeError(f"the bot exited:\n{self.bot.tail()}")
+
+
+class BackendCpu:
+    """CPU seconds of the PostgreSQL backends serving one process, over a window.
+
+    Attributed through the process's own connections, so other work on the same server
+    (tests, other benchmarks) is not counted. A backend that ends inside the window loses
+    its last CPU (`vanished` counts them: with a fixed pool, none); one that starts inside
+    it counts whole."""
+
+    def __init__(self, rig: TrustLineRig, pid: int) -> None:
+        self.rig = rig
+        self.pid = pid
+        self._start: dict[int, float] = {}
+        self.used = 0.0
+        self.vanished = 0
+        self.backends = 0
+
+    async def start(self) -> None:
+        self._start = {b: cpu_seconds(b) for b in await self.rig.backends_of(self.pid)}
+
+    async def stop(self) -> float:
+        now = await self.rig.backends_of(self.pid)
+        self.used = sum(cpu_seconds(b) - self._start.get(b, 0.0) for b in now)
+        self.vanished = len(set(self._start) - now)
+        self.backends = len(now)
+        return self.used
 
 
 class Arrivals:

@@ -92,19 +92,29 @@ async def create_core(
         migrate = settings.database_url == DEFAULT_DATABASE_URL
     if migrate:
         await upgrade_async(settings.database_url)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout_seconds,
+    )
     await audit.bind_keys(engine, settings)  # rows chained with a key kept outside the db
     sessionmaker = make_sessionmaker(engine)
     try:
         async with sessionmaker() as session, session.begin():
             pseudonyms = await keys.load_pseudonym_keys(session, keyring)
+        periods = keys.load_period_keys(settings)  # made once the database answered
     except BaseException:
         await engine.dispose()  # no connection attempt may outlive a failed start
         await _sqlite_threads_done()
         raise
     i18n = make_i18n()
     rt = Runtime(
-        vault=Vault(keyring, pseudonyms, reload=keys.keyring_reloader(settings, keyring)),
+        vault=Vault(
+            keyring,
+            pseudonyms,
+            periods=periods,
+            reload=keys.keyring_reloader(settings, keyring),
+        ),
         tr=Translator(i18n),
         settings=settings,
         bot_username=settings.bot_username or "trustline_bot",

@@ -42,8 +42,11 @@ class Settings(BaseSettings):
     audit_checkpoint_minutes: int = Field(default=60, ge=1)
     audit_digest_hours: int = Field(default=24, ge=1)
 
-    # Retention of closed cases, then crypto-shredding.
+    # Retention of closed cases, then crypto-shredding. The retention-period keys (one a
+    # month, bot/crypto/periods.py) are written by the bot: a directory beside the master key
+    # file unless named here (every process of one bot must share it).
     retention_days: int = Field(default=365, ge=1)
+    period_key_dir: Path | None = None
     # Invites are one-time deep links that expire.
     invite_ttl_hours: int = Field(default=72, ge=1)
     # Deadlines (minutes / hours), see DESIGN.md "Supervisor".
@@ -59,6 +62,14 @@ class Settings(BaseSettings):
     # write in SQLAlchemy Core: bot/services/casework/lean.py); false sends it through the
     # ORM path like every other update (to compare the two, or to rule the lean one out).
     lean_student_path: bool = True
+    # PostgreSQL connections of one process (the pool, bot/db/session.py): a fixed number,
+    # none opened beyond it, so connections and their prepared statements live long. A
+    # transaction that finds all of them busy waits up to the timeout (then the update is
+    # retried). The outbox sender keeps a connection or two of its own beside the pool:
+    # keep the sum over every process under PostgreSQL's max_connections (100 by default).
+    # Not used with SQLite.
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     # Outgoing limits of Telegram.
     send_per_second: float = Field(default=30.0, gt=0)
     send_per_chat_per_second: float = Field(default=1.0, gt=0)

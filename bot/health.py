@@ -11,14 +11,12 @@ gauges read from the database at scrape time with bounded queries.
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 from aiogram import Bot
@@ -36,7 +34,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import metrics
-from bot.db.migrate import MIGRATIONS_DIR
+from bot.db.migrate import migration_heads
 from bot.db.models import Case, DeadLetter, OutboxMessage
 from bot.domain import CaseStatus, Priority
 
@@ -54,29 +52,6 @@ PROBE_TIMEOUT_SECONDS = 3
 COUNT_CAP = 100_000
 UNSENT = ("pending", "sending")
 OPEN_STATUSES = (CaseStatus.OPEN.value, CaseStatus.CLAIMED.value)
-
-
-def migration_heads(directory: Path = MIGRATIONS_DIR / "versions") -> frozenset[str]:
-    """The head revisions of migrations/versions, read from the files' `revision` and
-    `down_revision` (Alembic is not imported by the running bot: bot.db.migrate)."""
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for path in directory.glob("*.py"):
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
-                continue
-            target = node.targets[0]
-            if not isinstance(target, ast.Name):
-                continue
-            if target.id == "revision":
-                revisions.add(str(ast.literal_eval(node.value)))
-            elif target.id == "down_revision":
-                down = ast.literal_eval(node.value)
-                if isinstance(down, str):
-                    parents.add(down)
-                elif isinstance(down, tuple | list):
-                    parents.update(str(d) for d in down)
-    return frozenset(revisions - parents)
 
 
 class TelegramContact(BaseRequestMiddleware):

@@ -3,6 +3,7 @@ shows a student's and a psychologist's phones side by side. Nothing leaves the m
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from bot.i18n import Translator, make_i18n
@@ -21,7 +22,11 @@ async def run_demo(port: int, lang: str, on_ready: Callable[[str], None]) -> Non
         async with running_world(lang) as world:
             page.world = world
             on_ready(page.address)
-            await world.bot  # runs until cancelled; an error in it ends the demo
+            # Until cancelled; an error in the bot ends the demo. Waited for, not awaited:
+            # awaiting the task would pass this task's cancel on to the bot, and
+            # running_world cancels it once more, cutting its bounded stop short.
+            await asyncio.wait({world.bot})
+            world.bot.result()
     finally:
         page.world = None
         await page.close()

@@ -22,6 +22,7 @@ _TRUE_METHODS = (
 PHOTO_UPLOAD_LIMIT = 10 * 1024 * 1024  # sendPhoto: "at most 10 MB"
 UPLOAD_LIMIT = 50 * 1024 * 1024  # any other file sent by upload
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # getFile: "files of up to 20MB in size"
+DELETE_WITHIN_SECONDS = 48 * 3600  # deleteMessage: "sent less than 48 hours ago"
 # Telegram's length limits, in UTF-16 code units (an emoji outside the BMP counts 2), measured
 # on the text as shown, after entity parsing (https://core.telegram.org/bots/api#sendmessage).
 TEXT_LIMIT = 4096
@@ -324,8 +325,14 @@ class BotMethods:
         return self._edit(message, {}, params)
 
     def delete_message(self, bot: JSON, params: dict[str, Any]) -> Outcome:
-        if self.store.pop(_chat_id(params), params.get("message_id", 0)) is None:
+        chat_id, message_id = _chat_id(params), params.get("message_id", 0)
+        message = self.store.get(chat_id, message_id)
+        if message is None:
             raise ApiError(400, "Bad Request: message to delete not found")
+        # "A message can only be deleted if it was sent less than 48 hours ago."
+        if unix_now() - int(message.get("date", 0)) >= DELETE_WITHIN_SECONDS:
+            raise ApiError(400, "Bad Request: message can't be deleted")
+        self.store.pop(chat_id, message_id)
         return True, []
 
     # -- files and settings ----------------------------------------------------------------

@@ -127,10 +127,17 @@ class FakeBotAPI(UpdateBuilders, CallRecorder):
         """Make `file_id` downloadable (getFile + /file/...); returns its file_path."""
         return self._files.add(file_id, data, kind=kind, file_name=file_name).file_path
 
-    def rate_limits(self, global_per_s: int | None = 30, per_chat_per_s: int | None = 1) -> None:
-        """Telegram's flood limits on sends (sliding 1 s windows); None turns one off."""
-        enabled = global_per_s is not None or per_chat_per_s is not None
-        self._limiter = RateLimiter(global_per_s, per_chat_per_s) if enabled else None
+    def rate_limits(
+        self,
+        global_per_s: int | None = 30,
+        per_chat_per_s: int | None = 1,
+        per_group_per_min: int | None = 20,
+    ) -> None:
+        """Telegram's flood limits on sends (sliding windows of 1 s, and of a minute for
+        groups); None turns one off."""
+        limits = (global_per_s, per_chat_per_s, per_group_per_min)
+        enabled = any(limit is not None for limit in limits)
+        self._limiter = RateLimiter(*limits) if enabled else None
 
     def fail_next(
         self,

@@ -201,7 +201,9 @@ async def test_rows_from_before_keyed_chaining_verify_after_0012(database_url: s
     )
     await _mutate(
         database_url,
-        insert(AuditHead).values(id=3, last_id=1000, last_hash=forged_hash, count=1),
+        update(AuditHead)
+        .where(AuditHead.id == 3)  # made empty by 0017
+        .values(last_id=1000, last_hash=forged_hash, count=1),
     )
     report = await _verify(database_url)
     assert [f.row_id for f in report.findings] == [1000]

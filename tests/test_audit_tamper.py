@@ -81,7 +81,11 @@ async def _second_stripe(settings: Settings, clock: FakeClock, count: int) -> No
                 prev = row_hash
                 clock.advance(seconds=1)
             last = await session.scalar(select(AuditEntry.id).where(AuditEntry.hash == prev))
-            session.add(AuditHead(id=2, last_id=last, last_hash=prev, count=count))
+            await session.execute(  # the head exists, empty, from the migration on
+                update(AuditHead)
+                .where(AuditHead.id == 2)
+                .values(last_id=last, last_hash=prev, count=count)
+            )
 
 
 async def _checkpoint(settings: Settings, clock: FakeClock) -> audit_checkpoints.Checkpoint:
@@ -226,7 +230,7 @@ async def test_edited_row_passed_off_as_unkeyed_fails(
 async def test_forged_stripe_fails(
     settings: Settings, clock: FakeClock, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A new head and rows chained under a key of the attacker's own."""
+    """An empty head filled and rows chained under a key of the attacker's own."""
     await _write(settings, clock, 3)
     await _checkpoint(settings, clock)
     own = audit_keys.AuditKey(os.urandom(32))
@@ -243,7 +247,7 @@ async def test_forged_stripe_fails(
         insert(AuditEntry).values(
             id=101, case_code="C8", prev_hash=first, hash=second, key_id=key_id, **common
         ),
-        insert(AuditHead).values(id=2, last_id=101, last_hash=second, count=2),
+        update(AuditHead).where(AuditHead.id == 2).values(last_id=101, last_hash=second, count=2),
     )
     code, lines = await _verify(capsys)
     _tampered(code, lines)

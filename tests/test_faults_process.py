@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import random
 import signal
+import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
 from sqlalchemy import func, select, update
 
 from bot.app import App, create_app
@@ -241,3 +246,161 @@ def _notes_of(workdir: Path, pid: int) -> int:
     return sum(
         len(path.read_text().splitlines()) for path in workdir.glob(f"trustline-sent-{pid}-*.log")
     )
+
+
+# Telegram's limits on: 1,000 replies to 1,000 chats take 1,000 / 30 = 33.3 s at best.
+LIMITED_CHATS = 1000
+TELEGRAM_PER_S = 30
+# Telegram opens up to 40 connections to a webhook at once (setWebhook's max_connections).
+WEBHOOK_CONNECTIONS = 40
+WEBHOOK_SECRET = "a-test-webhook-secret-of-forty-characters"  # noqa: S105
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_two_webhook_processes_keep_telegrams_limits_together(
+    runner: Runner, settings: Settings, fake_api: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
+):
+    """Two `trustline run --webhook` processes behind one port, Telegram's limits on in the
+    fake (30 sends a second overall, one a second per chat) and the bots at their production
+    pace: 1,000 students each send /privacy and each gets one answer, with not one 429.
+    Each process alone keeps 30 a second; only the budget they share through PostgreSQL
+    (bot/delivery/ratelimit.py) keeps the two of them at 30 together."""
+    fake_api.rate_limits(TELEGRAM_PER_S, 1)
+    env = {
+        **bot_env(settings),
+        "TRUSTLINE_SEND_PER_SECOND": str(TELEGRAM_PER_S),
+        "TRUSTLINE_SEND_PER_CHAT_PER_SECOND": "1",
+        "TRUSTLINE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
+    students = [TgUser(1_500_000 + i, f"L{i}", language_code="ru") for i in range(LIMITED_CHATS)]
+    updates: list[dict[str, Any]] = []
+
+    def keep(update: dict[str, Any]) -> dict[str, Any]:
+        updates.append(update)
+        return update
+
+    monkeypatch.setattr(fake_api, "push_update", keep)
+    for user in students:  # built here, posted below as Telegram posts to a webhook
+        command(fake_api, user, "/privacy")
+    helper = await create_app(settings, migrate=False)
+    bots: list[int] = []
+    try:
+        async with round_robin(free_port(), [free_port(), free_port()]) as (front, backends):
+            for port in backends:
+                bots.append(runner.start(env, "--webhook", f"{front}/hook", "--port", str(port)))
+                runner.bot = None  # both stay up; killed below by pid
+            await eventually(
+                lambda: _webhooks_set(fake_api, len(bots)), timeout=120, what="both listening"
+            )
+            started = len(fake_api.calls)
+            began = time.monotonic()
+            await post_all(fake_api, f"{front}/hook", updates)
+            await settled(helper, fake_api, timeout=180)
+            drained = time.monotonic() - began
+        notes = {pid: _notes_of(runner.workdir, pid) for pid in bots}
+    except BaseException:
+        print(runner.tail())
+        raise
+    finally:
+        for pid in bots:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        await helper.close()
+
+    sends = [c for c in fake_api.calls[started:] if c.is_send]
+    print(
+        f"{len(sends)} sends in {drained:.1f} s from the first update posted, "
+        f"{sends[-1].at - sends[0].at:.1f} s from the first send to the last; "
+        f"notes per process {sorted(notes.values())}"
+    )
+    assert fake_api.too_many_requests == 0
+    assert all(c.ok for c in sends)
+    privacy = fake_api_text(helper, "ru")
+    assert Counter(c.chat_id for c in sends) == Counter(u.id for u in students)  # one each
+    assert {c.text for c in sends} == {privacy}
+    # The fake's own clock agrees: no second holds more than Telegram allows.
+    assert _busiest_second([c.at for c in sends]) <= TELEGRAM_PER_S
+    assert all(count > 0 for count in notes.values()), notes  # both sent part of them
+
+
+def fake_api_text(app: App, language: str) -> str:
+    """The answer to /privacy in `language`, as the student reads it."""
+    return app.rt.tr(
+        language,
+        "What we keep: your messages, locked with encryption so only the psychologist on "
+        "your case can read them; the school of the poster you scanned (not the class).\n\n"
+        "What we never keep: your name, username, phone number or Telegram account. We "
+        "cannot tell your school, teachers or parents who wrote, because we do not know it."
+        "\n\nWho can read your messages: only the psychologist from the education "
+        "department who takes your case. School management never sees them.\n\nClosed "
+        "conversations are destroyed after a year. /forget unlinks this chat from your "
+        "messages now.",
+    )
+
+
+def _busiest_second(times: list[float]) -> int:
+    """The most of `times` in any window of one second (the fake counts hits in (t-1, t])."""
+    ordered = sorted(times)
+    busiest, first = 0, 0
+    for last, at in enumerate(ordered):
+        while ordered[first] <= at - 1.0:
+            first += 1
+        busiest = max(busiest, last - first + 1)
+    return busiest
+
+
+async def _webhooks_set(api: FakeBotAPI, processes: int) -> bool:
+    return sum(c.ok for c in api.calls_of("setWebhook")) >= processes
+
+
+async def post_all(api: FakeBotAPI, url: str, updates: list[dict[str, Any]]) -> None:
+    """Post every update to the webhook as Telegram does: several connections at once, an
+    update posted again until it is answered 200."""
+    queue = list(reversed(updates))
+
+    async def connection() -> None:
+        while queue:
+            update = queue.pop()
+            while True:
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                    if await api.deliver_webhook(url, update, WEBHOOK_SECRET) == 200:
+                        break
+                await asyncio.sleep(0.2)
+
+    await asyncio.gather(*(connection() for _ in range(WEBHOOK_CONNECTIONS)))
+
+
+@contextlib.asynccontextmanager
+async def round_robin(port: int, backends: list[int]) -> AsyncIterator[tuple[str, list[int]]]:
+    """A load balancer on `port`: each request goes to the next of `backends` in turn (a
+    backend that does not answer yet gets the request's 502, which Telegram retries)."""
+    turn = itertools.cycle(backends)
+
+    async with aiohttp.ClientSession() as client:
+
+        async def forward(request: web.Request) -> web.Response:
+            body, headers = await request.read(), dict(request.headers)
+            headers.pop("Host", None)
+            try:
+                async with client.post(
+                    f"http://127.0.0.1:{next(turn)}{request.path}", data=body, headers=headers
+                ) as answer:
+                    return web.Response(
+                        status=answer.status,
+                        body=await answer.read(),
+                        content_type=answer.content_type,
+                    )
+            except aiohttp.ClientError:
+                return web.Response(status=502)
+
+        app = web.Application()
+        app.router.add_post("/{path:.*}", forward)
+        server = web.AppRunner(app, access_log=None)
+        await server.setup()
+        await web.TCPSite(server, "127.0.0.1", port).start()
+        try:
+            yield f"http://127.0.0.1:{port}", backends
+        finally:
+            await server.cleanup()

@@ -112,7 +112,7 @@ async def test_rotation_while_traffic_flows(
             keyring.current.key_id
         }
         pseudonym_keys = await keys.load_pseudonym_keys(session, keyring)
-        vault = Vault(keyring, pseudonym_keys)
+        vault = Vault(keyring, pseudonym_keys, periods=app.rt.vault.periods)
         stored: list[str] = []
         for case in (await session.scalars(select(Case))).all():
             assert case.kek_id == keyring.current.key_id

@@ -8,7 +8,6 @@ from typing import Any
 
 from bot.cli.common import cli_runtime, load_settings
 from bot.cli.wording import counted
-from bot.services.security import audit, audit_checkpoints, audit_keys
 
 SHOWN_FINDINGS = 100
 
@@ -31,6 +30,8 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from bot.services.security import audit, audit_checkpoints, audit_keys
+
     settings = load_settings()
 
     async def go() -> tuple[audit.AuditReport, audit_checkpoints.CheckpointFile]:
@@ -73,6 +74,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_checkpoints(args: argparse.Namespace) -> int:
+    from bot.services.security import audit_checkpoints, audit_keys
+
     settings = load_settings()
     keyring = audit_keys.load(settings)
     found = audit_checkpoints.read(audit_checkpoints.checkpoint_path(settings), keyring)
@@ -87,6 +90,8 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
 
 
 def cmd_new_key(args: argparse.Namespace) -> int:
+    from bot.services.security import audit_keys
+
     settings = load_settings()
     audit_keys.load(settings)  # made on first use, like the master key
     key = audit_keys.add_key(settings)

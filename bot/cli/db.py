@@ -6,7 +6,6 @@ import argparse
 from typing import Any
 
 from bot.cli.common import load_settings
-from bot.db.migrate import upgrade
 
 
 def register(subparsers: Any) -> None:
@@ -17,6 +16,8 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:
+    from bot.db.migrate import upgrade
+
     settings = load_settings()
     upgrade(settings.database_url)
     print("Database is up to date.")

@@ -11,12 +11,7 @@ import argparse
 import asyncio
 from typing import Any
 
-from bot.app import create_app, failure_place, parse_update
-from bot.cli.common import load_settings
-from bot.config import DEFAULT_DATABASE_URL
-from bot.db.migrate import upgrade_async
-from bot.db.session import make_engine, make_sessionmaker
-from bot.services import deadletters
+from bot.cli.common import check_ready, load_settings
 from bot.services.errors import ConfigError
 
 
@@ -34,11 +29,17 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from bot.config import DEFAULT_DATABASE_URL
+    from bot.db.migrate import upgrade_async
+    from bot.db.session import make_engine, make_sessionmaker
+    from bot.services import deadletters
+
     settings = load_settings()
 
     async def go() -> list[str]:
         if settings.database_url == DEFAULT_DATABASE_URL:
             await upgrade_async(settings.database_url)
+        await check_ready(settings)
         engine = make_engine(settings.database_url)
         try:
             async with make_sessionmaker(engine)() as session:
@@ -62,10 +63,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
+    from bot.app import create_app, failure_place, parse_update
+    from bot.services import deadletters
+
     settings = load_settings()
     letter_id: int = args.id
 
     async def go() -> tuple[int, str]:
+        await check_ready(settings)  # before the key file or key rows are written
         app = await create_app(settings)
         try:
             async with app.sessionmaker() as session, session.begin():

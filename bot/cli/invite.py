@@ -8,11 +8,13 @@ import asyncio
 import sys
 from typing import Any
 
-from bot.cli.common import cli_runtime, load_settings
+from bot.cli.common import bot_username, check_ready, cli_runtime, load_settings
 from bot.cli.wording import a_role, counted
 from bot.domain import Role
 from bot.services.errors import ServiceError
-from bot.services.organisation import invites, members, org
+
+# The services (SQLAlchemy, the models) are imported in the command functions: building the
+# CLI's parser imports this module (bot/cli/__init__.py).
 
 
 def register(subparsers: Any) -> None:
@@ -57,6 +59,8 @@ def cmd_invite(args: argparse.Namespace) -> int:
 
 
 def cmd_invite_list() -> int:
+    from bot.services.organisation import invites, members
+
     async def go() -> list[str]:
         async with cli_runtime(load_settings()) as (rt, session):
             lines = []
@@ -73,6 +77,8 @@ def cmd_invite_list() -> int:
 
 
 def cmd_invite_revoke(number: int) -> int:
+    from bot.services.organisation import invites
+
     async def go() -> str:
         async with cli_runtime(load_settings()) as (rt, session):
             invite = await invites.revoke(session, rt, None, number)
@@ -88,8 +94,15 @@ def cmd_invite_revoke(number: int) -> int:
 
 
 def _make_invite(args: argparse.Namespace) -> int:
+    from bot.services.organisation import invites, members, org
+
     async def go() -> tuple[invites.CreatedInvite, str]:
-        async with cli_runtime(load_settings()) as (rt, session):
+        settings = load_settings()
+        await check_ready(settings)  # before Telegram is asked, and before any write
+        # The link must open this bot: its @name from TRUSTLINE_BOT_USERNAME or getMe, or
+        # no invite at all (a made-up default name would be someone else's bot).
+        name = await bot_username(settings)
+        async with cli_runtime(settings, bot_name=name, checked=True) as (rt, session):
             if args.school:
                 school = await org.find_school(session, args.school)
                 scope = await members.scope_of(session, school_id=school.id)
@@ -117,6 +130,8 @@ def _make_invite(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from bot.services.organisation import members
+
     async def go() -> list[str]:
         async with cli_runtime(load_settings()) as (_rt, session):
             lines = []
@@ -132,6 +147,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_deactivate(args: argparse.Namespace) -> int:
+    from bot.services.organisation import members
+
     async def go() -> tuple[str, int]:
         async with cli_runtime(load_settings()) as (rt, session):
             target, returned = await members.deactivate(session, rt, None, args.number)

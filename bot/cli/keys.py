@@ -1,15 +1,22 @@
-"""`trustline keys rotate`: a new master key; data keys are rewrapped, nothing re-encrypted."""
+"""`trustline keys rotate`: a new master key; data keys are rewrapped, nothing re-encrypted.
+`trustline keys periods`: the retention-period keys, the cases under each, and any period a
+case needs whose key is missing."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import func, select
 
 from bot.cli.common import load_settings
 from bot.cli.wording import counted
 from bot.crypto import MasterKey, MasterKeyring
+from bot.crypto.periods import period_end
+from bot.db.models import Case
 from bot.db.session import make_engine, make_sessionmaker
 from bot.services.errors import ConfigError
 from bot.services.security import keys
@@ -35,6 +42,53 @@ def register(subparsers: Any) -> None:
         "data key under NEW",
     )
     rotate.set_defaults(func=cmd_rotate)
+    periods = sub.add_parser(
+        "periods", help="list the retention-period keys and the cases under each"
+    )
+    periods.set_defaults(func=cmd_periods)
+
+
+async def _cases_by_period(settings: Any) -> dict[str | None, int]:
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            rows = await session.execute(
+                select(Case.key_period, func.count())
+                .where(Case.wrapped_key.is_not(None))
+                .group_by(Case.key_period)
+            )
+            return {period: int(count) for period, count in rows.all()}
+    finally:
+        await engine.dispose()
+
+
+def cmd_periods(args: argparse.Namespace) -> int:
+    """One line per period key (cases under it, the earliest day it may be destroyed), and
+    an error for a period that cases are under but whose key is missing (exit 1)."""
+    settings = load_settings()
+    ring = keys.load_period_keys(settings)
+    present = ring.periods()
+    under = asyncio.run(_cases_by_period(settings))
+    print(f"Period keys in {ring.directory.resolve()}: {counted(len(present), 'key')}.")
+    for period in present:
+        earliest = period_end(period) + timedelta(days=settings.retention_days)
+        print(
+            f"  {period}: {counted(under.get(period, 0), 'case')} under it; destroyed once "
+            f"none is, from {earliest:%Y-%m-%d}"
+        )
+    if under.get(None):
+        print(
+            f"  {counted(under[None], 'case')} from before period keys (the master key "
+            "alone): the next retention pass moves them under their period's key"
+        )
+    missing = sorted(p for p in under if p is not None and p not in present)
+    for period in missing:
+        print(
+            f"  MISSING {period}: {counted(under[period], 'case')} under a key that is not "
+            "in this directory; restore it from the backup of the keys, or they cannot be "
+            "opened"
+        )
+    return 1 if missing else 0
 
 
 async def _rewrap(settings: Any, old: MasterKeyring, new: MasterKey) -> int:

@@ -11,8 +11,6 @@ from typing import Any
 from bot.cli.common import cli_runtime, load_settings
 from bot.cli.wording import counted
 from bot.services.errors import InvalidInput
-from bot.services.organisation import org
-from bot.services.security import audit
 
 
 def register(subparsers: Any) -> None:
@@ -27,6 +25,9 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from bot.services.organisation import org
+    from bot.services.security import audit
+
     path: Path = args.file
     try:
         text = path.read_text(encoding="utf-8")

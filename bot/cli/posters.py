@@ -9,13 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.app import make_bot
-from bot.cli.common import cli_runtime, load_settings
+from bot.cli.common import bot_username, check_ready, cli_runtime, load_settings
 from bot.cli.wording import counted
-from bot.config import Settings
-from bot.services.errors import ConfigError, NotFound
-from bot.services.organisation import org
-from bot.services.posters import posters
 from qr_posters import ClassListProblem
 
 CLASS_LIST_SENTENCES = {
@@ -62,30 +57,11 @@ def fail(sentence: str) -> int:
     return 2
 
 
-async def bot_username(settings: Settings) -> str:
-    """The bot's @name the posters must open: from settings, else asked of Telegram."""
-    if settings.bot_username:
-        return settings.bot_username.lstrip("@")
-    if settings.bot_token is None:
-        raise ConfigError(
-            "set TRUSTLINE_BOT_USERNAME (the bot's @name) or TRUSTLINE_BOT_TOKEN, so that the "
-            "posters open the right bot"
-        )
-    bot = make_bot(settings)
-    try:
-        me = await bot.me()
-    except Exception as exc:  # no network, or a token Telegram rejects
-        raise ConfigError(
-            "could not ask Telegram for the bot's @name; set TRUSTLINE_BOT_USERNAME"
-        ) from exc
-    finally:
-        await bot.session.close()
-    if not me.username:
-        raise ConfigError("Telegram did not tell the bot's @name; set TRUSTLINE_BOT_USERNAME")
-    return me.username
-
-
 def cmd_posters(args: argparse.Namespace) -> int:
+    from bot.services.errors import NotFound
+    from bot.services.organisation import org
+    from bot.services.posters import posters
+
     try:
         languages = posters.parse_languages(args.lang) if args.lang else None
     except posters.BadLanguages:
@@ -100,9 +76,9 @@ def cmd_posters(args: argparse.Namespace) -> int:
 
     async def go() -> posters.PrintJob:
         settings = load_settings()
+        await check_ready(settings)  # before Telegram is asked, and before any write
         name = await bot_username(settings)
-        async with cli_runtime(settings) as (rt, session):
-            rt.bot_username = name
+        async with cli_runtime(settings, bot_name=name, checked=True) as (rt, session):
             school = await org.find_school(session, args.school)
             return await posters.print_posters(
                 session, rt, school.id, classrooms, languages, args.paper, actor="cli"

@@ -1,5 +1,6 @@
-"""`trustline retention run`: shred closed cases past their retention period now (the
-running bot also does it every hour)."""
+"""`trustline retention run`: shred closed cases past their retention period now, move case
+keys under the period key they belong to, and destroy the period keys no case needs any
+more (the running bot also does it every hour)."""
 
 from __future__ import annotations
 
@@ -41,5 +42,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{counted(report.updates_forgotten, 'update id')} and "
         f"{counted(report.outbox_rows_purged, 'delivered outbox row')} forgotten; "
         f"{copies} erased."
+    )
+    destroyed = report.period_keys_destroyed
+    print(
+        f"Period keys: {counted(report.keys_settled, 'case key')} moved under the key of "
+        "its period; "
+        + (
+            f"{counted(len(destroyed), 'period key')} destroyed ({', '.join(destroyed)})."
+            if destroyed
+            else "none destroyed."
+        )
     )
     return 0

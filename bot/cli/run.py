@@ -7,16 +7,13 @@ import asyncio
 import gc
 import logging
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.app import create_app, poll, resolve_bot_username
-from bot.cli.common import load_settings
-from bot.config import Settings
-from bot.delivery import menus
-from bot.health import Health, serve_beside
-from bot.services.routing import pool_policy
-from bot.stopping import wait_bounded
-from bot.webhook import run_webhook
+from bot.cli.common import check_ready, load_settings, telegram_username
+from bot.services.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +79,22 @@ async def serve(
 async def _serve_until(
     settings: Settings, stop: asyncio.Event, *, webhook: str | None, host: str, port: int
 ) -> None:
+    # The bot itself (aiogram, the handlers) is imported here, when it is run: building the
+    # CLI's parser must not cost its 5 s (bot/cli/__init__.py).
+    from bot.app import create_app, make_bot, poll
+    from bot.delivery import menus
+    from bot.health import Health, serve_beside
+    from bot.services.routing import pool_policy
+    from bot.stopping import wait_bounded
+    from bot.webhook import run_webhook
+
+    # Before anything is written (the key file, key rows): what can be told here (a token
+    # of the right shape, the master key), the database, then Telegram.
+    await make_bot(settings).session.close()
+    await check_ready(settings)
+    name = await own_name(settings)
     app = await create_app(settings)
+    app.rt.bot_username = name
     health = Health(app)  # before the first Bot API call: every answer counts as contact
     # Everything made so far (aiogram's types, the routers, the translations) lives as long
     # as the process. Frozen, the garbage collector stops walking it on every full
@@ -90,15 +102,15 @@ async def _serve_until(
     # (benchmarks/BENCHMARKS.md, "garbage collector").
     gc.collect()
     gc.freeze()
+    cancelled = False
     try:
         if stop.is_set():
             return
-        await resolve_bot_username(app)
         await menus.install(app.bot, app.sessionmaker, app.rt)  # student's, members' queued
         async with app.sessionmaker() as session:
             await pool_policy.warn_uncovered(session)  # `trustline doctor` says more
         await app.start_background()
-        log.info("bot_started mode=%s", "webhook" if webhook else "polling")
+        log.info("bot_started bot=@%s mode=%s", name, "webhook" if webhook else "polling")
         intake = asyncio.create_task(
             run_webhook(app, webhook, host, port, stop, health)
             if webhook
@@ -106,7 +118,15 @@ async def _serve_until(
             name="intake",
         )
         stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait({intake, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            await asyncio.wait({intake, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            # Cancelled from outside (the demo and tests stop it so): stop as on a signal, in
+            # the same bounded steps. Closing the app under a running intake instead left the
+            # intake to the event loop's shutdown, which cancelled an update's SQLite close
+            # a second time (bot/stopping.py).
+            cancelled = True
+            stop.set()
         stopping.cancel()
         if not intake.done():
             # Sends in flight are finished or released while the intake winds down.
@@ -115,7 +135,30 @@ async def _serve_until(
         if not intake.done():
             intake.cancel()  # once, and waited for with a limit: bot/stopping.py
             await wait_bounded("run_intake", [intake], INTAKE_GRACE_SECONDS)
-        else:
+        elif not cancelled:
             intake.result()  # an intake that ended on its own by failing says why
     finally:
         await app.close()
+    if cancelled:
+        raise asyncio.CancelledError
+
+
+async def own_name(settings: Settings) -> str:
+    """The bot's @name from Telegram (getMe): the token works, Telegram answers, and the
+    start-up line, the invites and the posters name the bot the token belongs to."""
+    name = await telegram_username(settings)
+    if (wrong := mismatched_name(settings, name)) is not None:
+        raise ConfigError(wrong)
+    return name
+
+
+def mismatched_name(settings: Settings, name: str) -> str | None:
+    """What is wrong when TRUSTLINE_BOT_USERNAME names another bot than the token's."""
+    given = (settings.bot_username or "").lstrip("@")
+    if not given or given.lower() == name.lower():
+        return None
+    return (
+        f"TRUSTLINE_BOT_USERNAME is @{given}, but TRUSTLINE_BOT_TOKEN belongs to @{name}: "
+        "invites and posters would open another bot; correct TRUSTLINE_BOT_USERNAME or "
+        "leave it out."
+    )

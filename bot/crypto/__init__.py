@@ -1,4 +1,4 @@
-"""Envelope encryption (AES-256-GCM) and keyed pseudonyms."""
+"""Envelope encryption (AES-256-GCM), retention-period keys and keyed pseudonyms."""
 
 from bot.crypto.envelope import (
     DataKey,
@@ -9,6 +9,7 @@ from bot.crypto.envelope import (
     open_field,
     seal_field,
 )
+from bot.crypto.periods import PeriodKey, PeriodKeyMissing, PeriodKeyring, period_of
 from bot.crypto.pseudonyms import PseudonymKeys
 
 __all__ = [
@@ -16,8 +17,12 @@ __all__ = [
     "DecryptionError",
     "MasterKey",
     "MasterKeyring",
+    "PeriodKey",
+    "PeriodKeyMissing",
+    "PeriodKeyring",
     "PseudonymKeys",
     "new_data_key",
     "open_field",
+    "period_of",
     "seal_field",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,3 +41,27 @@ def downgrade(database_url: str, revision: str) -> None:
 async def upgrade_async(database_url: str) -> None:
     # env.py runs its own event loop; keep it off ours.
     await asyncio.to_thread(upgrade, database_url)
+
+
+def migration_heads(directory: Path = MIGRATIONS_DIR / "versions") -> frozenset[str]:
+    """The head revisions of migrations/versions, read from the files' `revision` and
+    `down_revision` (Alembic is not imported by the running bot, see above):
+    what /readyz and the CLI's check before a command compare the database with."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in directory.glob("*.py"):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
+                continue
+            target = node.targets[0]
+            if not isinstance(target, ast.Name):
+                continue
+            if target.id == "revision":
+                revisions.add(str(ast.literal_eval(node.value)))
+            elif target.id == "down_revision":
+                down = ast.literal_eval(node.value)
+                if isinstance(down, str):
+                    parents.add(down)
+                elif isinstance(down, tuple | list):
+                    parents.update(str(d) for d in down)
+    return frozenset(revisions - parents)

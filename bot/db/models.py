@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -216,6 +217,9 @@ class Case(Base):
     )
     wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     kek_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # The retention period ("YYYY-MM") whose key, kept outside the database, wraps the data
+    # key under the master key (bot/crypto/periods.py); NULL before migration 0016.
+    key_period: Mapped[str | None] = mapped_column(String(7), nullable=True, index=True)
     chat_id_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     signals_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     closing_note_enc: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
@@ -402,6 +406,19 @@ class AuditDigestSent(Base):
 
 
 # --- operations ----------------------------------------------------------------------------
+
+
+class SendSeat(Base):
+    """One of the bot's sends per window (30 for Telegram's 30 a second), shared by every
+    process on one PostgreSQL database (bot/delivery/ratelimit.py). Times are seconds since
+    the epoch on PostgreSQL's clock; `token` counts claims and fences a late write."""
+
+    __tablename__ = "send_seats"
+
+    seat: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    token: Mapped[int] = mapped_column(BigInteger)
+    free_at: Mapped[float] = mapped_column(Double)
+    paused_until: Mapped[float] = mapped_column(Double)
 
 
 class DeadLetter(Base):

@@ -27,7 +27,6 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.methods import TelegramMethod
 from aiogram.types import BufferedInputFile
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from bot.delivery.notices import Media
 from bot.domain import ContentKind
@@ -120,6 +119,9 @@ def looks_like_image(data: bytes) -> bool:
 
 def reencoded(data: bytes, *, photo: bool) -> tuple[bytes, str]:
     """An image's pixels only, upright, as JPEG (PNG when it has transparency)."""
+    # Pillow on the first file only: most updates carry none (issue 17, memory at start).
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     try:
         with Image.open(io.BytesIO(data)) as source:
             source.load()

@@ -78,7 +78,7 @@ from bot.crypto import DecryptionError
 from bot.db.models import Case, Member, OutboxMessage, Relay
 from bot.db.session import make_engine, make_sessionmaker
 from bot.delivery import file_cleaning, menus, outbox, undelivered
-from bot.delivery.ratelimit import RateLimiter
+from bot.delivery.ratelimit import Permit, RateLimiter, SharedWindow
 from bot.delivery.sentlog import SentLog, SentNote
 from bot.services.runtime import Runtime
 from bot.services.security.vault import CaseShredded
@@ -104,10 +104,14 @@ CUT_SECONDS = 1.0
 KEEPER_STOP_SECONDS = 1.0
 RELEASE_SECONDS = 2.0
 STOP_SECONDS = STOP_GRACE_SECONDS + CUT_SECONDS + KEEPER_STOP_SECONDS + RELEASE_SECONDS
-# Heads claimed per look at the table, and chats worked at once by one instance.
+# Heads claimed per look at the table, and chats worked at once by one instance: at most
+# what the overall limit lets out in ACTIVE_SECONDS_OF_SENDS (the chats claimed beyond that
+# would only wait for their turn holding leases: 200 chats at 30 a second waited up to 7 s,
+# 13 s with two processes sharing the limit, their leases kept alive all the while).
 BATCH = 100
 CLAIM_BATCH = 25
 MAX_ACTIVE_CHATS = 200
+ACTIVE_SECONDS_OF_SENDS = 2.0
 RETRY_CAP_SECONDS = 300
 IDLE_SECONDS = 1.0
 # Statuses of rows still to be delivered; the rest are final.
@@ -215,11 +219,18 @@ class OutboxSender:
         self.sessionmaker = sessionmaker
         self.rt = rt
         self.is_postgres = is_postgres
+        # On PostgreSQL the overall limit is shared with every other process of the bot
+        # (bot/delivery/ratelimit.py); until `run` opens a connection of its own for it,
+        # it uses the sessions' engine.
+        per_second = rt.settings.send_per_second
+        self.shared = SharedWindow(sessionmaker.kw["bind"], per_second) if is_postgres else None
         self.limiter = RateLimiter(
-            rt.settings.send_per_second, rt.settings.send_per_chat_per_second
+            per_second, rt.settings.send_per_chat_per_second, shared=self.shared
         )
         self.send_timeout = SEND_TIMEOUT
-        self.max_active_chats = MAX_ACTIVE_CHATS
+        self.max_active_chats = min(
+            MAX_ACTIVE_CHATS, max(CLAIM_BATCH, round(per_second * ACTIVE_SECONDS_OF_SENDS))
+        )
         self.sent_log = SentLog(Path.cwd())
         self.wakeup = asyncio.Event()
         self._stopping = False
@@ -250,6 +261,15 @@ class OutboxSender:
     async def run(self) -> None:
         self.sent_log.open()
         keeper = asyncio.create_task(self._keep_leases(), name="outbox-leases")
+        seats_engine = None
+        if self.shared is not None:  # its own connection: never behind a busy pool
+            shared_by_sessions = self.shared.engine
+            seats_engine = make_engine(
+                shared_by_sessions.url.render_as_string(hide_password=False),
+                pool_size=1,
+                max_overflow=0,
+            )
+            self.shared.engine = seats_engine
         try:
             await self._retry_db(self._apply_sent_notes)
             while not self._stopping:
@@ -267,7 +287,12 @@ class OutboxSender:
                     await _woken(self.wakeup, IDLE_SECONDS)
                     self.wakeup.clear()
         finally:
-            await self._wind_down(keeper)
+            try:
+                await self._wind_down(keeper)
+            finally:
+                if seats_engine is not None and self.shared is not None:
+                    self.shared.engine = shared_by_sessions
+                    await seats_engine.dispose()
 
     async def _wind_down(self, keeper: asyncio.Task[None]) -> None:
         """Let sends already in flight record their outcome; the rows of those cut off go
@@ -283,7 +308,11 @@ class OutboxSender:
             await wait_bounded("outbox_cut", cut, CUT_SECONDS)
         finally:
             self._keeper_stop.set()  # between two renewals: no transaction is cut
-            await wait_bounded("outbox_leases", [keeper], KEEPER_STOP_SECONDS)
+            # Meanwhile the ends of the last requests free their seats for the others.
+            await asyncio.gather(
+                wait_bounded("outbox_leases", [keeper], KEEPER_STOP_SECONDS),
+                self.limiter.close(KEEPER_STOP_SECONDS),
+            )
             await self._release_held()
             self.sent_log.close()
 
@@ -580,7 +609,7 @@ class OutboxSender:
     async def _deliver(self, row: Claimed) -> Outcome:
         if row.unsendable is not None:
             return row.unsendable
-        await self.limiter.acquire(row.queue)
+        permit: Permit = await self.limiter.acquire(row.queue)
         try:
             if time.monotonic() - row.claimed_at > RENEW_AFTER_SECONDS and not (
                 await self._retry_db(lambda: self._renew(row))
@@ -590,7 +619,7 @@ class OutboxSender:
             outcome = await self._call(row, row.request, row.method)
             metrics.count_send(row.method, outcome)
         finally:
-            self.limiter.release(row.queue)
+            self.limiter.release(permit)
         if outcome.status == "sent":
             self.sent_log.note(
                 SentNote(row.id, row.token, outcome.message_id, row.member_id, row.relay_case_id)

@@ -53,7 +53,7 @@ async def record(
 ) -> DeadLetter:
     """Set an update aside (again: a repeat replaces what the last one recorded)."""
     data = json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode()
-    wrapped, kek_id, sealed = vault.seal_dead_letter(update_id, data)
+    wrapped, kek_id, sealed = vault.seal_dead_letter(update_id, data, now=now)
     letter = await session.scalar(select(DeadLetter).where(DeadLetter.update_id == update_id))
     if letter is None:
         letter = DeadLetter(update_id=update_id)

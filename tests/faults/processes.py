@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.services.security import audit_keys
+from bot.services.security import audit_keys, keys
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -110,6 +110,8 @@ def bot_env(settings: Settings) -> dict[str, str]:
         "TRUSTLINE_MASTER_KEY": settings.master_key.get_secret_value(),
         # The test's audit key: the bots run in another directory, the key must be the same.
         "TRUSTLINE_AUDIT_KEY_FILE": str(audit_keys.key_file_path(settings).resolve()),
+        # And the retention-period keys (bot/crypto/periods.py): the test opens what they seal.
+        "TRUSTLINE_PERIOD_KEY_DIR": str(keys.period_key_directory(settings).resolve()),
         "TRUSTLINE_TELEGRAM_API": settings.telegram_api,
         "TRUSTLINE_BOT_USERNAME": "trustline_test_bot",
         # Telegram's pace has its own tests; here it would only make the suite slow.

@@ -35,7 +35,7 @@ from bot.services.casework.hours import after_hours_note
 from bot.services.labels import N_
 from bot.services.routing import pool_policy
 from bot.services.runtime import Runtime
-from bot.services.security import audit
+from bot.services.security import audit, retention
 from bot.triage import Assessment, assess
 
 
@@ -440,6 +440,8 @@ async def forget_student(session: AsyncSession, rt: Runtime, student: Student) -
             .values(source_message_id=None)
             .execution_options(synchronize_session=False)
         )
+        # The copies of their words in staff chats go too, where Telegram allows (48 h).
+        await retention.delete_staff_copies(session, rt, [c.id for c in cases], cards=False)
     await audit.record(session, actor="student", event="student_forgot", now=now)
     await session.delete(student)
     return len(cases)

@@ -153,6 +153,7 @@ CASE_COLUMNS = (
     "psychologist_id",
     "wrapped_key",
     "kek_id",
+    "key_period",
     "chat_id_enc",
     "signals_enc",
     "muted",

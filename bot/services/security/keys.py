@@ -1,4 +1,5 @@
-"""Master key loading, long-lived key material and master key rotation."""
+"""Master key loading, the retention-period key directory, long-lived key material and master
+key rotation."""
 
 from __future__ import annotations
 
@@ -9,17 +10,19 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.crypto import MasterKey, MasterKeyring, PseudonymKeys
+from bot.crypto import MasterKey, MasterKeyring, PeriodKeyring, PseudonymKeys
+from bot.crypto.periods import check_period
 from bot.db.models import Case, DeadLetter, KeyMaterial, Member, OutboxMessage
 from bot.services.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 PSEUDONYM_ROOT = "pseudonym_root"
+PERIOD_KEY_DIRECTORY = "trustline-period-keys"
 
 
 def _decode_key(text: str, where: str) -> MasterKey:
@@ -146,6 +149,42 @@ def keyring_reloader(
     return KeyFileWatch(settings.key_file, keyring).current
 
 
+def period_key_directory(settings: Settings) -> Path:
+    """Where the retention-period keys live: TRUSTLINE_PERIOD_KEY_DIR, else a directory
+    beside the master key file (its default place when the master key is given in
+    TRUSTLINE_MASTER_KEY), like the audit key. Every process of one bot must see the same
+    directory, and the bot must be able to write in it (not a read-only secret mount)."""
+    return settings.period_key_dir or settings.key_file.with_name(PERIOD_KEY_DIRECTORY)
+
+
+def load_period_keys(settings: Settings) -> PeriodKeyring:
+    """The period keyring, its directory made now (mode 0700) so that a place the bot cannot
+    write in is refused at start, not at a student's first message; a directory that group
+    or others may enter is refused, like a key file they may read."""
+    directory = period_key_directory(settings)
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot make the period key directory {directory} ({exc.strerror or exc}): set "
+            "TRUSTLINE_PERIOD_KEY_DIR to a directory the bot can write in."
+        ) from None
+    if not directory.is_dir():
+        raise ConfigError(f"{directory} should be the period key directory, not a file.")
+    mode = directory.stat().st_mode
+    if mode & 0o077:
+        raise ConfigError(
+            f"The period key directory {directory} is open to others (mode "
+            f"{mode & 0o777:o}); fix it with: chmod 700 {directory}"
+        )
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"The bot cannot write in the period key directory {directory}: set "
+            "TRUSTLINE_PERIOD_KEY_DIR to a directory it can write in."
+        )
+    return PeriodKeyring(directory)
+
+
 async def load_pseudonym_keys(session: AsyncSession, keyring: MasterKeyring) -> PseudonymKeys:
     row = await session.get(KeyMaterial, PSEUDONYM_ROOT)
     if row is None:
@@ -156,6 +195,24 @@ async def load_pseudonym_keys(session: AsyncSession, keyring: MasterKeyring) -> 
     else:
         root = keyring.unwrap(row.wrapped, row.kek_id, PSEUDONYM_ROOT)
     return PseudonymKeys.from_root(root)
+
+
+# A wrapped key that names its period in front (dead letters, whose rows have no column for
+# it): b"P" + "YYYY-MM" + the master key's wrap. A wrap by the master key alone starts with
+# its format byte, 0x01, so the two never mix.
+PERIOD_PREFIX = b"P"
+_PERIOD_LENGTH = 7
+
+
+def with_period(period: str, outer: bytes) -> bytes:
+    return PERIOD_PREFIX + check_period(period).encode() + outer
+
+
+def split_period(wrapped: bytes) -> tuple[str | None, bytes]:
+    """(period, the master key's wrap) of a wrapped key that may name its period."""
+    if wrapped[:1] != PERIOD_PREFIX:
+        return None, wrapped
+    return wrapped[1 : 1 + _PERIOD_LENGTH].decode(), wrapped[1 + _PERIOD_LENGTH :]
 
 
 def case_key_context(case_code: str) -> str:
@@ -216,9 +273,21 @@ async def rewrap_all(
         for case in batch:
             assert case.wrapped_key is not None and case.kek_id is not None
             ctx = case_key_context(case.code)
-            secret = old.unwrap(case.wrapped_key, case.kek_id, ctx)
-            case.wrapped_key, case.kek_id = target.wrap(secret, ctx)
-            count += 1
+            # Only the master key's layer: what it wraps (the data key under the period
+            # key) is carried over as it is.
+            inner = old.unwrap(case.wrapped_key, case.kek_id, ctx)
+            wrapped, kek_id = target.wrap(inner, ctx)
+            # On the bytes read: a case shredded meanwhile keeps no key (an update by id
+            # alone would write the destroyed key back).
+            result = await session.execute(
+                update(Case)
+                .where(Case.id == case.id, Case.wrapped_key == case.wrapped_key)
+                .values(wrapped_key=wrapped, kek_id=kek_id)
+                .execution_options(synchronize_session=False)
+            )
+            session.expire(case)  # read afresh by the next batch, whatever happened
+            if getattr(result, "rowcount", 0) == 1:
+                count += 1
         await session.flush()
     while room() > 0:  # updates set aside (bot.services.deadletters), usually none
         letters = (
@@ -234,8 +303,10 @@ async def rewrap_all(
         for letter in letters:
             assert letter.wrapped_key is not None and letter.kek_id is not None
             ctx = dead_letter_key_context(letter.update_id)
-            secret = old.unwrap(letter.wrapped_key, letter.kek_id, ctx)
-            letter.wrapped_key, letter.kek_id = target.wrap(secret, ctx)
+            # Only the master key's layer; a period named in front is kept as it is.
+            period, outer = split_period(letter.wrapped_key)
+            rewrapped, letter.kek_id = target.wrap(old.unwrap(outer, letter.kek_id, ctx), ctx)
+            letter.wrapped_key = rewrapped if period is None else with_period(period, rewrapped)
             count += 1
         await session.flush()
     if room() > 0:  # replies waiting for a chat with no case or account: a few, seconds old
