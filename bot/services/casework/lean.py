@@ -395,7 +395,7 @@ def _not_lean(row: Row[Any]) -> str:
     if row.c_wrapped_key is None:
         return "shredded"
     if row.h_id is None:
-        return "no_free_audit_head"  # none made yet, or every one held: the ORM path waits
+        return "no_free_audit_head"  # every one held: the ORM path waits for one
     return ""
 
 
