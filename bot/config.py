@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     # Floods: per pseudonym.
     student_messages_per_minute: int = Field(default=20, ge=1)
     student_new_cases_per_day: int = Field(default=10, ge=1)
+    # A known student's plain text on their open case takes the lean path (one read, one
+    # write in SQLAlchemy Core: bot/services/casework/lean.py); false sends it through the
+    # ORM path like every other update (to compare the two, or to rule the lean one out).
+    lean_student_path: bool = True
     # PostgreSQL connections of one process (the pool, bot/db/session.py): a fixed number,
     # none opened beyond it, so connections and their prepared statements live long. A
     # transaction that finds all of them busy waits up to the timeout (then the update is

@@ -19,6 +19,7 @@ from aiogram.client.session.middlewares.base import (
     BaseRequestMiddleware,
     NextRequestMiddlewareType,
 )
+from aiogram.enums import ChatType
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramNetworkError,
@@ -40,7 +41,7 @@ from bot.db.models import Case, Member, ProcessedUpdate, Student
 from bot.delivery import outbox
 from bot.domain import CaseStatus
 from bot.i18n import language_from_telegram, normalize_language
-from bot.services.casework import cases
+from bot.services.casework import cases, lean
 from bot.services.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -252,25 +253,40 @@ class TransactionMiddleware(BaseMiddleware):
         held = HeldCalls(self.rt.now)
         calls: list[TelegramMethod[Any]] = []
         later: list[AfterCommit] = []
+        lean_message = lean_candidate(event) if self.rt.settings.lean_student_path else None
         token = _held_calls.set(held)
         try:
             async with self.sessionmaker() as session:
                 async with session.begin():
-                    if not await self._first_time(session, event.update_id):
-                        log.info("update_duplicate_skipped update=%s", event.update_id)
-                        return None
-                    if not known:
-                        # A newer Bot API's update type: remembered and dropped here, since
-                        # aiogram's own warning would print the whole update (names, ids).
-                        log.info("update_unknown_type update=%s", event.update_id)
-                        return None
-                    data["session"] = session
-                    data["rt"] = self.rt
-                    data[AFTER_COMMIT] = later
-                    result = await handler(event, data)
-                    # Still in the transaction: what the handler said is written with
-                    # what it did, and delivered by the outbox sender like everything else.
-                    calls = await hold_in_outbox(session, self.rt, data["bot"], data, held.calls)
+                    if lean_message is not None:
+                        # The most frequent update in one read and one write; anything else
+                        # it hands over, having written nothing, to the ORM path below.
+                        outcome = await lean.submit(session, self.rt, lean_message)
+                        if outcome is lean.Outcome.DUPLICATE:
+                            log.info("update_duplicate_skipped update=%s", event.update_id)
+                            return None
+                    if lean_message is None or outcome is lean.Outcome.HANDOVER:
+                        if not await self._first_time(session, event.update_id):
+                            log.info("update_duplicate_skipped update=%s", event.update_id)
+                            return None
+                        if not known:
+                            # A newer Bot API's update type: remembered and dropped here,
+                            # since aiogram's own warning would print the whole update
+                            # (names, ids).
+                            log.info("update_unknown_type update=%s", event.update_id)
+                            return None
+                        data["session"] = session
+                        data["rt"] = self.rt
+                        data[AFTER_COMMIT] = later
+                        result = await handler(event, data)
+                        # Still in the transaction: what the handler said is written with
+                        # what it did, and delivered by the outbox sender like everything
+                        # else.
+                        calls = await hold_in_outbox(
+                            session, self.rt, data["bot"], data, held.calls
+                        )
+                    else:
+                        result = None  # stored and answered (outbox rows) by the lean path
         finally:
             _held_calls.reset(token)
         self.after_commit()
@@ -296,6 +312,22 @@ class TransactionMiddleware(BaseMiddleware):
             .returning(table.c.update_id)
         )
         return inserted.first() is not None
+
+
+def lean_candidate(update: Update) -> lean.StudentText | None:
+    """The update as the lean path takes it (bot.services.casework.lean): a private plain
+    text, not a command nor the 🆘 button, from a person. Whether they are a known student
+    with an open case is for the lean path's one read to say."""
+    message = update.message
+    if message is None or message.chat.type != ChatType.PRIVATE:
+        return None
+    user = message.from_user
+    if user is None or user.is_bot or not lean.eligible_text(message.text):
+        return None
+    assert message.text is not None
+    return lean.StudentText(
+        update.update_id, user.id, message.chat.id, message.message_id, message.text
+    )
 
 
 def _known_type(update: Update) -> bool:

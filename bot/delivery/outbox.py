@@ -81,16 +81,20 @@ def ordered_id() -> uuid.UUID:
     return uuid.UUID(int=(stamp << 64) | int.from_bytes(os.urandom(8), "big"))
 
 
-def _seal(vault: Vault, row: OutboxMessage, target: Target, payload: dict[str, Any]) -> bytes:
+def seal_payload(
+    vault: Vault, row_id: uuid.UUID, target: Target, payload: dict[str, Any]
+) -> bytes:
+    """The sealed payload of outbox row `row_id` for `target` (`enqueue`, and the student
+    message's lean path, bot.services.casework.lean, which inserts its rows itself)."""
     data = json.dumps(payload, ensure_ascii=False).encode()
     if isinstance(target, Case):
-        return vault.seal_for_case(target, f"outbox/{row.id}", "payload", data)
+        return vault.seal_for_case(target, f"outbox/{row_id}", "payload", data)
     if isinstance(target, Member):
-        return vault.seal_for_member(target, f"outbox/{row.id}", "payload", data)
+        return vault.seal_for_member(target, f"outbox/{row_id}", "payload", data)
     key = new_data_key()
-    wrapped, kek_id = vault.keyring.wrap(key.secret, f"outbox/{row.id}")
+    wrapped, kek_id = vault.keyring.wrap(key.secret, f"outbox/{row_id}")
     assert len(wrapped) == _WRAPPED_BYTES and len(kek_id) == _KEK_ID_BYTES
-    sealed = seal_field(key, data, table="outbox", row=str(row.id), field="payload")
+    sealed = seal_field(key, data, table="outbox", row=str(row_id), field="payload")
     return _DIRECT + kek_id.encode() + wrapped + sealed
 
 
@@ -174,6 +178,6 @@ def enqueue(
     else:
         row.chat_key = chat_key(vault, target.chat_id)
         payload["chat_id"] = target.chat_id
-    row.payload_enc = _seal(vault, row, target, payload)
+    row.payload_enc = seal_payload(vault, row.id, target, payload)
     session.add(row)
     return row

@@ -403,7 +403,13 @@ async def acknowledge(
             ),
         )
     else:
-        notices.send(session, rt, Notice(case, Text("Received ✓")))
+        notices.send(session, rt, received(case))
+
+
+def received(case: Case) -> Notice:
+    """The student's answer to an ordinary message (also the lean path's,
+    bot.services.casework.lean)."""
+    return Notice(case, Text("Received ✓"))
 
 
 async def start_new_case(session: AsyncSession, rt: Runtime, student: Student) -> None:

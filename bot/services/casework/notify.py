@@ -243,9 +243,14 @@ async def cards_taken(session: AsyncSession, rt: Runtime, case: Case, taker: Mem
 def relay_to_psychologist(
     session: AsyncSession, rt: Runtime, case: Case, member: Member, content: IncomingContent
 ) -> None:
-    """The student's message, whole, to the psychologist holding the case: under the label,
-    in numbered parts when it does not fit one message (a long caption continues in text
-    messages after its file). Every part is a relay: a reply to any of them reaches the
+    """The student's message, whole, to the psychologist holding the case (`relay_notice`)."""
+    notices.send(session, rt, relay_notice(case, member, content))
+
+
+def relay_notice(case: Case, member: Member, content: IncomingContent) -> Notice:
+    """The relay of a student's message to the psychologist holding the case: under the
+    label, in numbered parts when it does not fit one message (a long caption continues in
+    text messages after its file). Every part is a relay: a reply to any of them reaches the
     case."""
     media = None
     if content.kind != ContentKind.TEXT and content.file_id:
@@ -255,17 +260,13 @@ def relay_to_psychologist(
         media = file_cleaning.student_file(
             content.kind, content.file_id, codes.display(case.code), case.message_count
         ) or Media.stored(content.kind, content.file_id)
-    notices.send(
-        session,
-        rt,
-        Notice(
-            member,
-            content.text,
-            header=Text("💬 {code} — the student writes:", code=codes.display(case.code)),
-            media=media,
-            relay_case_id=case.id,
-            protect_content=True,
-        ),
+    return Notice(
+        member,
+        content.text,
+        header=Text("💬 {code} — the student writes:", code=codes.display(case.code)),
+        media=media,
+        relay_case_id=case.id,
+        protect_content=True,
     )
 
 
