@@ -18,6 +18,7 @@ from bot.domain import Category, Priority
 from bot.triage import Assessment, assess, assess_many
 from bot.triage.lexicon import RULES
 from bot.triage.model import MODEL_PATH, Model, load_model, word_buckets
+from bot.triage.normalize import tokenize
 from bot.triage.patterns import Kind, compile_slots
 from bot.triage.scoring import rules_reading
 
@@ -413,7 +414,16 @@ HARD_NEGATIVES = [
     "апам мени урушту", "анам мені ұрсты", "футболдо бизди уруп кетишти",
     "песня «хочу умереть молодым» классная", "ырдагы «өлгүм келет сенсиз» деген сап жакшы",
     "әндегі «өлгім келеді» деген жолы ұнайды", "таблетки от головы не помогают",
+    # "был/была/были" (was) folded into "бил/била/били" (beat) read a school day as a beating
+    "сегодня в школе была контрольная по математике", "вчера в школе был концерт",
+    "мы были в школе до вечера",
 ]  # fmt: skip
+
+
+def test_was_is_not_beat() -> None:
+    assert tokenize("был была было были") == ["бл"]
+    assert tokenize("бил била били") == ["бил", "била", "били"]
+    assert assess("меня били в школе сегодня").priority is Priority.URGENT
 
 
 @pytest.mark.parametrize("text", HARD_NEGATIVES)

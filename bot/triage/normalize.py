@@ -18,7 +18,8 @@ through the same function, so they meet in one deliberately lossy form:
    (sh→ш, ch→ч, zh→ж, kh→х, q→к, j before a vowel→ж, y→и ...).
 4. A skeleton map merges letters that different spellings confuse: Kazakh/Kyrgyz letters
    become their stand-ins, ы/й/і→и, э→е, щ→ш, ц→тс (so "ts" transliteration meets),
-   я→иа, ю→иу (so "ya"/"yu" meet), ъ and ь vanish.
+   я→иа, ю→иу (so "ya"/"yu" meet), ъ and ь vanish. Russian "был/была/было/были" (was)
+   become "бл" first, so the fold does not make them "бил/била/било/били" (beat).
 5. Runs of a repeated letter collapse to one letter ("помогитеее" and "класс" alike; the
    lexicon is collapsed the same way, so doubled letters never decide a match).
 
@@ -193,6 +194,11 @@ def _replace_all(text: str, pairs: tuple[tuple[str, str], ...]) -> str:
     return text
 
 
+# Russian "was" (был, была, было, были) would fold into "бил", "била", "били" (beat): "сегодня
+# был обычный день в школе" read as a beating at school. Before the fold it becomes "бл".
+_WAS = re.compile(r"\bбыл[аои]?\b")
+
+
 def skeleton(text: str) -> str:
     """The normalised form of ``text``: lowercase Cyrillic skeleton letters and separators."""
     if _PLAIN.fullmatch(text):
@@ -201,6 +207,8 @@ def skeleton(text: str) -> str:
         text = _unusual(text).casefold()
         if _LATIN.search(text):
             text = _replace_all(_J_BEFORE_VOWEL.sub("ж", text), _TRANSLIT)
+    if "был" in text:
+        text = _WAS.sub("бъл", text)
     text = _replace_all(text, _SKELETON)
     for double, run in _DOUBLES:
         if double in text:
