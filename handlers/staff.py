@@ -32,8 +32,8 @@ from bot.middlewares import AfterCommit
 from bot.services.posters import poster_check, posters
 from bot.services.posters.poster_check import CodeCheck, Verdict
 from bot.services.posters.poster_tokens import poster_code
-from bot.services.routing.queue import member_actor
 from bot.services.runtime import Runtime
+from bot.services.security.audit import member_actor
 from handlers.answers import LANGUAGE_NAMES, explain, setup_middlewares, stale_button
 from handlers.filters import is_staff, private_chat
 from qr_posters import ClassListProblem, PhotoProblem

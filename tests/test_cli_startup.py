@@ -82,8 +82,9 @@ def test_the_help_lines_are_the_commands_own() -> None:
 
 
 def test_commands_that_open_the_core_do_not_import_aiogram(tmp_path: Path) -> None:
-    """org import, members list, audit verify, retention run and posters open the app's core
-    (bot/core.py: database, keys, translations) and never speak to Telegram (issue 16)."""
+    """org import, members list, audit verify, retention run, invite list and posters open
+    the app's core (bot/core.py: database, keys, translations) and never speak to Telegram
+    (issue 16)."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'trustline.sqlite3'}"
     schools = ROOT / "examples" / "schools.csv"
     assert probe(["db", "upgrade"], tmp_path, TRUSTLINE_DATABASE_URL=url)["code"] == 0
@@ -92,6 +93,7 @@ def test_commands_that_open_the_core_do_not_import_aiogram(tmp_path: Path) -> No
         ["members", "list"],
         ["audit", "verify"],
         ["retention", "run"],
+        ["invite", "list"],
     ):
         found = probe(command, tmp_path, TRUSTLINE_DATABASE_URL=url)
         assert found["code"] == 0, command

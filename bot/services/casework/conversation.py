@@ -28,11 +28,11 @@ from bot.services.routing.queue import (
     CaseClosed,
     NotYourCase,
     PsychologistsOnly,
-    member_actor,
     require_holder,
 )
 from bot.services.runtime import Runtime
 from bot.services.security import audit
+from bot.services.security.audit import member_actor
 from bot.services.security.vault import CaseShredded
 
 MEDIA_RESENT = 10

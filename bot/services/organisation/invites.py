@@ -20,7 +20,6 @@ from bot.i18n import language_from_telegram
 from bot.services.errors import ServiceError
 from bot.services.organisation import members
 from bot.services.organisation.members import Scope
-from bot.services.routing import queue
 from bot.services.runtime import Runtime
 from bot.services.security import audit
 
@@ -92,7 +91,7 @@ async def create_invite(
     await session.flush()
     await audit.record(
         session,
-        actor=queue.member_actor(by) if by is not None else "cli",
+        actor=audit.member_actor(by) if by is not None else "cli",
         event="invite_created",
         now=now,
         detail={"invite": invite.id, "role": role, "level": scope.level},
@@ -154,7 +153,7 @@ async def redeem(
     invite.used_by = member.id
     await audit.record(
         session,
-        actor=queue.member_actor(member),
+        actor=audit.member_actor(member),
         event=event,
         now=now,
         detail={"invite": invite.id, "role": member.role, "level": scope.level},
@@ -202,7 +201,7 @@ async def revoke(
     invite.expires_at = now
     await audit.record(
         session,
-        actor=queue.member_actor(supervisor) if supervisor is not None else "cli",
+        actor=audit.member_actor(supervisor) if supervisor is not None else "cli",
         event="invite_revoked",
         now=now,
         detail={"invite": invite.id, "role": invite.role},
@@ -281,7 +280,7 @@ async def request_psychologist_invite(
     await session.flush()
     await audit.record(
         session,
-        actor=queue.member_actor(by),
+        actor=audit.member_actor(by),
         event="invite_requested",
         now=now,
         detail={"invite": invite.id, "role": invite.role, "level": scope.level},
@@ -315,7 +314,7 @@ async def confirm_invite(
     invite.expires_at = now + timedelta(hours=hours)
     await audit.record(
         session,
-        actor=queue.member_actor(confirmer),
+        actor=audit.member_actor(confirmer),
         event="invite_confirmed",
         now=now,
         detail={"invite": invite.id, "role": invite.role, "maker": maker.id},

@@ -181,7 +181,7 @@ async def deactivate(
     now = rt.now()
     target.active = False
     target.active_case_id = None
-    actor = queue.member_actor(supervisor) if supervisor is not None else "cli"
+    actor = audit.member_actor(supervisor) if supervisor is not None else "cli"
     await audit.record(
         session,
         actor=actor,

@@ -22,6 +22,7 @@ from bot.services.errors import AlreadyTaken, InvalidInput, NotAllowed, NotFound
 from bot.services.routing import pool_policy
 from bot.services.runtime import Runtime
 from bot.services.security import audit
+from bot.services.security.audit import member_actor
 
 QUEUE_PAGE = 20
 
@@ -54,11 +55,6 @@ class NoActiveCase(ServiceError):
 
 class PsychologistsOnly(NotAllowed):
     """Supervisors and staff never read or take cases."""
-
-
-def member_actor(member: Member) -> str:
-    """How a member appears in the audit log: their number, nothing else."""
-    return f"member:{member.id}"
 
 
 def _require_psychologist(member: Member) -> None:

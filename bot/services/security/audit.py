@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
 from bot.config import Settings
-from bot.db.models import AuditEntry, AuditHead
+from bot.db.models import AuditEntry, AuditHead, Member
 from bot.services.errors import ConfigError
 from bot.services.security import audit_keys
 from bot.services.security.audit_keys import AuditKey, AuditKeyring
@@ -143,6 +143,11 @@ class _Noted:
 
 
 _NOTED = "trustline_audit_noted"
+
+
+def member_actor(member: Member) -> str:
+    """How a member appears in the audit log: their number, nothing else."""
+    return f"member:{member.id}"
 
 
 async def record(
