@@ -13,7 +13,6 @@ import pytest
 
 from bot.app import create_app
 from bot.config import Settings
-from bot.db.session import is_sqlite
 from tests.conftest import FakeClock
 
 
@@ -37,11 +36,10 @@ class _ReleaseOn(logging.Handler):
             self.holder.execute("ROLLBACK")
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # SQLite's writer lock
 async def test_close_returns_while_the_database_is_locked(
     settings: Settings, database_url: str, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    if not is_sqlite(database_url):
-        pytest.skip("SQLite's single writer lock; PostgreSQL locks rows")
     app = await create_app(settings, clock=clock, migrate=False)
     holder = sqlite3.connect(database_url.split("///", 1)[1], isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
