@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from benchmarks.common import CpuWindow, Figure, Result, settle_gc
 from benchmarks.rig import UNLIMITED, Arrivals, TrustLineRig, push_all, take_codes
 from benchmarks.workload import Message, interleaved, marked, marker_of, students
+from bot.services.casework import codes
 from fake_telegram import Call, TgUser
 
 TELEGRAM_PER_S = 30
@@ -37,19 +38,22 @@ FULL = Sizes(replies=1000, students=300)
 SMOKE = Sizes(replies=60, students=20)
 
 
-def _cards(calls: list[Call], takers: dict[str, TgUser]) -> dict[str, int]:
-    """Case code -> message id of its card in the chat of the psychologist who took it."""
+def _relays(calls: list[Call], takers: dict[str, TgUser]) -> dict[str, int]:
+    """Case code -> message id of a message of the case in the chat of the psychologist
+    who took it, sent after the take: the student's words, which only the taker gets (the
+    pool's cards carry no words and are no case message a reply can answer)."""
     found: dict[str, int] = {}
     for call in calls:
-        markup = call.params.get("reply_markup")
-        if not call.ok or call.message is None or not isinstance(markup, dict):
+        if (
+            not call.ok
+            or call.message is None
+            or not call.is_send
+            or call.params.get("reply_markup", {}).get("inline_keyboard")
+        ):
             continue
-        for row in markup.get("inline_keyboard", []):
-            for button in row:
-                code = str(button.get("callback_data", "")).removeprefix("take:")
-                taker = takers.get(code)
-                if taker is not None and call.chat_id == taker.id:
-                    found.setdefault(code, call.message["message_id"])
+        for code, taker in takers.items():
+            if call.chat_id == taker.id and codes.display(code) in (call.text or ""):
+                found[code] = call.message["message_id"]  # the newest one wins
     return found
 
 
@@ -69,13 +73,14 @@ async def run(smoke: bool) -> Result:
         await rig.settle()
         psychologists = {p.user.id: p.user for p in rig.psychologists}
         takers = take_codes(api.calls[start:], psychologists)
+        taken_from = len(api.calls)
         for code, user in takers.items():
             api.callback_query(user, f"take:{code}")
         await rig.settle()
-        cards = _cards(api.calls[start:], takers)
-        codes = sorted(cards)
-        if len(codes) < sizes.students:
-            raise RuntimeError(f"only {len(codes)} of {sizes.students} cases were taken")
+        cards = _relays(api.calls[taken_from:], takers)
+        case_codes = sorted(cards)
+        if len(case_codes) < sizes.students:
+            raise RuntimeError(f"only {len(case_codes)} of {sizes.students} cases were taken")
 
         # --- the measured part: production limits on both sides -------------------------
         bot = await rig.start_bot()  # TRUSTLINE_SEND_PER_SECOND etc. at their defaults
@@ -89,19 +94,21 @@ async def run(smoke: bool) -> Result:
         arrivals = Arrivals(api, key, len(api.calls))
         replies = []
         for i in range(sizes.replies):
-            code = codes[i % len(codes)]
+            code = case_codes[i % len(case_codes)]
             replies.append(Message(takers[code], marked("Я тебя слышу, расскажи ещё", i), i))
         settle_gc()
         cpu = CpuWindow({"bot": bot.pid, "fake_api": os.getpid()})
         cpu.start()
         ids = {}
         for i, reply in enumerate(replies):
-            code = codes[i % len(codes)]
+            code = case_codes[i % len(case_codes)]
             update = api.reply_to(reply.user, cards[code], reply.text)
             ids[reply.seq] = update["update_id"]
         floor = sizes.replies / TELEGRAM_PER_S
         missing = await arrivals.wait(set(ids), timeout=floor * 3 + 60)
         cpu.stop()
+        if not arrivals.at:
+            raise RuntimeError(f"no reply reached a student; the bot's log:\n{bot.tail(40)}")
         t0 = min(api.handed_out_at[uid] for uid in ids.values())
         t_end = max(arrivals.at.values())
         drain = t_end - t0

@@ -152,6 +152,8 @@ class TrustLineRig:
         self.audit_key_file = (
             Path(tempfile.mkdtemp(prefix="tl-bench-keys-")) / "trustline-audit.key"
         )
+        # Every bot process of the rig (a restarted one too) opens the cases' keys.
+        self.period_key_dir = self.audit_key_file.with_name("trustline-period-keys")
         self.api = FakeBotAPI(username=BOT_USERNAME)
         self.app: Core | None = None
         self.bot: BotProcess | None = None
@@ -170,6 +172,7 @@ class TrustLineRig:
             bot_username=BOT_USERNAME,
             # The audit key is made beside it (unused: the master key is given).
             master_key_file=self.audit_key_file.with_name("trustline.key"),
+            period_key_dir=self.period_key_dir,
             _env_file=None,
         )
         # Creates the pseudonym keys before the bot process starts, so both agree.
@@ -201,6 +204,7 @@ class TrustLineRig:
                 "TRUSTLINE_TELEGRAM_API": self.api.base_url,
                 "TRUSTLINE_BOT_USERNAME": BOT_USERNAME,
                 "TRUSTLINE_AUDIT_KEY_FILE": str(self.audit_key_file),
+                "TRUSTLINE_PERIOD_KEY_DIR": str(self.period_key_dir),
                 "PYTHONPATH": str(ROOT),
             }
         )
