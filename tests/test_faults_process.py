@@ -35,7 +35,15 @@ from bot.delivery import outbox
 from bot.services.security import audit
 from fake_telegram import FakeBotAPI, TgUser
 from tests.faults.processes import Runner, bot_env, free_port, runner_fixture  # noqa: F401
-from tests.faults.support import add_member, case_of, command, eventually, settled, stored_texts
+from tests.faults.support import (
+    add_member,
+    busiest_second,
+    case_of,
+    command,
+    eventually,
+    settled,
+    stored_texts,
+)
 
 pytestmark = pytest.mark.faults
 
@@ -321,7 +329,7 @@ async def test_two_webhook_processes_keep_telegrams_limits_together(
     assert Counter(c.chat_id for c in sends) == Counter(u.id for u in students)  # one each
     assert {c.text for c in sends} == {privacy}
     # The fake's own clock agrees: no second holds more than Telegram allows.
-    assert _busiest_second([c.at for c in sends]) <= TELEGRAM_PER_S
+    assert busiest_second([c.at for c in sends]) <= TELEGRAM_PER_S
     assert all(count > 0 for count in notes.values()), notes  # both sent part of them
 
 
@@ -338,17 +346,6 @@ def fake_api_text(app: App, language: str) -> str:
         "conversations are destroyed after a year. /forget unlinks this chat from your "
         "messages now.",
     )
-
-
-def _busiest_second(times: list[float]) -> int:
-    """The most of `times` in any window of one second (the fake counts hits in (t-1, t])."""
-    ordered = sorted(times)
-    busiest, first = 0, 0
-    for last, at in enumerate(ordered):
-        while ordered[first] <= at - 1.0:
-            first += 1
-        busiest = max(busiest, last - first + 1)
-    return busiest
 
 
 async def _webhooks_set(api: FakeBotAPI, processes: int) -> bool:

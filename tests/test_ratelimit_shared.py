@@ -17,6 +17,7 @@ from bot.db.models import SendSeat
 from bot.db.session import make_engine
 from bot.delivery import ratelimit
 from bot.delivery.ratelimit import RateLimiter, SharedWindow
+from tests.faults.support import busiest_second
 
 pytestmark = pytest.mark.parametrize(
     "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
@@ -31,16 +32,6 @@ async def engines(database_url: str) -> AsyncIterator[list[AsyncEngine]]:
     yield made
     for engine in made:
         await engine.dispose()
-
-
-def busiest_second(starts: list[float]) -> int:
-    ordered = sorted(starts)
-    busiest, first = 0, 0
-    for last, at in enumerate(ordered):
-        while ordered[first] <= at - 1.0:
-            first += 1
-        busiest = max(busiest, last - first + 1)
-    return busiest
 
 
 async def test_two_processes_never_start_more_than_the_limit_in_any_second(

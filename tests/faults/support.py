@@ -115,3 +115,14 @@ async def settled(app: App, api: FakeBotAPI, timeout: float = 15.0) -> None:  # 
         return api.pending_updates == 0 and await unsent_rows(app) == 0
 
     await eventually(quiet, timeout, what="the bot settled")
+
+
+def busiest_second(times: list[float]) -> int:
+    """The most of `times` in any window of one second (the fake counts hits in (t-1, t])."""
+    ordered = sorted(times)
+    busiest, first = 0, 0
+    for last, at in enumerate(ordered):
+        while ordered[first] <= at - 1.0:
+            first += 1
+        busiest = max(busiest, last - first + 1)
+    return busiest
