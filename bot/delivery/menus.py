@@ -166,6 +166,8 @@ async def install(bot: Bot, sessionmaker: async_sessionmaker[AsyncSession], rt: 
             if params is None:
                 continue
             digest = menu_digest(params)
+            if member.menu_digest == digest:
+                continue  # the usual start: nothing changed, no statement
             # Only the process whose update changes the row queues it: another one starting
             # at the same time waits for the row, then finds the digest already there.
             changed = await session.execute(
